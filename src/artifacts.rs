@@ -1,0 +1,161 @@
+//! `target/manifest.json`, in dbt's shape.
+//!
+//! Lineage tools, docs sites and orchestrators already read dbt's manifest; writing the same
+//! shape (schema v12 field names) lets them work on etlx projects unchanged.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::compile::Compilation;
+use crate::project::{Node, Project, ResourceType, Source};
+
+pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
+
+/// The manifest as JSON. Secrets are redacted from every string in it.
+pub fn manifest(project: &Project, c: &Compilation) -> Value {
+    let mut nodes = Map::new();
+    for compiled in c.nodes.values() {
+        if let Some(node) = project.nodes.get(&compiled.unique_id) {
+            nodes.insert(compiled.unique_id.clone(), node_json(project, node, c));
+        }
+    }
+    let sources: Map<String, Value> = project
+        .sources
+        .values()
+        .map(|s| (s.unique_id.clone(), source_json(project, s)))
+        .collect();
+    let macros: Map<String, Value> = project
+        .macros
+        .values()
+        .map(|m| {
+            (
+                m.unique_id.clone(),
+                json!({
+                    "unique_id": m.unique_id,
+                    "name": m.name,
+                    "resource_type": "macro",
+                    "package_name": project.name,
+                    "path": crate::diag::display_path(&m.path),
+                    "original_file_path": crate::diag::display_path(&m.path),
+                    "line": m.line,
+                }),
+            )
+        })
+        .collect();
+    let mut parent_map = Map::new();
+    let mut child_map = Map::new();
+    for id in c.nodes.keys().chain(project.sources.keys()) {
+        parent_map.insert(id.clone(), json!(c.graph.parents(id)));
+        child_map.insert(id.clone(), json!(c.graph.children(id)));
+    }
+    let manifest = json!({
+        "metadata": {
+            "dbt_schema_version": MANIFEST_SCHEMA,
+            "etlx_version": env!("CARGO_PKG_VERSION"),
+            "generated_at": c.generated_at,
+            "invocation_id": c.invocation_id,
+            "project_name": project.name,
+            "adapter_type": project.target.dialect.name(),
+            "env": {},
+        },
+        "nodes": nodes,
+        "sources": sources,
+        "macros": macros,
+        "docs": {},
+        "exposures": {},
+        "metrics": {},
+        "groups": {},
+        "selectors": {},
+        "disabled": {},
+        "parent_map": parent_map,
+        "child_map": child_map,
+        "group_map": {},
+        "saved_queries": {},
+        "semantic_models": {},
+        "unit_tests": {},
+    });
+    redact(manifest, &project.secrets)
+}
+
+fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
+    let compiled = &c.nodes[&node.unique_id];
+    let relation = compiled.relation.clone();
+    let is_relation = node.resource_type != ResourceType::Test && compiled.config.materialized() != "ephemeral";
+    json!({
+        "unique_id": node.unique_id,
+        "name": node.name,
+        "resource_type": node.resource_type,
+        "package_name": project.name,
+        "path": crate::diag::display_path(&node.path),
+        "original_file_path": crate::diag::display_path(&node.file.path),
+        "patch_path": node.patch_path.as_deref().map(|p| format!("{}://{}", project.name, crate::diag::display_path(p))),
+        "fqn": node.fqn,
+        "alias": relation.identifier(),
+        "schema": relation.schema(),
+        "database": project.target.database,
+        "relation_name": is_relation.then(|| relation.to_sql()),
+        "checksum": {"name": "sha256", "checksum": compiled.checksum},
+        "config": compiled.config,
+        "tags": compiled.config.tags(),
+        "description": node.description,
+        "columns": node.columns,
+        "meta": compiled.config.get("meta").cloned().unwrap_or(json!({})),
+        "depends_on": {"macros": compiled.macros.iter().map(|m| format!("macro.{}.{m}", project.name)).collect::<Vec<_>>(), "nodes": compiled.depends_on},
+        "refs": compiled.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": null})).collect::<Vec<_>>(),
+        "sources": compiled.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+        "language": "sql",
+        "raw_code": node.file.text.as_ref(),
+        "compiled": compiled.compiled_sql.is_some(),
+        "compiled_code": compiled.compiled_sql,
+        "compiled_path": compiled.compiled_path.as_deref().map(crate::diag::display_path),
+    })
+}
+
+fn source_json(project: &Project, s: &Source) -> Value {
+    let relation = crate::compile::source_relation(project.target.dialect, s).to_sql();
+    json!({
+        "unique_id": s.unique_id,
+        "name": s.name,
+        "source_name": s.source_name,
+        "resource_type": "source",
+        "package_name": project.name,
+        "path": crate::diag::display_path(&s.file),
+        "original_file_path": crate::diag::display_path(&s.file),
+        "fqn": s.fqn,
+        "schema": s.schema,
+        "database": s.database,
+        "identifier": s.identifier,
+        "relation_name": relation,
+        "description": s.description,
+        "loaded_at_field": s.loaded_at_field,
+        "freshness": s.freshness,
+        "columns": s.columns,
+        "config": s.config,
+        "tags": s.config.tags(),
+        "external": {"location": s.location, "file_format": s.format, "options": s.options},
+    })
+}
+
+fn redact(value: Value, secrets: &crate::project::Secrets) -> Value {
+    if secrets.is_empty() {
+        return value;
+    }
+    match value {
+        Value::String(s) => Value::String(secrets.redact(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact(v, secrets)).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, redact(v, secrets))).collect()),
+        other => other,
+    }
+}
+
+/// Write JSON atomically: readers never see a half-written artifact.
+pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,203 @@
+//! One function per command: call the library, print, choose the outcome.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use etlx::compile::{self, CompileOptions, Compilation};
+use etlx::project::{self, LoadOptions, Project, ResourceType};
+use etlx::sql::StaticAnalysis;
+
+use super::{Cli, Command, Global, LsOutput, Outcome, Printer, ResourceTypeArg, Selection, StaticAnalysisArg};
+
+pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Init { name } => init(global, name, printer),
+        Command::Compile { selection } => compile_command(global, selection, printer),
+        Command::Ls { selection, resource_type, output } => ls(global, selection, resource_type, *output, printer),
+        Command::Debug => debug(global, printer),
+        Command::Clean => clean(global, printer),
+    }
+}
+
+fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
+    let vars = match &global.vars {
+        Some(text) => parse_vars(text)?,
+        None => Default::default(),
+    };
+    Ok(LoadOptions {
+        project_dir: global.project_dir.clone(),
+        profiles_dir: global.profiles_dir.clone(),
+        target: global.target.clone(),
+        vars,
+        static_analysis: global.static_analysis.map(|s| match s {
+            StaticAnalysisArg::Strict => StaticAnalysis::Strict,
+            StaticAnalysisArg::Warn => StaticAnalysis::Warn,
+            StaticAnalysisArg::Off => StaticAnalysis::Off,
+        }),
+    })
+}
+
+/// `--vars` is YAML (of which JSON is a subset), and must be a mapping.
+fn parse_vars(text: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let value: serde_json::Value = serde_saphyr::from_str(text)
+        .map_err(|e| anyhow::anyhow!("--vars is not valid YAML or JSON: {}", e.without_snippet()))?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        serde_json::Value::Null => Ok(Default::default()),
+        _ => bail!("--vars must be a mapping, e.g. --vars '{{batch: 3}}'"),
+    }
+}
+
+/// Load the project and print what loading found. `None` when there were errors.
+fn load(global: &Global, printer: &Printer) -> anyhow::Result<Option<Project>> {
+    let (project, diags) = project::load(&load_options(global)?)?;
+    if let Some(p) = &project {
+        printer.set_secrets(p.secrets.clone());
+    }
+    printer.diagnostics(diags.iter());
+    Ok(project.filter(|_| !diags.has_errors()))
+}
+
+fn selection_options(selection: &Selection, render: bool) -> CompileOptions {
+    CompileOptions {
+        select: selection.select.clone(),
+        exclude: selection.exclude.clone(),
+        render,
+        write: render,
+        ..CompileOptions::default()
+    }
+}
+
+fn compile_command(global: &Global, selection: &Selection, printer: &Printer) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let Some(project) = load(global, printer)? else { return Ok(Outcome::Invalid) };
+    let mut opts = selection_options(selection, true);
+    opts.resource_types = vec![ResourceType::Model, ResourceType::Test];
+    let c = compile::compile(&project, &opts);
+    printer.diagnostics(c.diagnostics.iter());
+    if c.has_errors() {
+        printer.info("summary", &format!("{} found; nothing was compiled", plural(c.diagnostics.error_count(), "error")));
+        return Ok(Outcome::Invalid);
+    }
+    write_manifest(&project, &c)?;
+    let models = c.selected.iter().filter(|id| id.starts_with("model.")).count();
+    let tests = c.selected.len() - models;
+    printer.info(
+        "summary",
+        &format!(
+            "Compiled {} and {} in {:.2}s into {}/compiled",
+            plural(models, "model"),
+            plural(tests, "test"),
+            started.elapsed().as_secs_f64(),
+            project.paths.target
+        ),
+    );
+    Ok(Outcome::Success)
+}
+
+fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {
+    let path = project.target_dir().join("manifest.json");
+    etlx::artifacts::write_json(&path, &etlx::artifacts::manifest(project, c)).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn ls(global: &Global, selection: &Selection, types: &[ResourceTypeArg], output: LsOutput, printer: &Printer) -> anyhow::Result<Outcome> {
+    let Some(project) = load(global, printer)? else { return Ok(Outcome::Invalid) };
+    let mut opts = selection_options(selection, false);
+    opts.resource_types = types
+        .iter()
+        .map(|t| match t {
+            ResourceTypeArg::Model => ResourceType::Model,
+            ResourceTypeArg::Seed => ResourceType::Seed,
+            ResourceTypeArg::Source => ResourceType::Source,
+            ResourceTypeArg::Test => ResourceType::Test,
+        })
+        .collect();
+    let c = compile::compile(&project, &opts);
+    printer.diagnostics(c.diagnostics.iter());
+    if c.has_errors() {
+        return Ok(Outcome::Invalid);
+    }
+    let candidates = compile::candidates(&project, &c.nodes);
+    for id in &c.selected {
+        let Some(node) = candidates.iter().find(|n| n.unique_id == id) else { continue };
+        let line = match output {
+            LsOutput::Name => node.name.to_string(),
+            LsOutput::Path => node.path.clone(),
+            LsOutput::Selector => match node.source {
+                Some(_) => format!("source:{}", node.fqn.join(".")),
+                None => node.fqn.join("."),
+            },
+            LsOutput::Json => serde_json::json!({
+                "name": node.name,
+                "resource_type": node.resource_type,
+                "unique_id": node.unique_id,
+                "original_file_path": node.path,
+                "config": node.config,
+                "tags": node.config.tags(),
+                "depends_on": {"nodes": c.graph.parents(id)},
+            })
+            .to_string(),
+        };
+        printer.result(&line);
+    }
+    Ok(Outcome::Success)
+}
+
+fn init(global: &Global, name: &str, printer: &Printer) -> anyhow::Result<Outcome> {
+    let parent = match &global.project_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir()?,
+    };
+    let files = etlx::scaffold::init(&parent, name)?;
+    printer.info("init", &format!("Created project '{name}' with {} files in {}", files.len(), parent.join(name).display()));
+    printer.info("init", &format!("Next: cd {name} && etlx build"));
+    Ok(Outcome::Success)
+}
+
+fn debug(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
+    let (project, diags) = project::load(&load_options(global)?)?;
+    printer.diagnostics(diags.iter());
+    let Some(project) = project else { return Ok(Outcome::Invalid) };
+    printer.set_secrets(project.secrets.clone());
+    let t = &project.target;
+    let profile_file = t.source.as_deref().map_or("(none: built-in DuckDB target)".to_string(), |p| p.display().to_string());
+    let settings = serde_json::to_value(t).unwrap_or_default();
+    printer.result(&format!("etlx {}", env!("CARGO_PKG_VERSION")));
+    printer.result(&format!("project:  {} ({})", project.name, project.root.join(&project.project_file).display()));
+    printer.result(&format!("profile:  {} from {profile_file}", t.profile));
+    printer.result(&format!("target:   {} ({}), schema {}, {} threads", t.name, t.dialect, t.schema, t.threads));
+    printer.result(&format!("settings: {}", settings["settings"]));
+    printer.result(&format!(
+        "found:    {} models, {} seeds, {} sources, {} macros",
+        project.nodes.values().filter(|n| n.resource_type == ResourceType::Model).count(),
+        project.nodes.values().filter(|n| n.resource_type == ResourceType::Seed).count(),
+        project.sources.len(),
+        project.macros.len()
+    ));
+    Ok(if diags.has_errors() { Outcome::Invalid } else { Outcome::Success })
+}
+
+fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
+    let (project, diags) = project::load(&load_options(global)?)?;
+    printer.diagnostics(diags.iter());
+    let Some(project) = project else { return Ok(Outcome::Invalid) };
+    for target in &project.paths.clean_targets {
+        let path = project.root.join(target);
+        // Never delete outside the project, whatever clean-targets says.
+        let inside = path.canonicalize().map(|p| p.starts_with(&project.root) && p != project.root).unwrap_or(false);
+        if !path.exists() {
+            continue;
+        }
+        if !inside {
+            bail!("refusing to delete '{target}': clean-targets must be folders inside the project");
+        }
+        std::fs::remove_dir_all(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+        printer.info("clean", &format!("Deleted {target}/"));
+    }
+    Ok(Outcome::Success)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}

@@ -1,0 +1,166 @@
+//! Command-line arguments and dispatch.
+//!
+//! This is the only layer that knows about terminals, exit codes and `anyhow`: each command
+//! calls into the library, hands what comes back to the `Printer`, and maps the outcome to an
+//! exit code (0 success, 1 a model or test failed, 2 a usage or project error).
+
+mod commands;
+mod printer;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use printer::Printer;
+
+#[derive(Debug, Parser)]
+#[command(name = "etlx", version, about = "SQL-first transformations: dbt's workflow, DuckDB locally, Redshift in production")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Project directory (default: the nearest directory upwards with a project file).
+    #[arg(long, global = true, env = "ETLX_PROJECT_DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// Directory holding profiles.yml (default: the project directory, then ~/.etlx).
+    #[arg(long, global = true, env = "ETLX_PROFILES_DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// Target (output) of the profile to use.
+    #[arg(short, long, global = true, env = "ETLX_TARGET")]
+    pub target: Option<String>,
+    /// Variables as YAML or JSON, e.g. --vars '{batch: 3}'.
+    #[arg(long, global = true)]
+    pub vars: Option<String>,
+    /// What a SQL parse failure does: strict (error), warn (report and go on), off.
+    #[arg(long, global = true, value_enum)]
+    pub static_analysis: Option<StaticAnalysisArg>,
+    /// Output format for events and diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StaticAnalysisArg {
+    Strict,
+    Warn,
+    Off,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Selection {
+    /// Nodes to include (dbt syntax: name, +name, name+, tag:x, path:dir, config.k:v, ...).
+    #[arg(short, long = "select", num_args = 1.., alias = "models", short_alias = 'm')]
+    pub select: Vec<String>,
+    /// Nodes to leave out (same syntax).
+    #[arg(long, num_args = 1..)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render and check every selected model; write target/compiled and target/manifest.json.
+    Compile {
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// List the selected resources.
+    #[command(alias = "list")]
+    Ls {
+        #[command(flatten)]
+        selection: Selection,
+        /// Only these resource types.
+        #[arg(long, value_enum, num_args = 1..)]
+        resource_type: Vec<ResourceTypeArg>,
+        /// How to print each resource.
+        #[arg(long, short = 'o', value_enum, default_value_t = LsOutput::Selector)]
+        output: LsOutput,
+    },
+    /// Create a new project.
+    Init {
+        /// Project name (also the folder created).
+        name: String,
+    },
+    /// Show the resolved project, profile and target.
+    Debug,
+    /// Delete the clean-targets (target/ by default).
+    Clean,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ResourceTypeArg {
+    Model,
+    Seed,
+    Source,
+    Test,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LsOutput {
+    Selector,
+    Name,
+    Path,
+    Json,
+}
+
+/// How a command ended, before it becomes an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// A model or test failed.
+    Failed,
+    /// The project, the profile or the invocation is wrong.
+    Invalid,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    let printer = Printer::new(&cli.global);
+    let outcome = match commands::dispatch(&cli, &printer) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            printer.fatal(&err);
+            Outcome::Invalid
+        }
+    };
+    ExitCode::from(match outcome {
+        Outcome::Success => 0,
+        Outcome::Failed => 1,
+        Outcome::Invalid => 2,
+    })
+}
+
+fn init_tracing(global: &Global) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (_, 0) => "info",
+        (_, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ETLX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,etlx={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,96 @@
+//! Everything etlx prints goes through here: diagnostics, progress lines, results.
+//!
+//! Text for people (colour only on a terminal, never when NO_COLOR is set), or one JSON object
+//! per line with `--log-format json` for machines. Secrets are redacted on the way out.
+
+use std::io::{IsTerminal, Write};
+
+use etlx::diag::{self, Diagnostic, RenderStyle};
+use etlx::project::Secrets;
+
+use super::{Global, LogFormat};
+
+pub struct Printer {
+    format: LogFormat,
+    quiet: bool,
+    style: RenderStyle,
+    secrets: std::sync::RwLock<Secrets>,
+}
+
+impl Printer {
+    pub fn new(global: &Global) -> Printer {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
+        Printer {
+            format: global.log_format,
+            quiet: global.quiet,
+            style: RenderStyle { color, width },
+            secrets: std::sync::RwLock::new(Secrets::default()),
+        }
+    }
+
+    /// Secrets learnt from the profile; redacted from everything printed afterwards.
+    pub fn set_secrets(&self, secrets: Secrets) {
+        if let Ok(mut s) = self.secrets.write() {
+            *s = secrets;
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.secrets.read().map_or_else(|_| text.to_string(), |s| s.redact(text))
+    }
+
+    pub fn diagnostic(&self, d: &Diagnostic) {
+        if self.quiet && !d.is_error() {
+            return;
+        }
+        match self.format {
+            LogFormat::Text => {
+                let text = diag::render(d, self.style);
+                let _ = write!(std::io::stderr(), "{}", self.redact(&text));
+            }
+            LogFormat::Json => {
+                let mut event = diag::to_json(d);
+                event["event"] = "diagnostic".into();
+                self.json(event);
+            }
+        }
+    }
+
+    pub fn diagnostics<'a>(&self, ds: impl IntoIterator<Item = &'a Diagnostic>) {
+        for d in ds {
+            self.diagnostic(d);
+        }
+    }
+
+    /// A line of normal output (suppressed by --quiet).
+    pub fn info(&self, event: &str, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match self.format {
+            LogFormat::Text => {
+                let _ = writeln!(std::io::stdout(), "{}", self.redact(text));
+            }
+            LogFormat::Json => self.json(serde_json::json!({"event": event, "message": text})),
+        }
+    }
+
+    /// Output that is the point of the command (`ls`), printed even with --quiet.
+    pub fn result(&self, text: &str) {
+        let _ = writeln!(std::io::stdout(), "{}", self.redact(text));
+    }
+
+    pub fn json(&self, value: serde_json::Value) {
+        let _ = writeln!(std::io::stdout(), "{}", self.redact(&value.to_string()));
+    }
+
+    pub fn fatal(&self, err: &anyhow::Error) {
+        match self.format {
+            LogFormat::Text => {
+                let _ = writeln!(std::io::stderr(), "error: {}", self.redact(&format!("{err:#}")));
+            }
+            LogFormat::Json => self.json(serde_json::json!({"event": "error", "message": format!("{err:#}")})),
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! From a loaded project to SQL that can run: discovery render, graph, selection, compile
+//! render, ephemeral inlining, static analysis, `target/compiled`.
+//!
+//! Every node renders twice, in parallel: first to learn what it reads and how it is
+//! configured (relation names depend on other models' `config()` calls, so they are unknown
+//! until every model has been seen), then with real relation names. Problems from all nodes
+//! are collected; nothing is compiled for real while the project has errors.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::diag::{Diagnostic, Diagnostics, Location};
+use crate::graph::Graph;
+use crate::graph::selector::{self, Candidate};
+use crate::project::{Config, Node, Project, ResourceType, Source};
+use crate::sql::{self, Dialect, StaticAnalysis};
+use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
+
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Only these resource types are selected (empty: all).
+    pub resource_types: Vec<ResourceType>,
+    pub full_refresh: bool,
+    /// Relations (rendered names) that already exist in the warehouse; `is_incremental()` is
+    /// true for an incremental model whose relation is among them.
+    pub existing_relations: HashSet<String>,
+    /// Render and parse the selected nodes (false for `ls`, which needs only the graph).
+    pub render: bool,
+    /// Write `target/compiled/...`.
+    pub write: bool,
+}
+
+/// A node after compilation.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompiledNode {
+    pub unique_id: String,
+    pub name: String,
+    pub resource_type: ResourceType,
+    pub config: Config,
+    pub relation: Relation,
+    pub depends_on: Vec<String>,
+    pub macros: Vec<String>,
+    pub refs: Vec<crate::template::RefCall>,
+    pub sources: Vec<(String, String)>,
+    /// The SQL as rendered for the target, ephemeral parents inlined; `None` if not selected.
+    pub compiled_sql: Option<String>,
+    pub compiled_path: Option<PathBuf>,
+    pub checksum: String,
+}
+
+pub struct Compilation {
+    pub graph: Graph,
+    pub nodes: IndexMap<String, CompiledNode>,
+    /// Selected ids in dependency order.
+    pub selected: Vec<String>,
+    pub diagnostics: Diagnostics,
+    pub invocation_id: String,
+    pub generated_at: String,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.has_errors()
+    }
+}
+
+/// Compile `project`. Always returns a `Compilation`; errors are in its diagnostics.
+pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
+    let mut diags = Diagnostics::default();
+    let templates = Templates::new(project, &mut diags);
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let base = base_shared(project, &templates, opts, &invocation_id, &generated_at);
+
+    let base_shared = Arc::new(base.clone());
+    let all: Vec<&Node> = project.nodes.values().collect();
+    let discovered = discover(project, &templates, &base_shared, &all, &mut diags);
+    let (configs, disabled) = final_configs(&all, &discovered);
+
+    let mut nodes: IndexMap<String, CompiledNode> = IndexMap::new();
+    let relations = relations(project, &templates, &base_shared, &configs, &mut diags);
+    for node in &all {
+        if disabled.contains(node.unique_id.as_str()) {
+            continue;
+        }
+        let captured = discovered.get(node.unique_id.as_str());
+        let config = configs[node.unique_id.as_str()].clone();
+        let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte { name: node.name.clone() });
+        nodes.insert(
+            node.unique_id.clone(),
+            CompiledNode {
+                unique_id: node.unique_id.clone(),
+                name: node.name.clone(),
+                resource_type: node.resource_type,
+                config,
+                relation,
+                depends_on: Vec::new(),
+                macros: captured.map(|c| dedup(&c.macros)).unwrap_or_default(),
+                refs: captured.map(|c| c.refs.clone()).unwrap_or_default(),
+                sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
+                compiled_sql: None,
+                compiled_path: None,
+                checksum: hex_sha256(node.file.text.as_bytes()),
+            },
+        );
+    }
+    resolve_dependencies(project, &mut nodes, &disabled, &mut diags);
+    let graph = build_graph(project, &nodes);
+    report_cycles(project, &graph, &mut diags);
+
+    let mut compilation = Compilation {
+        graph,
+        nodes,
+        selected: Vec::new(),
+        diagnostics: diags,
+        invocation_id,
+        generated_at,
+    };
+    select_nodes(project, &mut compilation, opts);
+    if opts.render && !compilation.diagnostics.has_errors() {
+        let shared = Arc::new(Shared { relations, sources: source_relations(project), ..base });
+        render_selected(project, &templates, shared, &mut compilation, opts);
+    }
+    compilation
+}
+
+fn base_shared(project: &Project, templates: &Templates, opts: &CompileOptions, invocation_id: &str, started: &str) -> Shared {
+    let t = &project.target;
+    let target = crate::template::to_value(serde_json::json!({
+        "name": t.name,
+        "type": t.dialect.name(),
+        "schema": t.schema,
+        "database": t.database,
+        "threads": t.threads,
+        "profile_name": t.profile,
+    }));
+    Shared {
+        project_name: project.name.clone(),
+        dialect: Some(t.dialect),
+        target,
+        target_schema: t.schema.clone(),
+        vars: project.vars.clone(),
+        relations: HashMap::new(),
+        sources: HashMap::new(),
+        macro_index: templates.macro_index.clone(),
+        full_refresh: opts.full_refresh,
+        invocation_id: invocation_id.to_string(),
+        run_started_at: started.to_string(),
+    }
+}
+
+fn node_request(shared: &Arc<Shared>, node: &Node, config: &Config, this: Relation, mode: Mode, incremental: bool) -> RenderRequest {
+    let model = crate::template::to_value(model_json(node, config));
+    RenderRequest {
+        shared: shared.clone(),
+        node: Some(Arc::new(NodeContext {
+            unique_id: node.unique_id.clone(),
+            name: node.name.clone(),
+            config: config.clone(),
+            this,
+            is_incremental: incremental,
+            model,
+        })),
+        mode,
+    }
+}
+
+/// What `model` is in templates: the node's manifest entry, in brief.
+fn model_json(node: &Node, config: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "unique_id": node.unique_id,
+        "name": node.name,
+        "resource_type": node.resource_type,
+        "original_file_path": crate::diag::display_path(&node.file.path),
+        "path": crate::diag::display_path(&node.path),
+        "fqn": node.fqn,
+        "config": config,
+        "tags": config.tags(),
+        "description": node.description,
+        "columns": node.columns,
+        "meta": config.get("meta").cloned().unwrap_or(serde_json::json!({})),
+    })
+}
+
+/// Discovery render of every model and singular test.
+fn discover(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    nodes: &[&Node],
+    diags: &mut Diagnostics,
+) -> HashMap<String, Captured> {
+    let dialect = project.target.dialect;
+    let results: Vec<_> = nodes
+        .par_iter()
+        .filter(|n| n.resource_type != ResourceType::Seed)
+        .map(|node| {
+            let this = Relation::table(dialect, None, project.target.schema.clone(), node.name.clone());
+            let req = node_request(shared, node, &node.config, this, Mode::Discover, false);
+            (node.unique_id.clone(), templates.render(&node.file, req))
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for (id, result) in results {
+        match result {
+            Ok((_, captured)) => {
+                out.insert(id, captured);
+            }
+            Err(d) => diags.push(*d),
+        }
+    }
+    out
+}
+
+/// Config after `config()` calls, and the nodes that turned out disabled.
+fn final_configs<'a>(nodes: &[&'a Node], discovered: &HashMap<String, Captured>) -> (HashMap<&'a str, Config>, HashSet<&'a str>) {
+    let mut configs = HashMap::new();
+    let mut disabled = HashSet::new();
+    for node in nodes {
+        let mut config = node.config.clone();
+        if let Some(c) = discovered.get(&node.unique_id) {
+            config.merge_all(&c.config);
+        }
+        if node.resource_type == ResourceType::Seed && config.get("materialized").is_none() {
+            config.merge("materialized", "seed".into());
+        }
+        if node.resource_type == ResourceType::Test && config.get("materialized").is_none() {
+            config.merge("materialized", "test".into());
+        }
+        if !config.enabled() {
+            disabled.insert(node.unique_id.as_str());
+        }
+        configs.insert(node.unique_id.as_str(), config);
+    }
+    (configs, disabled)
+}
+
+/// Relation names of models and seeds, after `schema`/`alias` config and any project
+/// `generate_schema_name` / `generate_alias_name` macro.
+fn relations(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    configs: &HashMap<&str, Config>,
+    diags: &mut Diagnostics,
+) -> HashMap<String, Relation> {
+    let dialect = project.target.dialect;
+    let custom = |macro_name: &str, arg: Option<&str>, fallback: String| -> Result<String, Box<Diagnostic>> {
+        if !project.macros.contains_key(macro_name) {
+            return Ok(fallback);
+        }
+        let arg = arg.map_or("none".to_string(), |a| format!("{a:?}"));
+        let req = RenderRequest { shared: shared.clone(), node: None, mode: Mode::Compile };
+        let text = templates.render_str(&format!("<{macro_name}>"), &format!("{{{{ {macro_name}({arg}) }}}}"), req)?;
+        Ok(text.trim().to_string())
+    };
+    let mut out = HashMap::new();
+    for node in project.nodes.values().filter(|n| n.resource_type != ResourceType::Test) {
+        let Some(config) = configs.get(node.unique_id.as_str()) else { continue };
+        if config.materialized() == "ephemeral" {
+            out.insert(node.name.clone(), Relation::Cte { name: format!("__etlx__cte__{}", node.name) });
+            continue;
+        }
+        let custom_schema = config.get_str("schema");
+        let default_schema = match custom_schema {
+            Some(s) => format!("{}_{s}", project.target.schema),
+            None => project.target.schema.clone(),
+        };
+        let alias = config.get_str("alias").map(str::to_string).unwrap_or_else(|| node.name.clone());
+        let names = custom("generate_schema_name", custom_schema, default_schema)
+            .and_then(|schema| Ok((schema, custom("generate_alias_name", config.get_str("alias"), alias)?)));
+        match names {
+            Ok((schema, alias)) => {
+                let database = config.get_str("database").map(str::to_string);
+                out.insert(node.name.clone(), Relation::table(dialect, database, schema, alias));
+            }
+            Err(d) => diags.push(*d),
+        }
+    }
+    out
+}
+
+/// Source relations: landing files read in place on DuckDB, tables elsewhere.
+pub fn source_relations(project: &Project) -> HashMap<(String, String), Relation> {
+    project
+        .sources
+        .values()
+        .map(|s| ((s.source_name.clone(), s.name.clone()), source_relation(project.target.dialect, s)))
+        .collect()
+}
+
+pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {
+    match (&source.location, dialect) {
+        (Some(location), Dialect::DuckDb) => Relation::Files {
+            reader: file_reader(source, location),
+            schema: source.schema.clone(),
+            identifier: source.identifier.clone(),
+        },
+        _ => Relation::table(dialect, source.database.clone(), source.schema.clone(), source.identifier.clone()),
+    }
+}
+
+/// `read_parquet('landing/events/**/*.parquet', union_by_name = true)` and friends.
+pub fn file_reader(source: &Source, location: &str) -> String {
+    let format = source.format.as_deref().unwrap_or_else(|| guess_format(location));
+    let reader = match format {
+        "csv" => "read_csv",
+        "json" => "read_json",
+        _ => "read_parquet",
+    };
+    let path = if location.ends_with('/') {
+        let ext = if format == "json" { "json*" } else { format };
+        format!("{location}**/*.{ext}")
+    } else {
+        location.to_string()
+    };
+    let mut args = vec![Dialect::DuckDb.literal(&path)];
+    for (key, value) in &source.options {
+        args.push(format!("{key} = {}", duckdb_literal(value)));
+    }
+    format!("{reader}({})", args.join(", "))
+}
+
+fn guess_format(location: &str) -> &'static str {
+    let l = location.to_ascii_lowercase();
+    if l.contains(".csv") {
+        "csv"
+    } else if l.contains(".json") || l.contains(".ndjson") {
+        "json"
+    } else {
+        "parquet"
+    }
+}
+
+fn duckdb_literal(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => Dialect::DuckDb.literal(s),
+        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(duckdb_literal).collect::<Vec<_>>().join(", ")),
+        serde_json::Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter().map(|(k, v)| format!("{}: {}", Dialect::DuckDb.literal(k), duckdb_literal(v))).collect::<Vec<_>>().join(", ")
+        ),
+        serde_json::Value::Null => "NULL".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Turn captured `ref`/`source` calls into graph edges; unknown names become diagnostics.
+fn resolve_dependencies(project: &Project, nodes: &mut IndexMap<String, CompiledNode>, disabled: &HashSet<&str>, diags: &mut Diagnostics) {
+    let by_name: HashMap<String, String> = nodes
+        .values()
+        .filter(|n| n.resource_type != ResourceType::Test)
+        .map(|n| (n.name.clone(), n.unique_id.clone()))
+        .collect();
+    let disabled_names: HashSet<&str> = project.nodes.values().filter(|n| disabled.contains(n.unique_id.as_str())).map(|n| n.name.as_str()).collect();
+    for compiled in nodes.values_mut() {
+        let Some(node) = project.nodes.get(&compiled.unique_id) else { continue };
+        let mut deps = IndexSet::new();
+        for r in &compiled.refs {
+            match by_name.get(&r.name) {
+                Some(id) => {
+                    deps.insert(id.clone());
+                }
+                None => diags.push(missing_ref(node, &r.name, &by_name, disabled_names.contains(r.name.as_str()))),
+            }
+        }
+        for (s, t) in &compiled.sources {
+            let id = format!("source.{}.{s}.{t}", project.name);
+            if project.sources.contains_key(&id) {
+                deps.insert(id);
+            } else {
+                diags.push(missing_source(project, node, s, t));
+            }
+        }
+        compiled.depends_on = deps.into_iter().collect();
+    }
+}
+
+fn missing_ref(node: &Node, name: &str, by_name: &HashMap<String, String>, is_disabled: bool) -> Diagnostic {
+    let span = find_call(&node.file.text, "ref", &[name]);
+    let message = if is_disabled {
+        format!("{} '{}' depends on '{name}', which is disabled", node.resource_type.name(), node.name)
+    } else {
+        format!("{} '{}' refers to '{name}', which is not a model or seed", node.resource_type.name(), node.name)
+    };
+    let mut d = Diagnostic::error("ref-not-found", message).at(node.file.location(span).with_label("unknown ref"));
+    if let Some(close) = crate::graph::closest(name, by_name.keys().map(String::as_str)) {
+        d = d.hint(format!("did you mean '{close}'?"));
+    } else if is_disabled {
+        d = d.hint(format!("enable '{name}' or remove this ref"));
+    }
+    d
+}
+
+fn missing_source(project: &Project, node: &Node, source: &str, table: &str) -> Diagnostic {
+    let span = find_call(&node.file.text, "source", &[source, table]);
+    let mut d = Diagnostic::error("source-not-found", format!("source '{source}.{table}' is not declared"))
+        .at(node.file.location(span).with_label("unknown source"));
+    let names: Vec<String> = project.sources.values().map(|s| format!("{}.{}", s.source_name, s.name)).collect();
+    if let Some(close) = crate::graph::closest(&format!("{source}.{table}"), names.iter().map(String::as_str)) {
+        d = d.hint(format!("did you mean '{close}'?"));
+    } else {
+        d = d.hint("declare it under `sources:` in a YAML file in models/");
+    }
+    d
+}
+
+/// The span of the quoted argument(s) of a call like `ref('orders')` in template text.
+fn find_call(text: &str, func: &str, args: &[&str]) -> Range<usize> {
+    let quoted = |a: &str| [format!("'{a}'"), format!("\"{a}\"")];
+    let mut from = 0;
+    while let Some(i) = text[from..].find(&format!("{func}(")) {
+        let open = from + i + func.len() + 1;
+        let close = text[open..].find(')').map_or(text.len(), |j| open + j);
+        let call = &text[open..close];
+        if args.iter().all(|a| quoted(a).iter().any(|q| call.contains(q.as_str()))) {
+            let last = args.last().copied().unwrap_or_default();
+            let q = quoted(last).into_iter().find(|q| call.contains(q.as_str())).unwrap_or_default();
+            let at = open + call.rfind(&q).unwrap_or(0);
+            return at..at + q.len();
+        }
+        from = open;
+    }
+    0..0
+}
+
+fn build_graph(project: &Project, nodes: &IndexMap<String, CompiledNode>) -> Graph {
+    let ids = project.sources.keys().map(String::as_str).chain(nodes.keys().map(String::as_str));
+    let edges = nodes.values().flat_map(|n| n.depends_on.iter().map(move |d| (d.as_str(), n.unique_id.as_str())));
+    Graph::new(ids, edges)
+}
+
+fn report_cycles(project: &Project, graph: &Graph, diags: &mut Diagnostics) {
+    for cycle in graph.cycles() {
+        let names: Vec<String> = cycle.iter().map(|id| id.rsplit('.').next().unwrap_or(id).to_string()).collect();
+        let first = project.nodes.get(&cycle[0]);
+        let mut d = Diagnostic::error("dependency-cycle", format!("dependency cycle: {}", names.join(" -> ")));
+        if let (Some(node), Some(next)) = (first, names.get(1)) {
+            d = d.at(node.file.location(find_call(&node.file.text, "ref", &[next])).with_label(format!("refers to {next}")));
+        }
+        for pair in cycle.windows(2).skip(1) {
+            if let Some(node) = project.nodes.get(&pair[0]) {
+                let next = pair[1].rsplit('.').next().unwrap_or(&pair[1]);
+                d = d.related(
+                    format!("{} refers to {next}", node.name),
+                    node.file.location(find_call(&node.file.text, "ref", &[next])),
+                );
+            }
+        }
+        diags.push(d.hint("break the cycle: one of these models must stop selecting from another"));
+    }
+}
+
+/// Selection over models, seeds, tests and sources.
+fn select_nodes(project: &Project, compilation: &mut Compilation, opts: &CompileOptions) {
+    let candidates: Vec<Candidate> = candidates(project, &compilation.nodes);
+    match selector::select(&compilation.graph, &candidates, &opts.select, &opts.exclude) {
+        Ok((ids, unmatched)) => {
+            for term in unmatched {
+                compilation.diagnostics.push(Diagnostic::warning(
+                    "selector-no-match",
+                    format!("the selection criterion '{term}' does not match any node"),
+                ));
+            }
+            let wanted: HashSet<String> = ids
+                .into_iter()
+                .filter(|id| {
+                    let rt = resource_type_of(id);
+                    opts.resource_types.is_empty() || rt.is_some_and(|r| opts.resource_types.contains(&r))
+                })
+                .collect();
+            let mut order = compilation.graph.topo_order();
+            if order.len() < compilation.graph.len() {
+                // Cycles were reported; fall back to file order for the rest.
+                let seen: HashSet<String> = order.iter().cloned().collect();
+                order.extend(compilation.graph_ids().filter(|id| !seen.contains(id)));
+            }
+            compilation.selected = order.into_iter().filter(|id| wanted.contains(id)).collect();
+        }
+        Err(e) => compilation.diagnostics.push(Diagnostic::error("selector", e.to_string())),
+    }
+}
+
+impl Compilation {
+    fn graph_ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.nodes.keys().cloned()
+    }
+}
+
+pub fn resource_type_of(unique_id: &str) -> Option<ResourceType> {
+    ResourceType::parse(unique_id.split('.').next().unwrap_or(""))
+}
+
+pub fn candidates<'a>(project: &'a Project, nodes: &'a IndexMap<String, CompiledNode>) -> Vec<Candidate<'a>> {
+    let mut out: Vec<Candidate> = nodes
+        .values()
+        .filter_map(|c| {
+            let node = project.nodes.get(&c.unique_id)?;
+            Some(Candidate {
+                unique_id: &c.unique_id,
+                name: &c.name,
+                resource_type: c.resource_type,
+                fqn: &node.fqn,
+                path: crate::diag::display_path(&node.file.path),
+                config: &c.config,
+                source: None,
+                test_type: (c.resource_type == ResourceType::Test).then_some("singular"),
+                package: &project.name,
+            })
+        })
+        .collect();
+    out.extend(project.sources.values().map(|s| Candidate {
+        unique_id: &s.unique_id,
+        name: &s.name,
+        resource_type: ResourceType::Source,
+        fqn: &s.fqn,
+        path: crate::diag::display_path(&s.file),
+        config: &s.config,
+        source: Some((&s.source_name, &s.name)),
+        test_type: None,
+        package: &project.name,
+    }));
+    out
+}
+
+fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
+    config
+        .get_str("static_analysis")
+        .and_then(StaticAnalysis::parse)
+        .unwrap_or(project.static_analysis)
+}
+
+/// Compile render of the selected nodes and the ephemeral models they inline.
+fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>, c: &mut Compilation, opts: &CompileOptions) {
+    let mut to_render: IndexSet<String> = c.selected.iter().filter(|id| c.nodes.contains_key(*id)).cloned().collect();
+    for id in c.selected.clone() {
+        to_render.extend(ephemeral_ancestors(c, &id));
+    }
+    let to_render: Vec<String> = to_render.into_iter().collect();
+    let results: Vec<_> = to_render
+        .par_iter()
+        .filter_map(|id| {
+            let compiled = c.nodes.get(id)?;
+            let node = project.nodes.get(id)?;
+            if node.resource_type == ResourceType::Seed {
+                return None;
+            }
+            let this = compiled.relation.clone();
+            let incremental = compiled.config.materialized() == "incremental"
+                && !opts.full_refresh
+                && compiled.config.get_bool("full_refresh") != Some(true)
+                && opts.existing_relations.contains(&this.to_sql());
+            let req = node_request(&shared, node, &compiled.config, this, Mode::Compile, incremental);
+            Some((id.clone(), templates.render(&node.file, req)))
+        })
+        .collect();
+    let mut raw: HashMap<String, String> = HashMap::new();
+    for (id, result) in results {
+        match result {
+            Ok((sql, _)) => {
+                raw.insert(id, sql);
+            }
+            Err(d) => c.diagnostics.push(*d),
+        }
+    }
+    let selected: Vec<String> = c.selected.clone();
+    let finished: Vec<(String, String)> = selected
+        .iter()
+        .filter_map(|id| Some((id.clone(), inline_ephemerals(c, id, raw.get(id)?, &raw))))
+        .collect();
+    let diags: Vec<Option<Diagnostic>> = finished
+        .par_iter()
+        .map(|(id, sql)| {
+            let node = project.nodes.get(id)?;
+            let compiled = c.nodes.get(id)?;
+            let path = compiled_path(project, node);
+            if opts.write {
+                if let Err(e) = write_file(&project.root.join(&path), sql) {
+                    return Some(Diagnostic::error("io", format!("cannot write {}: {e}", path.display())));
+                }
+            }
+            analyze(project, node, compiled, sql, &path)
+        })
+        .collect();
+    c.diagnostics.extend(diags.into_iter().flatten());
+    for (id, sql) in finished {
+        if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
+            compiled.compiled_path = Some(compiled_path(project, node));
+            compiled.compiled_sql = Some(sql);
+        }
+    }
+}
+
+fn compiled_path(project: &Project, node: &Node) -> PathBuf {
+    PathBuf::from(&project.paths.target).join("compiled").join(&project.name).join(&node.file.path)
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Unchanged files are left alone so editors and watchers see no churn.
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text)
+}
+
+/// Parse compiled SQL in the target dialect; what a failure means depends on `static_analysis`.
+fn analyze(project: &Project, node: &Node, compiled: &CompiledNode, sql: &str, path: &std::path::Path) -> Option<Diagnostic> {
+    let mode = static_analysis_of(project, &compiled.config);
+    if mode == StaticAnalysis::Off || sql.trim().is_empty() {
+        return None;
+    }
+    let err = sql::check(project.target.dialect, sql).err()?;
+    let source: Arc<str> = Arc::from(sql);
+    let location = Location::at_line_col(path, source, err.line, err.column).with_label("here");
+    let message = format!(
+        "SQL syntax error in {} '{}' ({}): {}",
+        node.resource_type.name(),
+        node.name,
+        project.target.dialect,
+        err.message
+    );
+    let d = match mode {
+        StaticAnalysis::Strict => Diagnostic::error("sql-syntax", message).hint(
+            "fix the SQL; if the warehouse accepts it and the parser does not, set `static_analysis: warn` on this model",
+        ),
+        _ => Diagnostic::warning("sql-syntax", message)
+            .note("the model will still run (static_analysis: warn); the warehouse has the final word"),
+    };
+    Some(d.at(location).note(format!("compiled from {}", crate::diag::display_path(&node.file.path))))
+}
+
+/// Ephemeral models this node reads, directly or through other ephemerals, parents first.
+fn ephemeral_ancestors(c: &Compilation, id: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut stack: Vec<String> = c.nodes.get(id).map(|n| n.depends_on.clone()).unwrap_or_default();
+    let mut seen = HashSet::new();
+    while let Some(dep) = stack.pop() {
+        let Some(node) = c.nodes.get(&dep) else { continue };
+        if node.config.materialized() != "ephemeral" || !seen.insert(dep.clone()) {
+            continue;
+        }
+        stack.extend(node.depends_on.iter().cloned());
+        out.push(dep);
+    }
+    let order = c.graph.topo_order();
+    out.sort_by_key(|id| order.iter().position(|o| o == id));
+    out
+}
+
+/// Prepend the ephemeral models a node reads as CTEs (merged into its own WITH if it has one).
+fn inline_ephemerals(c: &Compilation, id: &str, sql: &str, raw: &HashMap<String, String>) -> String {
+    let ctes: Vec<String> = ephemeral_ancestors(c, id)
+        .iter()
+        .filter_map(|dep| {
+            let node = c.nodes.get(dep)?;
+            let body = raw.get(dep)?.trim().trim_end_matches(';').trim_end();
+            Some(format!("{} as (\n{body}\n)", node.relation.to_sql()))
+        })
+        .collect();
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let ctes = ctes.join(", ");
+    match with_clause_end(sql) {
+        Some(at) => format!("{}{ctes}, {}", &sql[..at], &sql[at..]),
+        None => format!("with {ctes}\n{sql}"),
+    }
+}
+
+/// If `sql` starts with `WITH [RECURSIVE]`, the offset just after it.
+fn with_clause_end(sql: &str) -> Option<usize> {
+    let mut rest = sql;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(after) = trimmed.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if let Some(after) = trimmed.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+        } else {
+            rest = trimmed;
+            break;
+        }
+    }
+    let start = sql.len() - rest.len();
+    let word = |text: &str, w: &str| text.len() > w.len() && text[..w.len()].eq_ignore_ascii_case(w) && text[w.len()..].starts_with(char::is_whitespace);
+    if !word(rest, "with") {
+        return None;
+    }
+    let mut at = start + 4;
+    let after = sql[at..].trim_start();
+    at = sql.len() - after.len();
+    if word(after, "recursive") {
+        let next = sql[at + 9..].trim_start();
+        at = sql.len() - next.len();
+    }
+    Some(at)
+}
+
+fn dedup(items: &[String]) -> Vec<String> {
+    let set: IndexSet<&String> = items.iter().collect();
+    set.into_iter().cloned().collect()
+}
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_quoted_argument_of_a_call() {
+        let text = "select * from {{ ref('a') }} join {{ ref( \"orders\" ) }}";
+        let span = find_call(text, "ref", &["orders"]);
+        assert_eq!(&text[span], "\"orders\"");
+        assert_eq!(find_call(text, "source", &["x"]), 0..0);
+    }
+
+    #[test]
+    fn merges_into_an_existing_with() {
+        assert_eq!(with_clause_end("-- c\nWITH x as (select 1) select * from x"), Some(10));
+        assert_eq!(with_clause_end("with recursive t as (select 1) select 1"), Some(15));
+        assert_eq!(with_clause_end("select 1 with"), None);
+        assert_eq!(with_clause_end("withdrawals"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! etlx: a SQL-first transformation framework in the style of dbt.
+//!
+//! The library is the whole tool except the terminal: it loads a project, renders and compiles
+//! its models, and reports problems as data. The `etlx` binary (`src/main.rs` and `src/cli/`)
+//! parses arguments, calls in here, and decides what to print and which exit code to return.
+
+pub mod artifacts;
+pub mod compile;
+pub mod diag;
+pub mod graph;
+pub mod project;
+pub mod scaffold;
+pub mod sql;
+pub mod template;

@@ -1,0 +1,7 @@
+//! The `etlx` binary: everything terminal-facing lives in `cli`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,185 @@
+//! Node configuration and its precedence rules.
+//!
+//! A model's config is assembled from three layers, weakest first: folder-level `+key` entries in
+//! the project file, the `config:` block in YAML properties, and `config(...)` calls in the SQL.
+//! dbt users rely on the exact merge semantics (tags and hooks accumulate, `meta` merges, the
+//! rest is replaced), so they live here in one place.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Config keys etlx understands; anything else is kept (adapters and macros may read it)
+/// but an unknown key in the project file is reported as a likely typo.
+pub const KNOWN_KEYS: &[&str] = &[
+    "materialized",
+    "schema",
+    "database",
+    "alias",
+    "tags",
+    "enabled",
+    "unique_key",
+    "incremental_strategy",
+    "on_schema_change",
+    "full_refresh",
+    "pre_hook",
+    "post_hook",
+    "meta",
+    "docs",
+    "persist_docs",
+    "static_analysis",
+    "dist",
+    "sort",
+    "sort_type",
+    "backup",
+    "bind",
+    "location",
+    "partition_by",
+    "format",
+    "column_types",
+    "delimiter",
+    "quote_columns",
+    "severity",
+    "warn_if",
+    "error_if",
+    "where",
+    "limit",
+    "store_failures",
+    "contract",
+    "grants",
+    "group",
+    "access",
+    "batch_size",
+    "glue_database",
+    "options",
+];
+
+/// Keys whose values accumulate across layers instead of being replaced.
+const ADDITIVE: &[&str] = &["tags", "pre_hook", "post_hook"];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Config(pub IndexMap<String, Value>);
+
+impl Config {
+    /// dbt spells hooks `pre-hook` in YAML and `pre_hook` in SQL; both mean the same.
+    pub fn normalize_key(key: &str) -> String {
+        key.trim_start_matches('+').replace('-', "_")
+    }
+
+    pub fn is_known(key: &str) -> bool {
+        KNOWN_KEYS.contains(&Self::normalize_key(key).as_str())
+    }
+
+    /// Apply one layer on top of this one.
+    pub fn merge(&mut self, key: &str, value: Value) {
+        let key = Self::normalize_key(key);
+        if ADDITIVE.contains(&key.as_str()) {
+            let list = self.0.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+            let mut items = as_list(list);
+            for v in as_list(&value) {
+                if !items.contains(&v) {
+                    items.push(v);
+                }
+            }
+            *list = Value::Array(items);
+        } else if key == "meta" {
+            match (self.0.get_mut(&key), value) {
+                (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
+                (_, value) => {
+                    self.0.insert(key, value);
+                }
+            }
+        } else {
+            self.0.insert(key, value);
+        }
+    }
+
+    pub fn merge_all(&mut self, other: &Config) {
+        for (k, v) in &other.0 {
+            self.merge(k, v.clone());
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    pub fn get_bool(&self, key: &str) -> Option<bool> {
+        self.get(key).and_then(|v| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" => Some(true),
+                "false" | "no" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.get_bool("enabled").unwrap_or(true)
+    }
+
+    pub fn materialized(&self) -> &str {
+        self.get_str("materialized").unwrap_or("view")
+    }
+
+    pub fn tags(&self) -> Vec<String> {
+        self.strings("tags")
+    }
+
+    /// A key that may be one string or a list of strings (`unique_key`, `tags`, hooks).
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(as_list)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            })
+            .collect()
+    }
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn later_layers_win_but_tags_and_hooks_accumulate() {
+        let mut c = Config::default();
+        c.merge("+materialized", json!("view"));
+        c.merge("+tags", json!("nightly"));
+        c.merge("pre-hook", json!("select 1"));
+        c.merge("materialized", json!("table"));
+        c.merge("tags", json!(["core", "nightly"]));
+        c.merge("pre_hook", json!(["select 2"]));
+        assert_eq!(c.materialized(), "table");
+        assert_eq!(c.tags(), vec!["nightly", "core"]);
+        assert_eq!(c.strings("pre_hook"), vec!["select 1", "select 2"]);
+    }
+
+    #[test]
+    fn meta_merges_key_by_key() {
+        let mut c = Config::default();
+        c.merge("meta", json!({"owner": "a", "tier": 1}));
+        c.merge("meta", json!({"owner": "b"}));
+        assert_eq!(c.get("meta"), Some(&json!({"owner": "b", "tier": 1})));
+    }
+}

@@ -1,0 +1,711 @@
+//! Reading a project from disk into a `Project`.
+//!
+//! Loading never stops at the first problem: every file is read (in parallel), every YAML
+//! document checked, and all problems are returned as diagnostics beside whatever could be
+//! loaded, so one `etlx compile` lists every mistake with its location.
+
+pub mod config;
+pub mod profile;
+pub mod properties;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use config::Config;
+pub use profile::{Secrets, Target};
+use yaml::{Document, Node as Yaml};
+
+use crate::diag::{Diagnostic, Diagnostics, Location};
+use crate::sql::StaticAnalysis;
+
+/// Project files etlx reads, in order of preference.
+pub const PROJECT_FILES: &[&str] = &["etlx_project.yml", "dbt_project.yml"];
+
+const PROJECT_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "config-version",
+    "profile",
+    "model-paths",
+    "source-paths",
+    "macro-paths",
+    "seed-paths",
+    "data-paths",
+    "test-paths",
+    "analysis-paths",
+    "snapshot-paths",
+    "docs-paths",
+    "asset-paths",
+    "target-path",
+    "log-path",
+    "packages-install-path",
+    "clean-targets",
+    "vars",
+    "models",
+    "seeds",
+    "data_tests",
+    "tests",
+    "sources",
+    "snapshots",
+    "on-run-start",
+    "on-run-end",
+    "require-dbt-version",
+    "quoting",
+    "query-comment",
+    "dispatch",
+    "flags",
+    "static_analysis",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceType {
+    Model,
+    Seed,
+    Source,
+    Test,
+}
+
+impl ResourceType {
+    pub fn parse(text: &str) -> Option<ResourceType> {
+        match text {
+            "model" => Some(ResourceType::Model),
+            "seed" => Some(ResourceType::Seed),
+            "source" => Some(ResourceType::Source),
+            "test" => Some(ResourceType::Test),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceType::Model => "model",
+            ResourceType::Seed => "seed",
+            ResourceType::Source => "source",
+            ResourceType::Test => "test",
+        }
+    }
+}
+
+/// A file of the project: its path relative to the project root and its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    pub fn location(&self, span: std::ops::Range<usize>) -> Location {
+        Location::new(&self.path, self.text.clone(), span)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub description: String,
+    pub data_type: Option<String>,
+    pub meta: serde_json::Value,
+    pub tags: Vec<String>,
+}
+
+/// A data test declared in YAML, kept for `etlx test`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestDecl {
+    pub column: Option<String>,
+    pub name: String,
+    pub args: serde_json::Value,
+    #[serde(skip)]
+    pub location: Option<Location>,
+}
+
+/// A model or seed: something with a file that becomes a relation.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub unique_id: String,
+    pub name: String,
+    pub resource_type: ResourceType,
+    pub file: SourceFile,
+    /// Path relative to its resource folder (`staging/stg_events.sql`), as dbt's `path`.
+    pub path: PathBuf,
+    pub fqn: Vec<String>,
+    /// Project-file and YAML config; `config()` calls in SQL are applied at compile time.
+    pub config: Config,
+    pub description: String,
+    pub columns: IndexMap<String, Column>,
+    pub tests: Vec<TestDecl>,
+    pub patch_path: Option<PathBuf>,
+}
+
+/// A table declared under `sources:` in YAML.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub unique_id: String,
+    pub source_name: String,
+    pub name: String,
+    pub schema: String,
+    pub database: Option<String>,
+    pub identifier: String,
+    /// Landing files: a path, glob or folder, and their format (parquet, csv, json).
+    pub location: Option<String>,
+    pub format: Option<String>,
+    pub options: serde_json::Map<String, serde_json::Value>,
+    pub description: String,
+    pub loaded_at_field: Option<String>,
+    pub freshness: serde_json::Value,
+    pub columns: IndexMap<String, Column>,
+    pub tests: Vec<TestDecl>,
+    pub config: Config,
+    pub fqn: Vec<String>,
+    pub file: PathBuf,
+    pub location_in_yaml: Location,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MacroDef {
+    pub unique_id: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub line: usize,
+    /// `{% test %}` blocks are generic tests, stored as macros named `test_<name>`.
+    pub is_test: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    pub models: Vec<String>,
+    pub macros: Vec<String>,
+    pub seeds: Vec<String>,
+    pub tests: Vec<String>,
+    pub target: String,
+    pub clean_targets: Vec<String>,
+}
+
+/// Options from the command line that change how a project loads.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub project_dir: Option<PathBuf>,
+    pub profiles_dir: Option<PathBuf>,
+    pub target: Option<String>,
+    /// `--vars`, already parsed from YAML or JSON.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub static_analysis: Option<StaticAnalysis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub name: String,
+    pub project_file: PathBuf,
+    pub profile_name: String,
+    pub paths: Paths,
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub target: Target,
+    pub secrets: Secrets,
+    pub nodes: IndexMap<String, Node>,
+    pub sources: IndexMap<String, Source>,
+    pub macro_files: Vec<SourceFile>,
+    pub macros: IndexMap<String, MacroDef>,
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
+    pub static_analysis: StaticAnalysis,
+    /// Unit tests and other YAML sections later stages read, by top-level key.
+    pub unit_tests: Vec<serde_json::Value>,
+}
+
+impl Project {
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join(&self.paths.target)
+    }
+
+    pub fn node_by_name(&self, name: &str) -> Option<&Node> {
+        self.nodes.values().find(|n| n.name == name && n.resource_type != ResourceType::Test)
+    }
+}
+
+/// Errors that stop loading before there is a project to report on.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("no etlx_project.yml or dbt_project.yml in {0} or any parent directory")]
+    NotAProject(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Find the project root: the given directory, else the nearest ancestor with a project file.
+pub fn find_root(start: &Path) -> Result<PathBuf, LoadError> {
+    let start = std::fs::canonicalize(start).map_err(|source| LoadError::Io {
+        path: start.to_path_buf(),
+        source,
+    })?;
+    start
+        .ancestors()
+        .find(|dir| PROJECT_FILES.iter().any(|f| dir.join(f).is_file()))
+        .map(Path::to_path_buf)
+        .ok_or(LoadError::NotAProject(start))
+}
+
+/// Load everything. Returns the project (when the project file itself was readable) and all
+/// diagnostics found on the way.
+pub fn load(opts: &LoadOptions) -> Result<(Option<Project>, Diagnostics), LoadError> {
+    let cwd = std::env::current_dir().map_err(|source| LoadError::Io { path: ".".into(), source })?;
+    let root = find_root(opts.project_dir.as_deref().unwrap_or(&cwd))?;
+    let mut diags = Diagnostics::default();
+    let project = load_root(&root, opts, &mut diags)?;
+    Ok((project, diags))
+}
+
+fn load_root(root: &Path, opts: &LoadOptions, diags: &mut Diagnostics) -> Result<Option<Project>, LoadError> {
+    let file_name = PROJECT_FILES
+        .iter()
+        .find(|f| root.join(f).is_file())
+        .copied()
+        .unwrap_or(PROJECT_FILES[0]);
+    let text = read(root, Path::new(file_name))?;
+    let doc = match Document::parse(Path::new(file_name), text) {
+        Ok(doc) => doc,
+        Err(d) => {
+            diags.push(d);
+            return Ok(None);
+        }
+    };
+    let Some(header) = read_header(&doc, diags) else {
+        return Ok(None);
+    };
+    let files = discover_files(root, &header.paths);
+    let texts = read_all(root, &files, diags);
+
+    let mut project = Project {
+        root: root.to_path_buf(),
+        name: header.name.clone(),
+        project_file: PathBuf::from(file_name),
+        profile_name: header.profile.clone(),
+        paths: header.paths.clone(),
+        vars: merged_vars(&doc, &header.name, &opts.vars),
+        target: Target::default_duckdb(&header.name, &header.paths.target),
+        secrets: Secrets::default(),
+        nodes: IndexMap::new(),
+        sources: IndexMap::new(),
+        macro_files: Vec::new(),
+        macros: IndexMap::new(),
+        on_run_start: hook_list(doc.root.get("on-run-start")),
+        on_run_end: hook_list(doc.root.get("on-run-end")),
+        static_analysis: opts.static_analysis.unwrap_or_else(|| header.static_analysis.unwrap_or_default()),
+        unit_tests: Vec::new(),
+    };
+
+    let req = profile::ProfileRequest {
+        profile_name: &header.profile,
+        target_name: opts.target.as_deref(),
+        explicit_dir: opts.profiles_dir.as_deref(),
+        project_root: root,
+        project_name: &header.name,
+        target_path: &header.paths.target,
+    };
+    if let Some((target, secrets)) = profile::resolve(&req, diags) {
+        project.target = target;
+        project.secrets = secrets;
+    }
+
+    add_sql_nodes(&mut project, &texts, diags);
+    add_macros(&mut project, &texts, diags);
+    let yaml_docs = parse_yaml_files(&texts, diags);
+    properties::apply(&mut project, &yaml_docs, diags);
+    apply_project_config(&mut project, &doc, diags);
+    Ok(Some(project))
+}
+
+struct Header {
+    name: String,
+    profile: String,
+    paths: Paths,
+    static_analysis: Option<StaticAnalysis>,
+}
+
+fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
+    if !doc.root.is_map() {
+        diags.push(doc.error_at(doc.root.pos, "project-file", "the project file must be a mapping of settings"));
+        return None;
+    }
+    for (key, _) in doc.root.entries() {
+        if !PROJECT_KEYS.contains(&key.name.as_str()) {
+            let mut d = doc.warning_at(key.pos, "unknown-key", format!("unknown key '{}' in the project file", key.name));
+            if let Some(close) = crate::graph::closest(&key.name, PROJECT_KEYS.iter().copied()) {
+                d = d.hint(format!("did you mean '{close}'?"));
+            }
+            diags.push(d);
+        }
+    }
+    let Some(name) = doc.root.get("name").and_then(Yaml::as_scalar_string) else {
+        diags.push(
+            doc.error_at(doc.root.pos, "project-file", "the project file has no `name:`")
+                .hint("add `name: my_project` at the top"),
+        );
+        return None;
+    };
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        diags.push(
+            doc.error_at(doc.root.get("name").map_or(doc.root.pos, |n| n.pos), "project-file", format!("project name '{name}' must contain only letters, digits and underscores")),
+        );
+    }
+    let profile = doc.root.get("profile").and_then(Yaml::as_scalar_string).unwrap_or_else(|| name.clone());
+    let list = |keys: &[&str], default: &str| -> Vec<String> {
+        keys.iter()
+            .find_map(|k| doc.root.get(k))
+            .map(|n| n.items().iter().filter_map(Yaml::as_scalar_string).collect())
+            .unwrap_or_else(|| vec![default.to_string()])
+    };
+    let target = doc.root.get("target-path").and_then(Yaml::as_scalar_string).unwrap_or_else(|| "target".into());
+    let paths = Paths {
+        models: list(&["model-paths", "source-paths"], "models"),
+        macros: list(&["macro-paths"], "macros"),
+        seeds: list(&["seed-paths", "data-paths"], "seeds"),
+        tests: list(&["test-paths"], "tests"),
+        clean_targets: list(&["clean-targets"], &target),
+        target,
+    };
+    let static_analysis = doc.root.get("static_analysis").and_then(|n| {
+        let parsed = n.as_str().and_then(StaticAnalysis::parse);
+        if parsed.is_none() {
+            diags.push(doc.error_at(n.pos, "config-value", "static_analysis must be one of strict, warn, off"));
+        }
+        parsed
+    });
+    Some(Header { name, profile, paths, static_analysis })
+}
+
+fn merged_vars(
+    doc: &Document,
+    project_name: &str,
+    cli: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut vars = serde_json::Map::new();
+    if let Some(node) = doc.root.get("vars") {
+        for (key, value) in node.entries() {
+            // `vars: {my_project: {...}}` scopes vars to a project; ours are the only ones.
+            if key.name == project_name && value.is_map() {
+                for (k, v) in value.entries() {
+                    vars.insert(k.name.clone(), v.to_json());
+                }
+            } else {
+                vars.insert(key.name.clone(), value.to_json());
+            }
+        }
+    }
+    vars.extend(cli.clone());
+    vars
+}
+
+fn hook_list(node: Option<&Yaml>) -> Vec<String> {
+    match node {
+        Some(n) => match n.as_scalar_string() {
+            Some(s) => vec![s],
+            None => n.items().iter().filter_map(Yaml::as_scalar_string).collect(),
+        },
+        None => Vec::new(),
+    }
+}
+
+/// Which kind of file a discovered path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Model,
+    Macro,
+    Seed,
+    Singular,
+    Yaml,
+}
+
+fn discover_files(root: &Path, paths: &Paths) -> Vec<(FileKind, PathBuf)> {
+    let mut files = Vec::new();
+    let mut walk = |dirs: &[String], kinds: &dyn Fn(&str) -> Option<FileKind>| {
+        for dir in dirs {
+            for path in walk_dir(root, Path::new(dir)) {
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if let Some(kind) = kinds(ext) {
+                    files.push((kind, path));
+                }
+            }
+        }
+    };
+    walk(&paths.models, &|ext| match ext {
+        "sql" => Some(FileKind::Model),
+        "yml" | "yaml" => Some(FileKind::Yaml),
+        _ => None,
+    });
+    walk(&paths.macros, &|ext| match ext {
+        "sql" | "jinja" => Some(FileKind::Macro),
+        "yml" | "yaml" => Some(FileKind::Yaml),
+        _ => None,
+    });
+    walk(&paths.seeds, &|ext| match ext {
+        "csv" => Some(FileKind::Seed),
+        "yml" | "yaml" => Some(FileKind::Yaml),
+        _ => None,
+    });
+    walk(&paths.tests, &|ext| match ext {
+        "sql" => Some(FileKind::Singular),
+        "yml" | "yaml" => Some(FileKind::Yaml),
+        _ => None,
+    });
+    // `tests/generic/*.sql` hold `{% test %}` blocks: macros, not singular tests.
+    for (kind, path) in &mut files {
+        if *kind == FileKind::Singular && path.components().any(|c| c.as_os_str() == "generic") {
+            *kind = FileKind::Macro;
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    files.dedup_by(|a, b| a.1 == b.1);
+    files
+}
+
+/// Files under `dir`, relative to `root`, sorted. Hidden folders and nested projects (a folder
+/// with its own project file, such as test fixtures) belong to someone else and are skipped.
+fn walk_dir(root: &Path, dir: &Path) -> Vec<PathBuf> {
+    let base = root.join(dir);
+    walkdir::WalkDir::new(&base)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            if e.depth() == 0 {
+                return true;
+            }
+            let nested_project = e.file_type().is_dir() && PROJECT_FILES.iter().any(|f| e.path().join(f).is_file());
+            !name.starts_with('.') && !nested_project
+        })
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect()
+}
+
+fn read(root: &Path, rel: &Path) -> Result<Arc<str>, LoadError> {
+    std::fs::read_to_string(root.join(rel))
+        .map(Arc::from)
+        .map_err(|source| LoadError::Io { path: rel.to_path_buf(), source })
+}
+
+fn read_all(root: &Path, files: &[(FileKind, PathBuf)], diags: &mut Diagnostics) -> Vec<(FileKind, SourceFile)> {
+    let results: Vec<_> = files
+        .par_iter()
+        .map(|(kind, path)| {
+            // Seeds can be large and are read by the database, not by us.
+            let text = if *kind == FileKind::Seed { Ok(Arc::from("")) } else { read(root, path) };
+            (kind, path, text)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(results.len());
+    for (kind, path, text) in results {
+        match text {
+            Ok(text) => out.push((*kind, SourceFile { path: path.clone(), text })),
+            Err(e) => diags.push(Diagnostic::error("io", e.to_string())),
+        }
+    }
+    out
+}
+
+fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) {
+    let mut seen: HashMap<(ResourceType, String), PathBuf> = HashMap::new();
+    for (kind, file) in files {
+        let (resource_type, roots) = match kind {
+            FileKind::Model => (ResourceType::Model, &project.paths.models),
+            FileKind::Seed => (ResourceType::Seed, &project.paths.seeds),
+            FileKind::Singular => (ResourceType::Test, &project.paths.tests),
+            _ => continue,
+        };
+        let name = file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let rel = roots
+            .iter()
+            .find_map(|r| file.path.strip_prefix(r).ok())
+            .unwrap_or(&file.path)
+            .to_path_buf();
+        // Models and seeds share one namespace: `ref` cannot tell them apart.
+        let clash_key = (if resource_type == ResourceType::Test { ResourceType::Test } else { ResourceType::Model }, name.clone());
+        if let Some(first) = seen.get(&clash_key) {
+            diags.push(
+                Diagnostic::error("duplicate-name", format!("two {}s are named '{name}'", resource_type.name()))
+                    .at(file.location(0..0).with_label("second definition"))
+                    .note(format!("also defined in {}", crate::diag::display_path(first)))
+                    .hint("rename one of the files: `ref` needs model and seed names to be unique"),
+            );
+            continue;
+        }
+        seen.insert(clash_key, file.path.clone());
+        let mut fqn = vec![project.name.clone()];
+        fqn.extend(rel.parent().into_iter().flat_map(|p| p.iter().map(|c| c.to_string_lossy().into_owned())));
+        fqn.push(name.clone());
+        let unique_id = format!("{}.{}.{}", resource_type.name(), project.name, name);
+        project.nodes.insert(
+            unique_id.clone(),
+            Node {
+                unique_id,
+                name,
+                resource_type,
+                file: file.clone(),
+                path: rel,
+                fqn,
+                config: Config::default(),
+                description: String::new(),
+                columns: IndexMap::new(),
+                tests: Vec::new(),
+                patch_path: None,
+            },
+        );
+    }
+}
+
+fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) {
+    for (kind, file) in files {
+        if *kind != FileKind::Macro {
+            continue;
+        }
+        for def in crate::template::macro_definitions(&file.text) {
+            let name = if def.is_test { format!("test_{}", def.name) } else { def.name.clone() };
+            if let Some(first) = project.macros.get(&name) {
+                diags.push(
+                    Diagnostic::error("duplicate-macro", format!("macro '{name}' is defined twice"))
+                        .at(file.location(def.span.clone()).with_label("second definition"))
+                        .note(format!("first defined in {}:{}", crate::diag::display_path(&first.path), first.line)),
+                );
+                continue;
+            }
+            let line = crate::diag::line_col(&file.text, def.span.start).0;
+            project.macros.insert(
+                name.clone(),
+                MacroDef {
+                    unique_id: format!("macro.{}.{}", project.name, name),
+                    name,
+                    path: file.path.clone(),
+                    line,
+                    is_test: def.is_test,
+                },
+            );
+        }
+        project.macro_files.push(file.clone());
+    }
+}
+
+fn parse_yaml_files(files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) -> Vec<Document> {
+    let parsed: Vec<_> = files
+        .par_iter()
+        .filter(|(kind, _)| *kind == FileKind::Yaml)
+        .map(|(_, f)| Document::parse(&f.path, f.text.clone()))
+        .collect();
+    let mut docs = Vec::new();
+    for result in parsed {
+        match result {
+            Ok(doc) => docs.push(doc),
+            Err(d) => diags.push(d),
+        }
+    }
+    docs
+}
+
+/// Apply folder-level `+key` config from the project file. Each resource's config path is its
+/// fqn; a config path that matches nothing is reported, since it is almost always a typo.
+fn apply_project_config(project: &mut Project, doc: &Document, diags: &mut Diagnostics) {
+    for (section, resource_type) in [
+        ("models", ResourceType::Model),
+        ("seeds", ResourceType::Seed),
+        ("data_tests", ResourceType::Test),
+        ("tests", ResourceType::Test),
+        ("sources", ResourceType::Source),
+    ] {
+        let Some(tree) = doc.root.get(section) else { continue };
+        let mut used = Vec::new();
+        let fqns: Vec<(String, Vec<String>)> = match resource_type {
+            ResourceType::Source => project.sources.values().map(|s| (s.unique_id.clone(), s.fqn.clone())).collect(),
+            _ => project
+                .nodes
+                .values()
+                .filter(|n| n.resource_type == resource_type)
+                .map(|n| (n.unique_id.clone(), n.fqn.clone()))
+                .collect(),
+        };
+        for (id, fqn) in fqns {
+            let layer = folder_config(tree, &fqn, &mut used);
+            let config = match resource_type {
+                ResourceType::Source => project.sources.get_mut(&id).map(|s| &mut s.config),
+                _ => project.nodes.get_mut(&id).map(|n| &mut n.config),
+            };
+            if let Some(config) = config {
+                // Project config is the weakest layer: YAML config already read goes on top.
+                let mut merged = layer;
+                merged.merge_all(config);
+                *config = merged;
+            }
+        }
+        report_unused_paths(tree, section, &project.name, doc, &used, diags);
+    }
+}
+
+fn folder_config(tree: &Yaml, fqn: &[String], used: &mut Vec<(usize, usize)>) -> Config {
+    let mut config = Config::default();
+    let mut level = Some(tree);
+    let mut parts = fqn.iter();
+    while let Some(node) = level {
+        for (key, value) in node.entries() {
+            if is_config_entry(&key.name, value) {
+                config.merge(&key.name, value.to_json());
+            }
+        }
+        used.push((node.pos.line, node.pos.col));
+        level = parts.next().and_then(|part| node.get(part));
+    }
+    config
+}
+
+/// In the project file `+key` is always config; a bare known key is config unless it holds a
+/// mapping (then it is a folder that happens to share a config key's name).
+fn is_config_entry(key: &str, value: &Yaml) -> bool {
+    key.starts_with('+') || (Config::is_known(key) && !value.is_map())
+}
+
+fn report_unused_paths(
+    tree: &Yaml,
+    section: &str,
+    project_name: &str,
+    doc: &Document,
+    used: &[(usize, usize)],
+    diags: &mut Diagnostics,
+) {
+    let mut stack = vec![(tree, vec![section.to_string()])];
+    while let Some((node, path)) = stack.pop() {
+        for (key, value) in node.entries() {
+            if is_config_entry(&key.name, value) {
+                continue;
+            }
+            if !value.is_map() {
+                diags.push(doc.warning_at(
+                    key.pos,
+                    "unknown-key",
+                    format!("'{}' under {} is neither a folder nor a known config", key.name, path.join(".")),
+                ).hint(format!("config keys in the project file start with '+': `+{}`", key.name)));
+                continue;
+            }
+            let mut sub = path.clone();
+            sub.push(key.name.clone());
+            if !used.contains(&(value.pos.line, value.pos.col)) {
+                let is_other_package = path.len() == 1 && key.name != project_name;
+                let message = if is_other_package {
+                    format!("config path {} matches no resource: '{}' is not this project (`{project_name}`)", sub.join("."), key.name)
+                } else {
+                    format!("config path {} matches no resource", sub.join("."))
+                };
+                diags.push(doc.warning_at(key.pos, "unused-config-path", message));
+                continue;
+            }
+            stack.push((value, sub));
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! YAML with a position on every node.
+//!
+//! Project, property and profile files are read into this tree instead of typed structs so that
+//! each problem (an unknown key, a wrong type, a missing name) is reported at its own line and
+//! column and all of them are reported in one pass, rather than serde stopping at the first.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Location};
+
+/// 1-based line and column of a YAML node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+/// A YAML file as read: its path relative to the project, its text, and its tree.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub path: std::path::PathBuf,
+    pub text: Arc<str>,
+    pub root: Node,
+}
+
+impl Document {
+    /// Parse `text`; a syntax error becomes a diagnostic at its line and column.
+    pub fn parse(path: &Path, text: Arc<str>) -> Result<Document, Diagnostic> {
+        if text.trim().is_empty() {
+            return Ok(Document {
+                path: path.to_path_buf(),
+                text,
+                root: Node { value: Value::Null, pos: Pos { line: 1, col: 1 } },
+            });
+        }
+        match serde_saphyr::from_str::<Node>(&text) {
+            Ok(root) => Ok(Document { path: path.to_path_buf(), text, root }),
+            Err(err) => {
+                let message = strip_location(&err.without_snippet().to_string());
+                let diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
+                Err(match err.location() {
+                    Some(loc) => diag.at(Location::at_line_col(
+                        path,
+                        text.clone(),
+                        loc.line() as usize,
+                        loc.column() as usize,
+                    )),
+                    None => diag.at(Location::new(path, text.clone(), 0..0)),
+                })
+            }
+        }
+    }
+
+    pub fn location(&self, pos: Pos) -> Location {
+        Location::at_line_col(&self.path, self.text.clone(), pos.line, pos.col)
+    }
+
+    /// A diagnostic pointing at `pos` in this document.
+    pub fn error_at(&self, pos: Pos, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(code, message).at(self.location(pos))
+    }
+
+    pub fn warning_at(&self, pos: Pos, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::warning(code, message).at(self.location(pos))
+    }
+}
+
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+impl Node {
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn entries(&self) -> &[(Key, Node)] {
+        match &self.value {
+            Value::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    pub fn items(&self) -> &[Node] {
+        match &self.value {
+            Value::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+
+    pub fn is_map(&self) -> bool {
+        matches!(self.value, Value::Map(_))
+    }
+
+    /// A scalar as text, the way YAML authors expect `version: 1.0` or `name: 2024` to read.
+    pub fn as_scalar_string(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) | Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::Str(s) => s.clone().into(),
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<Value>::deserialize(d)?;
+        Ok(Node {
+            value: spanned.value,
+            pos: Pos {
+                line: spanned.referenced.line() as usize,
+                col: spanned.referenced.column() as usize,
+            },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(Value::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
+            let value = map.next_value::<Node>()?;
+            let pos = Pos {
+                line: key.referenced.line() as usize,
+                col: key.referenced.column() as usize,
+            };
+            entries.push((Key { name: key.value.0, pos }, value));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// Mapping keys as text: YAML allows `1:` or `true:` as keys; config files mean the text.
+struct KeyText(String);
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let node = Node { value, pos: Pos::default() };
+        node.as_scalar_string()
+            .map(KeyText)
+            .ok_or_else(|| de::Error::custom("mapping keys must be scalars"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_know_their_positions() {
+        let text: Arc<str> = Arc::from("name: demo\nmodels:\n  demo:\n    +materialized: view\n");
+        let doc = Document::parse(Path::new("etlx_project.yml"), text).unwrap();
+        let models = doc.root.get("models").unwrap();
+        let (key, value) = &models.get("demo").unwrap().entries()[0];
+        assert_eq!(key.name, "+materialized");
+        assert_eq!(key.pos, Pos { line: 4, col: 5 });
+        assert_eq!(value.as_str(), Some("view"));
+    }
+
+    #[test]
+    fn syntax_errors_have_a_location() {
+        let text: Arc<str> = Arc::from("name: demo\nmodels: [a, b\n");
+        let err = Document::parse(Path::new("x.yml"), text).unwrap_err();
+        assert_eq!(err.code, "yaml-syntax");
+        assert!(err.position().unwrap().starts_with("x.yml:"), "{:?}", err.position());
+    }
+}

@@ -1,0 +1,247 @@
+//! The minijinja environment that renders models the way dbt renders them.
+//!
+//! dbt's macros are global: any model or macro may call any macro by name, and `return()` hands
+//! back a value rather than text. minijinja scopes macros to the template that imports them and
+//! binds each macro to the render state it was created in, so every render imports all macro
+//! files into its own state through a one-line prelude (line numbers stay exact), and bare
+//! names resolve through the render's root context, which wraps each macro to implement
+//! `return()`. Macro definitions are renamed (`__etlx_<name>`) so that even calls between
+//! macros of the same file go through that wrapper.
+
+mod context;
+mod error;
+mod relation;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+pub use context::{Captured, Mode, NodeContext, RefCall, RenderRequest, Shared};
+pub use relation::Relation;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::{Project, SourceFile};
+
+/// Prefix given to macro definitions in macro files (see the module comment).
+pub(crate) const MACRO_PREFIX: &str = "__etlx_";
+
+/// A `{% macro name(...) %}` or `{% test name(...) %}` found in a file.
+#[derive(Debug, Clone)]
+pub struct MacroDefinition {
+    pub name: String,
+    /// Byte range of the name in the original file.
+    pub span: Range<usize>,
+    pub is_test: bool,
+}
+
+/// Find macro and generic-test definitions without a full parse (loading must not depend on
+/// a file rendering).
+pub fn macro_definitions(text: &str) -> Vec<MacroDefinition> {
+    let mut defs = Vec::new();
+    let mut rest = 0;
+    while let Some(found) = text[rest..].find("{%") {
+        let tag_start = rest + found + 2;
+        rest = tag_start;
+        let after = text[tag_start..].trim_start_matches('-');
+        let after_ws = after.trim_start();
+        let (keyword, is_test) = if after_ws.starts_with("macro ") || after_ws.starts_with("macro\t") {
+            ("macro", false)
+        } else if after_ws.starts_with("test ") || after_ws.starts_with("test\t") {
+            ("test", true)
+        } else {
+            continue;
+        };
+        let name_region = after_ws[keyword.len()..].trim_start();
+        let name_len = name_region
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(name_region.len());
+        if name_len == 0 || !name_region[name_len..].trim_start().starts_with('(') {
+            continue;
+        }
+        let start = text.len() - name_region.len();
+        defs.push(MacroDefinition {
+            name: name_region[..name_len].to_string(),
+            span: start..start + name_len,
+            is_test,
+        });
+    }
+    defs
+}
+
+/// A macro file as minijinja sees it: definitions renamed, `{% test %}` turned into macros.
+/// `anchors` pairs the end of each edit in the rewritten text with the same place in the
+/// original, so error positions can be mapped back.
+#[derive(Debug, Clone)]
+pub(crate) struct RewrittenFile {
+    pub text: String,
+    anchors: Vec<(usize, usize)>,
+}
+
+impl RewrittenFile {
+    fn new(original: &str) -> RewrittenFile {
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        for def in macro_definitions(original) {
+            let keyword = if def.is_test { "test" } else { "macro" };
+            let kw_start = original[..def.span.start].rfind(keyword).unwrap_or(def.span.start);
+            let prefix = if def.is_test { "test_" } else { "" };
+            edits.push((kw_start..def.span.start, format!("macro {MACRO_PREFIX}{prefix}")));
+        }
+        let mut search = 0;
+        while let Some(i) = original[search..].find("endtest") {
+            let at = search + i;
+            if original[..at].trim_end_matches([' ', '-']).ends_with("{%") {
+                edits.push((at..at + "endtest".len(), "endmacro".to_string()));
+            }
+            search = at + "endtest".len();
+        }
+        edits.sort_by_key(|(range, _)| range.start);
+        let mut text = String::with_capacity(original.len() + 16 * edits.len());
+        let mut anchors = Vec::with_capacity(edits.len());
+        let mut last = 0;
+        for (range, replacement) in edits {
+            text.push_str(&original[last..range.start]);
+            text.push_str(&replacement);
+            last = range.end;
+            anchors.push((text.len(), range.end));
+        }
+        text.push_str(&original[last..]);
+        RewrittenFile { text, anchors }
+    }
+
+    /// Map a byte offset in the rewritten text back to the original file.
+    pub fn original_offset(&self, offset: usize) -> usize {
+        match self.anchors.iter().rev().find(|(rewritten, _)| *rewritten <= offset) {
+            Some((rewritten, original)) => original + (offset - rewritten),
+            None => offset,
+        }
+    }
+}
+
+/// The environment of one project: macro files compiled once, shared by every render.
+pub struct Templates {
+    env: Environment<'static>,
+    /// Imports every macro file into the render's state; prepended to each model on line 1.
+    prelude: String,
+    pub(crate) files: HashMap<String, (SourceFile, RewrittenFile)>,
+    /// Which prelude module (by position) defines each macro.
+    pub macro_index: Arc<HashMap<String, usize>>,
+}
+
+impl Templates {
+    pub fn new(project: &Project, diags: &mut Diagnostics) -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_debug(false);
+        env.set_recursion_limit(500);
+        context::register_globals(&mut env);
+        let mut files = HashMap::new();
+        let mut imports = Vec::new();
+        let mut macro_index = HashMap::new();
+        for file in &project.macro_files {
+            let name = crate::diag::display_path(&file.path);
+            let rewritten = RewrittenFile::new(&file.text);
+            match env.add_template_owned(name.clone(), rewritten.text.clone()) {
+                Ok(()) => {
+                    for def in macro_definitions(&file.text) {
+                        let macro_name = if def.is_test { format!("test_{}", def.name) } else { def.name };
+                        macro_index.insert(macro_name, imports.len());
+                    }
+                    imports.push(name.clone());
+                }
+                Err(err) => diags.push(error::syntax_diagnostic(&err, file, &rewritten, 0)),
+            }
+            files.insert(name, (file.clone(), rewritten));
+        }
+        let mut prelude = String::new();
+        for (i, name) in imports.iter().enumerate() {
+            prelude.push_str(&format!("{{% import {:?} as __etlx_m{i} %}}", name));
+        }
+        if !imports.is_empty() {
+            let modules: Vec<String> = (0..imports.len()).map(|i| format!("__etlx_m{i}")).collect();
+            prelude.push_str(&format!("{{% do __etlx_register({}) %}}", modules.join(", ")));
+        }
+        Templates { env, prelude, files, macro_index: Arc::new(macro_index) }
+    }
+
+    /// Render `file` (a model, test or hook) for `request`. Errors become diagnostics that point
+    /// into the file, or into the macro that failed with a note at the model.
+    pub fn render(&self, file: &SourceFile, request: RenderRequest) -> Result<(String, Captured), Box<Diagnostic>> {
+        let source = format!("{}{}", self.prelude, file.text);
+        let name = crate::diag::display_path(&file.path);
+        let prelude_len = self.prelude.len();
+        let ctx = context::RenderContext::new(request);
+        let root = Value::from_dyn_object(ctx.clone());
+        let result = self
+            .env
+            .template_from_named_str(&name, &source)
+            .and_then(|t| t.render(root));
+        let captured = ctx.take_captured();
+        match result {
+            Ok(text) => Ok((text, captured)),
+            Err(err) => Err(Box::new(error::render_diagnostic(&err, file, prelude_len, self))),
+        }
+    }
+
+    /// Render a small expression-like string (hooks, config values) with a context.
+    pub fn render_str(&self, name: &str, text: &str, request: RenderRequest) -> Result<String, Box<Diagnostic>> {
+        let file = SourceFile { path: name.into(), text: Arc::from(text) };
+        self.render(&file, request).map(|(text, _)| text)
+    }
+
+    pub fn env(&self) -> &Environment<'static> {
+        &self.env
+    }
+}
+
+/// Any serializable value as a template value.
+pub fn to_value<T: serde::Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
+
+/// `env_var(name, default)`: the variable, else the default, else a clear error.
+pub fn read_env_var(name: &str, default: Option<String>) -> Result<String, minijinja::Error> {
+    match std::env::var(name) {
+        Ok(value) => Ok(value),
+        Err(_) => default.ok_or_else(|| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("environment variable '{name}' is not set and env_var() was given no default"),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_macro_and_test_definitions() {
+        let text = "{% macro cents(x) %}{{ x }}{% endmacro %}\n{%- test positive(model, column_name) -%}select 1{%- endtest %}";
+        let defs = macro_definitions(text);
+        assert_eq!(defs.len(), 2);
+        assert_eq!(&text[defs[0].span.clone()], "cents");
+        assert!(defs[1].is_test);
+        assert_eq!(&text[defs[1].span.clone()], "positive");
+    }
+
+    #[test]
+    fn rewritten_offsets_map_back() {
+        let text = "{% macro a() %}x{% endmacro %}\n{% macro b() %}{{ oops( }}{% endmacro %}";
+        let rw = RewrittenFile::new(text);
+        assert!(rw.text.contains("macro __etlx_a()"));
+        let at = rw.text.find("oops").unwrap();
+        assert_eq!(rw.original_offset(at), text.find("oops").unwrap());
+    }
+
+    #[test]
+    fn end_test_becomes_end_macro() {
+        let text = "{% test t(model) %}select 1{% endtest %} {{ x }}";
+        let rw = RewrittenFile::new(text);
+        assert!(rw.text.contains("{% endmacro %}"), "{}", rw.text);
+        let at = rw.text.find("{{ x").unwrap();
+        assert_eq!(rw.original_offset(at), text.find("{{ x").unwrap());
+    }
+}
