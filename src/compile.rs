@@ -127,7 +127,8 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     };
     select_nodes(project, &mut compilation, opts);
     if opts.render && !compilation.diagnostics.has_errors() {
-        let shared = Arc::new(Shared { relations, sources: source_relations(project), ..base });
+        let sources = source_relations(project, &templates, &base_shared, &mut compilation.diagnostics);
+        let shared = Arc::new(Shared { relations, sources, ..base });
         render_selected(project, &templates, shared, &mut compilation, opts);
     }
     compilation
@@ -289,13 +290,30 @@ fn relations(
     out
 }
 
-/// Source relations: landing files read in place on DuckDB, tables elsewhere.
-pub fn source_relations(project: &Project) -> HashMap<(String, String), Relation> {
-    project
-        .sources
-        .values()
-        .map(|s| ((s.source_name.clone(), s.name.clone()), source_relation(project.target.dialect, s)))
-        .collect()
+/// Source relations: landing files read in place on DuckDB, tables elsewhere. A `location`
+/// may use Jinja (`landing/events/{{ var('batch') }}/`); it is rendered here.
+fn source_relations(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    diags: &mut Diagnostics,
+) -> HashMap<(String, String), Relation> {
+    let mut out = HashMap::new();
+    for source in project.sources.values() {
+        let mut relation = source_relation(project.target.dialect, source);
+        if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation) {
+            if location.contains("{{") || location.contains("{%") {
+                let req = RenderRequest { shared: shared.clone(), node: None, mode: Mode::Compile };
+                let name = format!("{} (location of {}.{})", crate::diag::display_path(&source.file), source.source_name, source.name);
+                match templates.render_str(&name, location, req) {
+                    Ok(rendered) => *reader = file_reader(source, &rendered),
+                    Err(d) => diags.push(*d),
+                }
+            }
+        }
+        out.insert((source.source_name.clone(), source.name.clone()), relation);
+    }
+    out
 }
 
 pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {
@@ -440,7 +458,9 @@ fn build_graph(project: &Project, nodes: &IndexMap<String, CompiledNode>) -> Gra
 }
 
 fn report_cycles(project: &Project, graph: &Graph, diags: &mut Diagnostics) {
-    for cycle in graph.cycles() {
+    for mut cycle in graph.cycles() {
+        // Edges run from what is read to its reader; users think in "a refers to b".
+        cycle.reverse();
         let names: Vec<String> = cycle.iter().map(|id| id.rsplit('.').next().unwrap_or(id).to_string()).collect();
         let first = project.nodes.get(&cycle[0]);
         let mut d = Diagnostic::error("dependency-cycle", format!("dependency cycle: {}", names.join(" -> ")));

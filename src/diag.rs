@@ -284,7 +284,7 @@ impl From<&Diagnostic> for Report {
     fn from(d: &Diagnostic) -> Self {
         let mut help = Vec::new();
         help.extend(d.notes.iter().map(|n| format!("note: {n}")));
-        help.extend(d.hint.iter().map(|h| format!("help: {h}")));
+        help.extend(d.hint.iter().cloned());
         let mut report = Report::at(d.severity, d.code, d.message.clone(), d.location.as_ref());
         report.help = (!help.is_empty()).then(|| help.join("\n"));
         report.related = d
@@ -376,7 +376,7 @@ mod tests {
     fn line_col_round_trips() {
         let text = "select 1\nfrom tëst\nwhere x";
         let off = offset_of(text, 2, 6);
-        assert_eq!(&text[off..off + 2], "të");
+        assert!(text[off..].starts_with("tëst"));
         assert_eq!(line_col(text, off), (2, 6));
         assert_eq!(offset_of(text, 9, 1), text.len());
     }

@@ -87,6 +87,10 @@ pub(crate) struct RenderContext {
     req: RenderRequest,
     captured: Mutex<Captured>,
     modules: Mutex<Vec<Value>>,
+    /// Macros being called right now, outermost first.
+    call_stack: Mutex<Vec<String>>,
+    /// The call stack when the first error happened, for the diagnostic.
+    error_stack: Mutex<Option<Vec<String>>>,
 }
 
 impl std::fmt::Debug for RenderContext {
@@ -106,11 +110,18 @@ impl RenderContext {
             req,
             captured: Mutex::new(Captured::default()),
             modules: Mutex::new(Vec::new()),
+            call_stack: Mutex::new(Vec::new()),
+            error_stack: Mutex::new(None),
         })
     }
 
     pub(crate) fn take_captured(&self) -> Captured {
         std::mem::take(&mut *lock(&self.captured))
+    }
+
+    /// The macros that were being called when rendering failed, outermost first.
+    pub(crate) fn error_stack(&self) -> Vec<String> {
+        lock(&self.error_stack).clone().unwrap_or_default()
     }
 
     fn shared(&self) -> &Shared {
@@ -121,12 +132,22 @@ impl RenderContext {
         Value::from_object(BuiltinFn { ctx: self.clone(), kind })
     }
 
-    fn lookup_macro(&self, name: &str) -> Option<Value> {
+    /// A macro by bare name. Returned as a proxy resolved at call time: macro files capture
+    /// the names they use when they are imported, which is before the modules are registered.
+    fn lookup_macro(self: &Arc<Self>, name: &str) -> Option<Value> {
+        self.shared().macro_index.get(name)?;
+        Some(Value::from_object(MacroFn {
+            name: name.to_string(),
+            ctx: Arc::downgrade(self),
+        }))
+    }
+
+    fn resolve_macro(&self, name: &str) -> Option<Value> {
         let index = *self.shared().macro_index.get(name)?;
         let module = lock(&self.modules).get(index)?.clone();
         let inner = module.get_attr(&format!("{MACRO_PREFIX}{name}")).ok().filter(|v| !v.is_undefined())?;
         lock(&self.captured).macros.push(name.to_string());
-        Some(Value::from_object(MacroFn { name: name.to_string(), inner }))
+        Some(inner)
     }
 }
 
@@ -342,10 +363,11 @@ impl BuiltinFn {
 }
 
 /// A macro as called from templates: returns what `return()` handed over, else its text.
+/// Holds its render weakly: macro values live inside that render's state.
 #[derive(Debug)]
 struct MacroFn {
     name: String,
-    inner: Value,
+    ctx: std::sync::Weak<RenderContext>,
 }
 
 const RETURN_SLOT: &str = "__etlx_return";
@@ -356,9 +378,25 @@ impl Object for MacroFn {
     }
 
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let ctx = self.ctx.upgrade();
+        let inner = ctx
+            .as_ref()
+            .and_then(|ctx| ctx.resolve_macro(&self.name))
+            .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro {} is not available here", self.name)))?;
+        let ctx = ctx.as_deref();
+        if let Some(ctx) = ctx {
+            lock(&ctx.call_stack).push(self.name.clone());
+        }
         let outer = state.set_temp(RETURN_SLOT, Value::UNDEFINED);
-        let output = self.inner.call(state, args);
+        let output = inner.call(state, args);
         let returned = state.set_temp(RETURN_SLOT, outer.unwrap_or(Value::UNDEFINED));
+        if let Some(ctx) = ctx {
+            let mut stack = lock(&ctx.call_stack);
+            if output.is_err() {
+                lock(&ctx.error_stack).get_or_insert_with(|| stack.clone());
+            }
+            stack.pop();
+        }
         let output = output?;
         Ok(match returned {
             Some(v) if !v.is_undefined() => v,

@@ -11,32 +11,39 @@ use super::{MACRO_PREFIX, RewrittenFile, Templates, macro_definitions};
 use crate::diag::{Diagnostic, Location};
 use crate::project::SourceFile;
 
-/// An error raised while rendering `model` (a model, test or hook file).
-pub(crate) fn render_diagnostic(err: &Error, model: &SourceFile, prelude_len: usize, templates: &Templates) -> Diagnostic {
+/// An error raised while rendering `model` (a model, test or hook file). `stack` holds the
+/// macros that were being called, outermost first; each call site becomes a related location.
+pub(crate) fn render_diagnostic(
+    err: &Error,
+    model: &SourceFile,
+    prelude_len: usize,
+    stack: &[String],
+    templates: &Templates,
+) -> Diagnostic {
     let model_name = crate::diag::display_path(&model.path);
     let failing = err.name().unwrap_or(&model_name).to_string();
-    if failing != model_name {
-        if let Some((file, rewritten)) = templates.files.get(&failing) {
-            let span = span_of(err, &rewritten.text).map(|r| {
-                rewritten.original_offset(r.start)..rewritten.original_offset(r.end)
-            });
-            let mut diag = diagnostic(err, file, span, templates);
-            if let Some(start) = diag.location.as_ref().map(|l| l.span.start) {
-                let caller = enclosing_macro(&file.text, start);
-                diag = diag.related(
-                    match &caller {
-                        Some(name) => format!("while rendering {model_name}, which calls {name}()"),
-                        None => format!("while rendering {model_name}"),
-                    },
-                    call_site(model, caller.as_deref()),
-                );
-            }
-            return diag;
+    let mut diag = match templates.files.get(&failing).filter(|_| failing != model_name) {
+        Some((file, rewritten)) => {
+            let span = span_of(err, &rewritten.text)
+                .map(|r| rewritten.original_offset(r.start)..rewritten.original_offset(r.end));
+            diagnostic(err, file, span, templates)
+        }
+        None => {
+            let source = format!("{}{}", " ".repeat(prelude_len), model.text);
+            let span = span_of(err, &source)
+                .map(|r| r.start.saturating_sub(prelude_len)..r.end.saturating_sub(prelude_len));
+            diagnostic(err, model, span, templates)
+        }
+    };
+    let mut caller = (model_name.clone(), model);
+    for name in stack {
+        diag = diag.related(format!("{} calls {name}()", caller.0), call_site(caller.1, name));
+        match templates.macro_file(name) {
+            Some(file) => caller = (format!("{name}() in {}", crate::diag::display_path(&file.path)), file),
+            None => break,
         }
     }
-    let source = format!("{}{}", " ".repeat(prelude_len), model.text);
-    let span = span_of(err, &source).map(|r| r.start.saturating_sub(prelude_len)..r.end.saturating_sub(prelude_len));
-    diagnostic(err, model, span, templates)
+    diag
 }
 
 /// A syntax error found when compiling a macro file.
@@ -102,23 +109,16 @@ fn identifier_at(text: &str, offset: usize) -> Option<String> {
     Some(word)
 }
 
-/// The macro whose definition encloses `offset` in a macro file.
-fn enclosing_macro(text: &str, offset: usize) -> Option<String> {
-    macro_definitions(text)
-        .into_iter()
-        .take_while(|d| d.span.start <= offset)
-        .last()
-        .map(|d| if d.is_test { format!("test_{}", d.name) } else { d.name })
-}
-
-/// Where the model calls `name(`; the whole file when the call is indirect.
-fn call_site(model: &SourceFile, name: Option<&str>) -> Location {
-    let found = name.and_then(|n| {
-        let text = &model.text;
+/// Where `file` calls `name(`; the start of the file when the call is indirect (dispatch).
+fn call_site(file: &SourceFile, name: &str) -> Location {
+    let found = Some(name).and_then(|n| {
+        let text = &file.text;
         let mut from = 0;
         while let Some(i) = text[from..].find(n) {
             let at = from + i;
-            let before_ok = at == 0 || !text[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            let before = &text[..at];
+            let is_definition = before.trim_end().ends_with("macro") || before.trim_end().ends_with("test");
+            let before_ok = !is_definition && !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
             if before_ok && text[at + n.len()..].trim_start().starts_with('(') {
                 return Some(at..at + n.len());
             }
@@ -126,5 +126,5 @@ fn call_site(model: &SourceFile, name: Option<&str>) -> Location {
         }
         None
     });
-    model.location(found.unwrap_or(0..0)).with_label("called here")
+    file.location(found.unwrap_or(0..0)).with_label("called here")
 }

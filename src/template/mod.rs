@@ -5,7 +5,7 @@
 //! binds each macro to the render state it was created in, so every render imports all macro
 //! files into its own state through a one-line prelude (line numbers stay exact), and bare
 //! names resolve through the render's root context, which wraps each macro to implement
-//! `return()`. Macro definitions are renamed (`__etlx_<name>`) so that even calls between
+//! `return()`. Macro definitions are renamed (`etlx__macro__<name>`: minijinja exports no names starting with `_`) so that even calls between
 //! macros of the same file go through that wrapper.
 
 mod context;
@@ -25,7 +25,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Project, SourceFile};
 
 /// Prefix given to macro definitions in macro files (see the module comment).
-pub(crate) const MACRO_PREFIX: &str = "__etlx_";
+pub(crate) const MACRO_PREFIX: &str = "etlx__macro__";
 
 /// A `{% macro name(...) %}` or `{% test name(...) %}` found in a file.
 #[derive(Debug, Clone)]
@@ -134,6 +134,10 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_debug(false);
+        // Model files end with a newline; compiled SQL should too.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build() {
+            env.set_syntax(syntax);
+        }
         env.set_recursion_limit(500);
         context::register_globals(&mut env);
         let mut files = HashMap::new();
@@ -180,7 +184,10 @@ impl Templates {
         let captured = ctx.take_captured();
         match result {
             Ok(text) => Ok((text, captured)),
-            Err(err) => Err(Box::new(error::render_diagnostic(&err, file, prelude_len, self))),
+            Err(err) => {
+                let stack = ctx.error_stack();
+                Err(Box::new(error::render_diagnostic(&err, file, prelude_len, &stack, self)))
+            }
         }
     }
 
@@ -188,6 +195,16 @@ impl Templates {
     pub fn render_str(&self, name: &str, text: &str, request: RenderRequest) -> Result<String, Box<Diagnostic>> {
         let file = SourceFile { path: name.into(), text: Arc::from(text) };
         self.render(&file, request).map(|(text, _)| text)
+    }
+
+    /// The file that defines macro `name`.
+    pub(crate) fn macro_file(&self, name: &str) -> Option<&SourceFile> {
+        let defined_in = |text: &str| {
+            macro_definitions(text)
+                .iter()
+                .any(|d| name == d.name || name.strip_prefix("test_") == Some(d.name.as_str()) && d.is_test)
+        };
+        self.files.values().map(|(file, _)| file).find(|f| defined_in(&f.text))
     }
 
     pub fn env(&self) -> &Environment<'static> {
@@ -231,7 +248,7 @@ mod tests {
     fn rewritten_offsets_map_back() {
         let text = "{% macro a() %}x{% endmacro %}\n{% macro b() %}{{ oops( }}{% endmacro %}";
         let rw = RewrittenFile::new(text);
-        assert!(rw.text.contains("macro __etlx_a()"));
+        assert!(rw.text.contains("macro etlx__macro__a()"));
         let at = rw.text.find("oops").unwrap();
         assert_eq!(rw.original_offset(at), text.find("oops").unwrap());
     }
