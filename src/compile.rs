@@ -75,6 +75,8 @@ impl Compilation {
 
 /// Compile `project`. Always returns a `Compilation`; errors are in its diagnostics.
 pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
+    let clock = std::time::Instant::now();
+    let phase = |name: &str| tracing::debug!("compile: {name} done after {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
     let mut diags = Diagnostics::default();
     let templates = Templates::new(project, &mut diags);
     let invocation_id = uuid::Uuid::new_v4().to_string();
@@ -85,6 +87,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     let all: Vec<&Node> = project.nodes.values().collect();
     let discovered = discover(project, &templates, &base_shared, &all, &mut diags);
     let (configs, disabled) = final_configs(&all, &discovered);
+    phase("discovery render");
 
     let mut nodes: IndexMap<String, CompiledNode> = IndexMap::new();
     let relations = relations(project, &templates, &base_shared, &configs, &mut diags);
@@ -116,6 +119,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     resolve_dependencies(project, &mut nodes, &disabled, &mut diags);
     let graph = build_graph(project, &nodes);
     report_cycles(project, &graph, &mut diags);
+    phase("graph");
 
     let mut compilation = Compilation {
         graph,
@@ -126,10 +130,12 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         generated_at,
     };
     select_nodes(project, &mut compilation, opts);
+    phase("selection");
     if opts.render && !compilation.diagnostics.has_errors() {
         let sources = source_relations(project, &templates, &base_shared, &mut compilation.diagnostics);
         let shared = Arc::new(Shared { relations, sources, ..base });
         render_selected(project, &templates, shared, &mut compilation, opts);
+        phase("compile render and SQL analysis");
     }
     compilation
 }
@@ -561,9 +567,21 @@ fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
 
 /// Compile render of the selected nodes and the ephemeral models they inline.
 fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>, c: &mut Compilation, opts: &CompileOptions) {
+    let position: HashMap<String, usize> = c
+        .graph
+        .topo_order()
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let ancestors: HashMap<String, Vec<String>> = c
+        .selected
+        .iter()
+        .map(|id| (id.clone(), ephemeral_ancestors(c, id, &position)))
+        .collect();
     let mut to_render: IndexSet<String> = c.selected.iter().filter(|id| c.nodes.contains_key(*id)).cloned().collect();
-    for id in c.selected.clone() {
-        to_render.extend(ephemeral_ancestors(c, &id));
+    for deps in ancestors.values() {
+        to_render.extend(deps.iter().cloned());
     }
     let to_render: Vec<String> = to_render.into_iter().collect();
     let results: Vec<_> = to_render
@@ -595,7 +613,10 @@ fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>
     let selected: Vec<String> = c.selected.clone();
     let finished: Vec<(String, String)> = selected
         .iter()
-        .filter_map(|id| Some((id.clone(), inline_ephemerals(c, id, raw.get(id)?, &raw))))
+        .filter_map(|id| {
+            let sql = raw.get(id)?;
+            Some((id.clone(), inline_ephemerals(c, ancestors.get(id)?, sql, &raw)))
+        })
         .collect();
     let diags: Vec<Option<Diagnostic>> = finished
         .par_iter()
@@ -661,8 +682,9 @@ fn analyze(project: &Project, node: &Node, compiled: &CompiledNode, sql: &str, p
     Some(d.at(location).note(format!("compiled from {}", crate::diag::display_path(&node.file.path))))
 }
 
-/// Ephemeral models this node reads, directly or through other ephemerals, parents first.
-fn ephemeral_ancestors(c: &Compilation, id: &str) -> Vec<String> {
+/// Ephemeral models this node reads, directly or through other ephemerals, parents first
+/// (`position` is each node's place in the graph's dependency order).
+fn ephemeral_ancestors(c: &Compilation, id: &str, position: &HashMap<String, usize>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut stack: Vec<String> = c.nodes.get(id).map(|n| n.depends_on.clone()).unwrap_or_default();
     let mut seen = HashSet::new();
@@ -674,14 +696,13 @@ fn ephemeral_ancestors(c: &Compilation, id: &str) -> Vec<String> {
         stack.extend(node.depends_on.iter().cloned());
         out.push(dep);
     }
-    let order = c.graph.topo_order();
-    out.sort_by_key(|id| order.iter().position(|o| o == id));
+    out.sort_by_key(|id| position.get(id).copied().unwrap_or(usize::MAX));
     out
 }
 
 /// Prepend the ephemeral models a node reads as CTEs (merged into its own WITH if it has one).
-fn inline_ephemerals(c: &Compilation, id: &str, sql: &str, raw: &HashMap<String, String>) -> String {
-    let ctes: Vec<String> = ephemeral_ancestors(c, id)
+fn inline_ephemerals(c: &Compilation, ancestors: &[String], sql: &str, raw: &HashMap<String, String>) -> String {
+    let ctes: Vec<String> = ancestors
         .iter()
         .filter_map(|dep| {
             let node = c.nodes.get(dep)?;

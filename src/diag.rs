@@ -47,6 +47,13 @@ impl Location {
         Location::new(file, source, start..end)
     }
 
+    /// The same file, pointing at the token that starts at byte `start`.
+    pub fn moved_to(self, start: usize) -> Self {
+        let end = token_end(&self.source, start.min(self.source.len()));
+        let span = clamp_span(&self.source, start..end);
+        Location { span, ..self }
+    }
+
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self

@@ -81,6 +81,7 @@ fn compile_command(global: &Global, selection: &Selection, printer: &Printer) ->
         return Ok(Outcome::Invalid);
     }
     write_manifest(&project, &c)?;
+    tracing::debug!("manifest written after {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     let models = c.selected.iter().filter(|id| id.starts_with("model.")).count();
     let tests = c.selected.len() - models;
     printer.info(
@@ -98,7 +99,10 @@ fn compile_command(global: &Global, selection: &Selection, printer: &Printer) ->
 
 fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {
     let path = project.target_dir().join("manifest.json");
-    etlx::artifacts::write_json(&path, &etlx::artifacts::manifest(project, c)).with_context(|| format!("cannot write {}", path.display()))
+    let clock = Instant::now();
+    let manifest = etlx::artifacts::manifest(project, c);
+    tracing::debug!("manifest built in {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+    etlx::artifacts::write_json(&path, &manifest).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn ls(global: &Global, selection: &Selection, types: &[ResourceTypeArg], output: LsOutput, printer: &Printer) -> anyhow::Result<Outcome> {

@@ -260,7 +260,9 @@ pub fn load(opts: &LoadOptions) -> Result<(Option<Project>, Diagnostics), LoadEr
     let cwd = std::env::current_dir().map_err(|source| LoadError::Io { path: ".".into(), source })?;
     let root = find_root(opts.project_dir.as_deref().unwrap_or(&cwd))?;
     let mut diags = Diagnostics::default();
+    let clock = std::time::Instant::now();
     let project = load_root(&root, opts, &mut diags)?;
+    tracing::debug!("loaded project in {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
     Ok((project, diags))
 }
 

@@ -49,6 +49,9 @@ pub struct Document {
     pub path: std::path::PathBuf,
     pub text: Arc<str>,
     pub root: Node,
+    /// Byte offset of each line's start: property files with thousands of entries ask for
+    /// thousands of locations.
+    line_starts: Vec<usize>,
 }
 
 impl Document {
@@ -57,12 +60,13 @@ impl Document {
         if text.trim().is_empty() {
             return Ok(Document {
                 path: path.to_path_buf(),
+                line_starts: line_starts(&text),
                 text,
                 root: Node { value: Value::Null, pos: Pos { line: 1, col: 1 } },
             });
         }
         match serde_saphyr::from_str::<Node>(&text) {
-            Ok(root) => Ok(Document { path: path.to_path_buf(), text, root }),
+            Ok(root) => Ok(Document { path: path.to_path_buf(), line_starts: line_starts(&text), text, root }),
             Err(err) => {
                 let message = strip_location(&err.without_snippet().to_string());
                 let diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
@@ -80,7 +84,12 @@ impl Document {
     }
 
     pub fn location(&self, pos: Pos) -> Location {
-        Location::at_line_col(&self.path, self.text.clone(), pos.line, pos.col)
+        let Some(&start) = self.line_starts.get(pos.line.saturating_sub(1)) else {
+            return Location::at_line_col(&self.path, self.text.clone(), pos.line, pos.col);
+        };
+        let line_end = self.text[start..].find('\n').map_or(self.text.len(), |i| start + i);
+        let col = crate::diag::offset_of(&self.text[start..line_end], 1, pos.col);
+        Location::at_line_col(&self.path, self.text.clone(), 1, 1).moved_to(start + col)
     }
 
     /// A diagnostic pointing at `pos` in this document.
@@ -91,6 +100,10 @@ impl Document {
     pub fn warning_at(&self, pos: Pos, code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::warning(code, message).at(self.location(pos))
     }
+}
+
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
 }
 
 fn strip_location(message: &str) -> String {

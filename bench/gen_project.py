@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Write a synthetic etlx project of N layered models for benchmarks.
+
+Layers: a quarter staging views over file sources, half intermediate models that each ref
+2-3 earlier models, a quarter marts. Every model calls macros (one dispatched per dialect)
+and every model has YAML properties with column tests, so loading, rendering, parsing and
+graph building all do real work.
+
+usage: gen_project.py DIR N_MODELS
+"""
+import os
+import random
+import sys
+
+
+def main():
+    out, n = sys.argv[1], int(sys.argv[2])
+    rng = random.Random(42)
+    n_stg, n_mart = max(1, n // 4), max(1, n // 4)
+    n_int = max(0, n - n_stg - n_mart)
+    for d in ("models/staging", "models/intermediate", "models/marts", "macros"):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+    write(out, "etlx_project.yml", PROJECT)
+    write(out, "macros/helpers.sql", MACROS)
+    sources = "\n".join(f"      - name: t{i}\n        location: landing/t{i}/\n        format: parquet" for i in range(n_stg))
+    write(out, "models/staging/sources.yml", f"version: 2\nsources:\n  - name: landing\n    tables:\n{sources}\n")
+    names = []
+    for i in range(n_stg):
+        name = f"stg_{i}"
+        write(out, f"models/staging/{name}.sql", STAGING.format(i=i))
+        names.append(name)
+    for layer, count, folder in (("int", n_int, "intermediate"), ("mart", n_mart, "marts")):
+        for i in range(count):
+            name = f"{layer}_{i}"
+            parents = rng.sample(names, k=min(len(names), rng.randint(2, 3)))
+            joins = "\n".join(
+                f"left join {{{{ ref('{p}') }}}} as p{j} on p{j}.id = p0.id" for j, p in enumerate(parents[1:], start=1)
+            )
+            sql = MODEL.format(first=parents[0], joins=joins, cols=", ".join(f"p{j}.amount as amount_{j}" for j in range(len(parents))))
+            write(out, f"models/{folder}/{name}.sql", sql)
+            names.append(name)
+    props = "\n".join(
+        f"  - name: {m}\n    description: Synthetic model {m}.\n    columns:\n      - name: id\n        data_tests: [unique, not_null]"
+        for m in names
+    )
+    write(out, "models/schema.yml", f"version: 2\nmodels:\n{props}\n")
+
+
+def write(root, rel, text):
+    with open(os.path.join(root, rel), "w") as f:
+        f.write(text)
+
+
+PROJECT = """name: bench
+vars:
+  min_amount: 0
+models:
+  bench:
+    staging:
+      +materialized: view
+    intermediate:
+      +materialized: ephemeral
+    marts:
+      +materialized: table
+"""
+
+MACROS = """{% macro cents(column) -%}
+    round({{ column }} / 100.0, 2)
+{%- endmacro %}
+
+{% macro ts(column) -%}
+    {{ return(adapter.dispatch('ts')(column)) }}
+{%- endmacro %}
+
+{% macro default__ts(column) -%}
+    to_timestamp({{ column }} / 1000.0)
+{%- endmacro %}
+
+{% macro duckdb__ts(column) -%}
+    epoch_ms({{ column }})
+{%- endmacro %}
+"""
+
+STAGING = """select
+    id,
+    {{{{ cents('amount_cents') }}}} as amount,
+    {{{{ ts('created_ms') }}}} as created_at
+from {{{{ source('landing', 't{i}') }}}}
+where amount_cents >= {{{{ var('min_amount') }}}}
+"""
+
+MODEL = """{{% set metrics = ['amount'] %}}
+select
+    p0.id,
+    {cols},
+    {{% for m in metrics %}}sum(p0.{{{{ m }}}}) over (partition by p0.id) as total_{{{{ m }}}}{{% endfor %}}
+from {{{{ ref('{first}') }}}} as p0
+{joins}
+"""
+
+if __name__ == "__main__":
+    main()
