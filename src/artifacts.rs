@@ -81,7 +81,8 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
 fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
     let compiled = &c.nodes[&node.unique_id];
     let relation = compiled.relation.clone();
-    let is_relation = node.resource_type != ResourceType::Test && compiled.config.materialized() != "ephemeral";
+    let is_relation =
+        node.resource_type != ResourceType::Test && compiled.config.materialized() != "ephemeral";
     json!({
         "unique_id": node.unique_id,
         "name": node.name,
@@ -143,10 +144,61 @@ fn redact(value: Value, secrets: &crate::project::Secrets) -> Value {
     }
     match value {
         Value::String(s) => Value::String(secrets.redact(&s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact(v, secrets)).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, redact(v, secrets))).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| redact(v, secrets)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, redact(v, secrets)))
+                .collect(),
+        ),
         other => other,
     }
+}
+
+pub const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
+
+/// `run_results.json`: one entry per node the run touched, in dbt's schema.
+pub fn run_results(
+    project: &Project,
+    c: &Compilation,
+    results: &[crate::run::NodeResult],
+    elapsed: f64,
+    args: Value,
+) -> Value {
+    let entries: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let node = c.nodes.get(&r.unique_id);
+            let timing = |name: &str| json!({"name": name, "started_at": r.started_at.to_rfc3339(), "completed_at": r.completed_at.to_rfc3339()});
+            json!({
+                "unique_id": r.unique_id,
+                "status": r.status,
+                "timing": [timing("compile"), timing("execute")],
+                "thread_id": format!("Thread-{}", r.thread),
+                "execution_time": r.seconds,
+                "adapter_response": {"rows_affected": r.rows_affected, "_message": r.message.as_deref().unwrap_or("OK")},
+                "message": r.message,
+                "failures": null,
+                "compiled": node.is_some_and(|n| n.compiled_sql.is_some()),
+                "compiled_code": node.and_then(|n| n.compiled_sql.clone()),
+                "compiled_path": node.and_then(|n| n.compiled_path.as_deref().map(crate::diag::display_path)),
+                "relation_name": node.map(|n| n.relation.to_sql()),
+            })
+        })
+        .collect();
+    let value = json!({
+        "metadata": {
+            "dbt_schema_version": RUN_RESULTS_SCHEMA,
+            "etlx_version": env!("CARGO_PKG_VERSION"),
+            "generated_at": chrono::Utc::now().to_rfc3339(),
+            "invocation_id": c.invocation_id,
+        },
+        "results": entries,
+        "elapsed_time": elapsed,
+        "args": args,
+    });
+    redact(value, &project.secrets)
 }
 
 /// Write JSON atomically: readers never see a half-written artifact.

@@ -76,7 +76,12 @@ impl Compilation {
 /// Compile `project`. Always returns a `Compilation`; errors are in its diagnostics.
 pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     let clock = std::time::Instant::now();
-    let phase = |name: &str| tracing::debug!("compile: {name} done after {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+    let phase = |name: &str| {
+        tracing::debug!(
+            "compile: {name} done after {:.1} ms",
+            clock.elapsed().as_secs_f64() * 1e3
+        )
+    };
     let mut diags = Diagnostics::default();
     let templates = Templates::new(project, &mut diags);
     let invocation_id = uuid::Uuid::new_v4().to_string();
@@ -97,7 +102,9 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         }
         let captured = discovered.get(node.unique_id.as_str());
         let config = configs[node.unique_id.as_str()].clone();
-        let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte { name: node.name.clone() });
+        let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte {
+            name: node.name.clone(),
+        });
         nodes.insert(
             node.unique_id.clone(),
             CompiledNode {
@@ -132,15 +139,30 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     select_nodes(project, &mut compilation, opts);
     phase("selection");
     if opts.render && !compilation.diagnostics.has_errors() {
-        let sources = source_relations(project, &templates, &base_shared, &mut compilation.diagnostics);
-        let shared = Arc::new(Shared { relations, sources, ..base });
+        let sources = source_relations(
+            project,
+            &templates,
+            &base_shared,
+            &mut compilation.diagnostics,
+        );
+        let shared = Arc::new(Shared {
+            relations,
+            sources,
+            ..base
+        });
         render_selected(project, &templates, shared, &mut compilation, opts);
         phase("compile render and SQL analysis");
     }
     compilation
 }
 
-fn base_shared(project: &Project, templates: &Templates, opts: &CompileOptions, invocation_id: &str, started: &str) -> Shared {
+fn base_shared(
+    project: &Project,
+    templates: &Templates,
+    opts: &CompileOptions,
+    invocation_id: &str,
+    started: &str,
+) -> Shared {
     let t = &project.target;
     let target = crate::template::to_value(serde_json::json!({
         "name": t.name,
@@ -165,7 +187,14 @@ fn base_shared(project: &Project, templates: &Templates, opts: &CompileOptions, 
     }
 }
 
-fn node_request(shared: &Arc<Shared>, node: &Node, config: &Config, this: Relation, mode: Mode, incremental: bool) -> RenderRequest {
+fn node_request(
+    shared: &Arc<Shared>,
+    node: &Node,
+    config: &Config,
+    this: Relation,
+    mode: Mode,
+    incremental: bool,
+) -> RenderRequest {
     let model = crate::template::to_value(model_json(node, config));
     RenderRequest {
         shared: shared.clone(),
@@ -211,7 +240,12 @@ fn discover(
         .par_iter()
         .filter(|n| n.resource_type != ResourceType::Seed)
         .map(|node| {
-            let this = Relation::table(dialect, None, project.target.schema.clone(), node.name.clone());
+            let this = Relation::table(
+                dialect,
+                None,
+                project.target.schema.clone(),
+                node.name.clone(),
+            );
             let req = node_request(shared, node, &node.config, this, Mode::Discover, false);
             (node.unique_id.clone(), templates.render(&node.file, req))
         })
@@ -229,7 +263,10 @@ fn discover(
 }
 
 /// Config after `config()` calls, and the nodes that turned out disabled.
-fn final_configs<'a>(nodes: &[&'a Node], discovered: &HashMap<String, Captured>) -> (HashMap<&'a str, Config>, HashSet<&'a str>) {
+fn final_configs<'a>(
+    nodes: &[&'a Node],
+    discovered: &HashMap<String, Captured>,
+) -> (HashMap<&'a str, Config>, HashSet<&'a str>) {
     let mut configs = HashMap::new();
     let mut disabled = HashSet::new();
     for node in nodes {
@@ -261,20 +298,42 @@ fn relations(
     diags: &mut Diagnostics,
 ) -> HashMap<String, Relation> {
     let dialect = project.target.dialect;
-    let custom = |macro_name: &str, arg: Option<&str>, fallback: String| -> Result<String, Box<Diagnostic>> {
+    let custom = |macro_name: &str,
+                  arg: Option<&str>,
+                  fallback: String|
+     -> Result<String, Box<Diagnostic>> {
         if !project.macros.contains_key(macro_name) {
             return Ok(fallback);
         }
         let arg = arg.map_or("none".to_string(), |a| format!("{a:?}"));
-        let req = RenderRequest { shared: shared.clone(), node: None, mode: Mode::Compile };
-        let text = templates.render_str(&format!("<{macro_name}>"), &format!("{{{{ {macro_name}({arg}) }}}}"), req)?;
+        let req = RenderRequest {
+            shared: shared.clone(),
+            node: None,
+            mode: Mode::Compile,
+        };
+        let text = templates.render_str(
+            &format!("<{macro_name}>"),
+            &format!("{{{{ {macro_name}({arg}) }}}}"),
+            req,
+        )?;
         Ok(text.trim().to_string())
     };
     let mut out = HashMap::new();
-    for node in project.nodes.values().filter(|n| n.resource_type != ResourceType::Test) {
-        let Some(config) = configs.get(node.unique_id.as_str()) else { continue };
+    for node in project
+        .nodes
+        .values()
+        .filter(|n| n.resource_type != ResourceType::Test)
+    {
+        let Some(config) = configs.get(node.unique_id.as_str()) else {
+            continue;
+        };
         if config.materialized() == "ephemeral" {
-            out.insert(node.name.clone(), Relation::Cte { name: format!("__etlx__cte__{}", node.name) });
+            out.insert(
+                node.name.clone(),
+                Relation::Cte {
+                    name: format!("__etlx__cte__{}", node.name),
+                },
+            );
             continue;
         }
         let custom_schema = config.get_str("schema");
@@ -282,13 +341,24 @@ fn relations(
             Some(s) => format!("{}_{s}", project.target.schema),
             None => project.target.schema.clone(),
         };
-        let alias = config.get_str("alias").map(str::to_string).unwrap_or_else(|| node.name.clone());
-        let names = custom("generate_schema_name", custom_schema, default_schema)
-            .and_then(|schema| Ok((schema, custom("generate_alias_name", config.get_str("alias"), alias)?)));
+        let alias = config
+            .get_str("alias")
+            .map(str::to_string)
+            .unwrap_or_else(|| node.name.clone());
+        let names =
+            custom("generate_schema_name", custom_schema, default_schema).and_then(|schema| {
+                Ok((
+                    schema,
+                    custom("generate_alias_name", config.get_str("alias"), alias)?,
+                ))
+            });
         match names {
             Ok((schema, alias)) => {
                 let database = config.get_str("database").map(str::to_string);
-                out.insert(node.name.clone(), Relation::table(dialect, database, schema, alias));
+                out.insert(
+                    node.name.clone(),
+                    Relation::table(dialect, database, schema, alias),
+                );
             }
             Err(d) => diags.push(*d),
         }
@@ -307,10 +377,20 @@ fn source_relations(
     let mut out = HashMap::new();
     for source in project.sources.values() {
         let mut relation = source_relation(project.target.dialect, source);
-        if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation) {
+        if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation)
+        {
             if location.contains("{{") || location.contains("{%") {
-                let req = RenderRequest { shared: shared.clone(), node: None, mode: Mode::Compile };
-                let name = format!("{} (location of {}.{})", crate::diag::display_path(&source.file), source.source_name, source.name);
+                let req = RenderRequest {
+                    shared: shared.clone(),
+                    node: None,
+                    mode: Mode::Compile,
+                };
+                let name = format!(
+                    "{} (location of {}.{})",
+                    crate::diag::display_path(&source.file),
+                    source.source_name,
+                    source.name
+                );
                 match templates.render_str(&name, location, req) {
                     Ok(rendered) => *reader = file_reader(source, &rendered),
                     Err(d) => diags.push(*d),
@@ -329,13 +409,21 @@ pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {
             schema: source.schema.clone(),
             identifier: source.identifier.clone(),
         },
-        _ => Relation::table(dialect, source.database.clone(), source.schema.clone(), source.identifier.clone()),
+        _ => Relation::table(
+            dialect,
+            source.database.clone(),
+            source.schema.clone(),
+            source.identifier.clone(),
+        ),
     }
 }
 
 /// `read_parquet('landing/events/**/*.parquet', union_by_name = true)` and friends.
 pub fn file_reader(source: &Source, location: &str) -> String {
-    let format = source.format.as_deref().unwrap_or_else(|| guess_format(location));
+    let format = source
+        .format
+        .as_deref()
+        .unwrap_or_else(|| guess_format(location));
     let reader = match format {
         "csv" => "read_csv",
         "json" => "read_json",
@@ -368,10 +456,20 @@ fn guess_format(location: &str) -> &'static str {
 fn duckdb_literal(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => Dialect::DuckDb.literal(s),
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(duckdb_literal).collect::<Vec<_>>().join(", ")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(duckdb_literal)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         serde_json::Value::Object(map) => format!(
             "{{{}}}",
-            map.iter().map(|(k, v)| format!("{}: {}", Dialect::DuckDb.literal(k), duckdb_literal(v))).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", Dialect::DuckDb.literal(k), duckdb_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         serde_json::Value::Null => "NULL".to_string(),
         other => other.to_string(),
@@ -379,22 +477,39 @@ fn duckdb_literal(value: &serde_json::Value) -> String {
 }
 
 /// Turn captured `ref`/`source` calls into graph edges; unknown names become diagnostics.
-fn resolve_dependencies(project: &Project, nodes: &mut IndexMap<String, CompiledNode>, disabled: &HashSet<&str>, diags: &mut Diagnostics) {
+fn resolve_dependencies(
+    project: &Project,
+    nodes: &mut IndexMap<String, CompiledNode>,
+    disabled: &HashSet<&str>,
+    diags: &mut Diagnostics,
+) {
     let by_name: HashMap<String, String> = nodes
         .values()
         .filter(|n| n.resource_type != ResourceType::Test)
         .map(|n| (n.name.clone(), n.unique_id.clone()))
         .collect();
-    let disabled_names: HashSet<&str> = project.nodes.values().filter(|n| disabled.contains(n.unique_id.as_str())).map(|n| n.name.as_str()).collect();
+    let disabled_names: HashSet<&str> = project
+        .nodes
+        .values()
+        .filter(|n| disabled.contains(n.unique_id.as_str()))
+        .map(|n| n.name.as_str())
+        .collect();
     for compiled in nodes.values_mut() {
-        let Some(node) = project.nodes.get(&compiled.unique_id) else { continue };
+        let Some(node) = project.nodes.get(&compiled.unique_id) else {
+            continue;
+        };
         let mut deps = IndexSet::new();
         for r in &compiled.refs {
             match by_name.get(&r.name) {
                 Some(id) => {
                     deps.insert(id.clone());
                 }
-                None => diags.push(missing_ref(node, &r.name, &by_name, disabled_names.contains(r.name.as_str()))),
+                None => diags.push(missing_ref(
+                    node,
+                    &r.name,
+                    &by_name,
+                    disabled_names.contains(r.name.as_str()),
+                )),
             }
         }
         for (s, t) in &compiled.sources {
@@ -409,14 +524,28 @@ fn resolve_dependencies(project: &Project, nodes: &mut IndexMap<String, Compiled
     }
 }
 
-fn missing_ref(node: &Node, name: &str, by_name: &HashMap<String, String>, is_disabled: bool) -> Diagnostic {
+fn missing_ref(
+    node: &Node,
+    name: &str,
+    by_name: &HashMap<String, String>,
+    is_disabled: bool,
+) -> Diagnostic {
     let span = find_call(&node.file.text, "ref", &[name]);
     let message = if is_disabled {
-        format!("{} '{}' depends on '{name}', which is disabled", node.resource_type.name(), node.name)
+        format!(
+            "{} '{}' depends on '{name}', which is disabled",
+            node.resource_type.name(),
+            node.name
+        )
     } else {
-        format!("{} '{}' refers to '{name}', which is not a model or seed", node.resource_type.name(), node.name)
+        format!(
+            "{} '{}' refers to '{name}', which is not a model or seed",
+            node.resource_type.name(),
+            node.name
+        )
     };
-    let mut d = Diagnostic::error("ref-not-found", message).at(node.file.location(span).with_label("unknown ref"));
+    let mut d = Diagnostic::error("ref-not-found", message)
+        .at(node.file.location(span).with_label("unknown ref"));
     if let Some(close) = crate::graph::closest(name, by_name.keys().map(String::as_str)) {
         d = d.hint(format!("did you mean '{close}'?"));
     } else if is_disabled {
@@ -427,10 +556,20 @@ fn missing_ref(node: &Node, name: &str, by_name: &HashMap<String, String>, is_di
 
 fn missing_source(project: &Project, node: &Node, source: &str, table: &str) -> Diagnostic {
     let span = find_call(&node.file.text, "source", &[source, table]);
-    let mut d = Diagnostic::error("source-not-found", format!("source '{source}.{table}' is not declared"))
-        .at(node.file.location(span).with_label("unknown source"));
-    let names: Vec<String> = project.sources.values().map(|s| format!("{}.{}", s.source_name, s.name)).collect();
-    if let Some(close) = crate::graph::closest(&format!("{source}.{table}"), names.iter().map(String::as_str)) {
+    let mut d = Diagnostic::error(
+        "source-not-found",
+        format!("source '{source}.{table}' is not declared"),
+    )
+    .at(node.file.location(span).with_label("unknown source"));
+    let names: Vec<String> = project
+        .sources
+        .values()
+        .map(|s| format!("{}.{}", s.source_name, s.name))
+        .collect();
+    if let Some(close) = crate::graph::closest(
+        &format!("{source}.{table}"),
+        names.iter().map(String::as_str),
+    ) {
         d = d.hint(format!("did you mean '{close}'?"));
     } else {
         d = d.hint("declare it under `sources:` in a YAML file in models/");
@@ -446,9 +585,15 @@ fn find_call(text: &str, func: &str, args: &[&str]) -> Range<usize> {
         let open = from + i + func.len() + 1;
         let close = text[open..].find(')').map_or(text.len(), |j| open + j);
         let call = &text[open..close];
-        if args.iter().all(|a| quoted(a).iter().any(|q| call.contains(q.as_str()))) {
+        if args
+            .iter()
+            .all(|a| quoted(a).iter().any(|q| call.contains(q.as_str())))
+        {
             let last = args.last().copied().unwrap_or_default();
-            let q = quoted(last).into_iter().find(|q| call.contains(q.as_str())).unwrap_or_default();
+            let q = quoted(last)
+                .into_iter()
+                .find(|q| call.contains(q.as_str()))
+                .unwrap_or_default();
             let at = open + call.rfind(&q).unwrap_or(0);
             return at..at + q.len();
         }
@@ -458,8 +603,16 @@ fn find_call(text: &str, func: &str, args: &[&str]) -> Range<usize> {
 }
 
 fn build_graph(project: &Project, nodes: &IndexMap<String, CompiledNode>) -> Graph {
-    let ids = project.sources.keys().map(String::as_str).chain(nodes.keys().map(String::as_str));
-    let edges = nodes.values().flat_map(|n| n.depends_on.iter().map(move |d| (d.as_str(), n.unique_id.as_str())));
+    let ids = project
+        .sources
+        .keys()
+        .map(String::as_str)
+        .chain(nodes.keys().map(String::as_str));
+    let edges = nodes.values().flat_map(|n| {
+        n.depends_on
+            .iter()
+            .map(move |d| (d.as_str(), n.unique_id.as_str()))
+    });
     Graph::new(ids, edges)
 }
 
@@ -467,18 +620,28 @@ fn report_cycles(project: &Project, graph: &Graph, diags: &mut Diagnostics) {
     for mut cycle in graph.cycles() {
         // Edges run from what is read to its reader; users think in "a refers to b".
         cycle.reverse();
-        let names: Vec<String> = cycle.iter().map(|id| id.rsplit('.').next().unwrap_or(id).to_string()).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|id| id.rsplit('.').next().unwrap_or(id).to_string())
+            .collect();
         let first = project.nodes.get(&cycle[0]);
-        let mut d = Diagnostic::error("dependency-cycle", format!("dependency cycle: {}", names.join(" -> ")));
+        let mut d = Diagnostic::error(
+            "dependency-cycle",
+            format!("dependency cycle: {}", names.join(" -> ")),
+        );
         if let (Some(node), Some(next)) = (first, names.get(1)) {
-            d = d.at(node.file.location(find_call(&node.file.text, "ref", &[next])).with_label(format!("refers to {next}")));
+            d = d.at(node
+                .file
+                .location(find_call(&node.file.text, "ref", &[next]))
+                .with_label(format!("refers to {next}")));
         }
         for pair in cycle.windows(2).skip(1) {
             if let Some(node) = project.nodes.get(&pair[0]) {
                 let next = pair[1].rsplit('.').next().unwrap_or(&pair[1]);
                 d = d.related(
                     format!("{} refers to {next}", node.name),
-                    node.file.location(find_call(&node.file.text, "ref", &[next])),
+                    node.file
+                        .location(find_call(&node.file.text, "ref", &[next])),
                 );
             }
         }
@@ -501,7 +664,8 @@ fn select_nodes(project: &Project, compilation: &mut Compilation, opts: &Compile
                 .into_iter()
                 .filter(|id| {
                     let rt = resource_type_of(id);
-                    opts.resource_types.is_empty() || rt.is_some_and(|r| opts.resource_types.contains(&r))
+                    opts.resource_types.is_empty()
+                        || rt.is_some_and(|r| opts.resource_types.contains(&r))
                 })
                 .collect();
             let mut order = compilation.graph.topo_order();
@@ -512,7 +676,9 @@ fn select_nodes(project: &Project, compilation: &mut Compilation, opts: &Compile
             }
             compilation.selected = order.into_iter().filter(|id| wanted.contains(id)).collect();
         }
-        Err(e) => compilation.diagnostics.push(Diagnostic::error("selector", e.to_string())),
+        Err(e) => compilation
+            .diagnostics
+            .push(Diagnostic::error("selector", e.to_string())),
     }
 }
 
@@ -526,7 +692,10 @@ pub fn resource_type_of(unique_id: &str) -> Option<ResourceType> {
     ResourceType::parse(unique_id.split('.').next().unwrap_or(""))
 }
 
-pub fn candidates<'a>(project: &'a Project, nodes: &'a IndexMap<String, CompiledNode>) -> Vec<Candidate<'a>> {
+pub fn candidates<'a>(
+    project: &'a Project,
+    nodes: &'a IndexMap<String, CompiledNode>,
+) -> Vec<Candidate<'a>> {
     let mut out: Vec<Candidate> = nodes
         .values()
         .filter_map(|c| {
@@ -566,7 +735,13 @@ fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
 }
 
 /// Compile render of the selected nodes and the ephemeral models they inline.
-fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>, c: &mut Compilation, opts: &CompileOptions) {
+fn render_selected(
+    project: &Project,
+    templates: &Templates,
+    shared: Arc<Shared>,
+    c: &mut Compilation,
+    opts: &CompileOptions,
+) {
     let position: HashMap<String, usize> = c
         .graph
         .topo_order()
@@ -579,7 +754,12 @@ fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>
         .iter()
         .map(|id| (id.clone(), ephemeral_ancestors(c, id, &position)))
         .collect();
-    let mut to_render: IndexSet<String> = c.selected.iter().filter(|id| c.nodes.contains_key(*id)).cloned().collect();
+    let mut to_render: IndexSet<String> = c
+        .selected
+        .iter()
+        .filter(|id| c.nodes.contains_key(*id))
+        .cloned()
+        .collect();
     for deps in ancestors.values() {
         to_render.extend(deps.iter().cloned());
     }
@@ -597,7 +777,14 @@ fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>
                 && !opts.full_refresh
                 && compiled.config.get_bool("full_refresh") != Some(true)
                 && opts.existing_relations.contains(&this.to_sql());
-            let req = node_request(&shared, node, &compiled.config, this, Mode::Compile, incremental);
+            let req = node_request(
+                &shared,
+                node,
+                &compiled.config,
+                this,
+                Mode::Compile,
+                incremental,
+            );
             Some((id.clone(), templates.render(&node.file, req)))
         })
         .collect();
@@ -615,7 +802,10 @@ fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>
         .iter()
         .filter_map(|id| {
             let sql = raw.get(id)?;
-            Some((id.clone(), inline_ephemerals(c, ancestors.get(id)?, sql, &raw)))
+            Some((
+                id.clone(),
+                inline_ephemerals(c, ancestors.get(id)?, sql, &raw),
+            ))
         })
         .collect();
     let diags: Vec<Option<Diagnostic>> = finished
@@ -626,7 +816,10 @@ fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>
             let path = compiled_path(project, node);
             if opts.write {
                 if let Err(e) = write_file(&project.root.join(&path), sql) {
-                    return Some(Diagnostic::error("io", format!("cannot write {}: {e}", path.display())));
+                    return Some(Diagnostic::error(
+                        "io",
+                        format!("cannot write {}: {e}", path.display()),
+                    ));
                 }
             }
             analyze(project, node, compiled, sql, &path)
@@ -642,7 +835,10 @@ fn render_selected(project: &Project, templates: &Templates, shared: Arc<Shared>
 }
 
 fn compiled_path(project: &Project, node: &Node) -> PathBuf {
-    PathBuf::from(&project.paths.target).join("compiled").join(&project.name).join(&node.file.path)
+    PathBuf::from(&project.paths.target)
+        .join("compiled")
+        .join(&project.name)
+        .join(&node.file.path)
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
@@ -657,7 +853,13 @@ fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Parse compiled SQL in the target dialect; what a failure means depends on `static_analysis`.
-fn analyze(project: &Project, node: &Node, compiled: &CompiledNode, sql: &str, path: &std::path::Path) -> Option<Diagnostic> {
+fn analyze(
+    project: &Project,
+    node: &Node,
+    compiled: &CompiledNode,
+    sql: &str,
+    path: &std::path::Path,
+) -> Option<Diagnostic> {
     let mode = static_analysis_of(project, &compiled.config);
     if mode == StaticAnalysis::Off || sql.trim().is_empty() {
         return None;
@@ -679,17 +881,30 @@ fn analyze(project: &Project, node: &Node, compiled: &CompiledNode, sql: &str, p
         _ => Diagnostic::warning("sql-syntax", message)
             .note("the model will still run (static_analysis: warn); the warehouse has the final word"),
     };
-    Some(d.at(location).note(format!("compiled from {}", crate::diag::display_path(&node.file.path))))
+    Some(d.at(location).note(format!(
+        "compiled from {}",
+        crate::diag::display_path(&node.file.path)
+    )))
 }
 
 /// Ephemeral models this node reads, directly or through other ephemerals, parents first
 /// (`position` is each node's place in the graph's dependency order).
-fn ephemeral_ancestors(c: &Compilation, id: &str, position: &HashMap<String, usize>) -> Vec<String> {
+fn ephemeral_ancestors(
+    c: &Compilation,
+    id: &str,
+    position: &HashMap<String, usize>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut stack: Vec<String> = c.nodes.get(id).map(|n| n.depends_on.clone()).unwrap_or_default();
+    let mut stack: Vec<String> = c
+        .nodes
+        .get(id)
+        .map(|n| n.depends_on.clone())
+        .unwrap_or_default();
     let mut seen = HashSet::new();
     while let Some(dep) = stack.pop() {
-        let Some(node) = c.nodes.get(&dep) else { continue };
+        let Some(node) = c.nodes.get(&dep) else {
+            continue;
+        };
         if node.config.materialized() != "ephemeral" || !seen.insert(dep.clone()) {
             continue;
         }
@@ -701,7 +916,12 @@ fn ephemeral_ancestors(c: &Compilation, id: &str, position: &HashMap<String, usi
 }
 
 /// Prepend the ephemeral models a node reads as CTEs (merged into its own WITH if it has one).
-fn inline_ephemerals(c: &Compilation, ancestors: &[String], sql: &str, raw: &HashMap<String, String>) -> String {
+fn inline_ephemerals(
+    c: &Compilation,
+    ancestors: &[String],
+    sql: &str,
+    raw: &HashMap<String, String>,
+) -> String {
     let ctes: Vec<String> = ancestors
         .iter()
         .filter_map(|dep| {
@@ -735,7 +955,11 @@ fn with_clause_end(sql: &str) -> Option<usize> {
         }
     }
     let start = sql.len() - rest.len();
-    let word = |text: &str, w: &str| text.len() > w.len() && text[..w.len()].eq_ignore_ascii_case(w) && text[w.len()..].starts_with(char::is_whitespace);
+    let word = |text: &str, w: &str| {
+        text.len() > w.len()
+            && text[..w.len()].eq_ignore_ascii_case(w)
+            && text[w.len()..].starts_with(char::is_whitespace)
+    };
     if !word(rest, "with") {
         return None;
     }
@@ -755,7 +979,10 @@ fn dedup(items: &[String]) -> Vec<String> {
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -772,8 +999,14 @@ mod tests {
 
     #[test]
     fn merges_into_an_existing_with() {
-        assert_eq!(with_clause_end("-- c\nWITH x as (select 1) select * from x"), Some(10));
-        assert_eq!(with_clause_end("with recursive t as (select 1) select 1"), Some(15));
+        assert_eq!(
+            with_clause_end("-- c\nWITH x as (select 1) select * from x"),
+            Some(10)
+        );
+        assert_eq!(
+            with_clause_end("with recursive t as (select 1) select 1"),
+            Some(15)
+        );
         assert_eq!(with_clause_end("select 1 with"), None);
         assert_eq!(with_clause_end("withdrawals"), None);
     }

@@ -41,7 +41,12 @@ impl Location {
     }
 
     /// A location given as 1-based line and column, as YAML and SQL parsers report them.
-    pub fn at_line_col(file: impl Into<PathBuf>, source: Arc<str>, line: usize, col: usize) -> Self {
+    pub fn at_line_col(
+        file: impl Into<PathBuf>,
+        source: Arc<str>,
+        line: usize,
+        col: usize,
+    ) -> Self {
         let start = offset_of(&source, line, col);
         let end = token_end(&source, start);
         Location::new(file, source, start..end)
@@ -290,8 +295,8 @@ struct Report {
 impl From<&Diagnostic> for Report {
     fn from(d: &Diagnostic) -> Self {
         let mut help = Vec::new();
-        help.extend(d.notes.iter().map(|n| format!("note: {n}")));
         help.extend(d.hint.iter().cloned());
+        help.extend(d.notes.iter().map(|n| format!("note: {n}")));
         let mut report = Report::at(d.severity, d.code, d.message.clone(), d.location.as_ref());
         report.help = (!help.is_empty()).then(|| help.join("\n"));
         report.related = d
@@ -307,7 +312,10 @@ impl Report {
     fn at(severity: Severity, code: &'static str, message: String, loc: Option<&Location>) -> Self {
         let (source, labels) = match loc {
             Some(loc) => (
-                Some(NamedSource::new(display_path(&loc.file), loc.source.clone())),
+                Some(NamedSource::new(
+                    display_path(&loc.file),
+                    loc.source.clone(),
+                )),
                 vec![LabeledSpan::new_primary_with_span(
                     loc.label.clone(),
                     loc.span.clone(),
@@ -369,9 +377,8 @@ impl miette::Diagnostic for Report {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        (!self.related.is_empty()).then(|| {
-            Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)) as Box<_>
-        })
+        (!self.related.is_empty())
+            .then(|| Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)) as Box<_>)
     }
 }
 
@@ -395,7 +402,13 @@ mod tests {
             .at(Location::new("models/a.sql", src, 22..28))
             .hint("did you mean 'orders'?");
         assert_eq!(d.position().as_deref(), Some("models/a.sql:1:23"));
-        let text = render(&d, RenderStyle { color: false, width: 100 });
+        let text = render(
+            &d,
+            RenderStyle {
+                color: false,
+                width: 100,
+            },
+        );
         assert!(text.contains("models/a.sql:1:23"), "{text}");
         assert!(text.contains("did you mean 'orders'?"), "{text}");
     }

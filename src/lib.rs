@@ -4,11 +4,14 @@
 //! its models, and reports problems as data. The `etlx` binary (`src/main.rs` and `src/cli/`)
 //! parses arguments, calls in here, and decides what to print and which exit code to return.
 
+pub mod adapter;
 pub mod artifacts;
 pub mod compile;
 pub mod diag;
 pub mod graph;
+pub mod materialize;
 pub mod project;
+pub mod run;
 pub mod scaffold;
 pub mod sql;
 pub mod template;

@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
-    #[error("'{0}' is not a valid project name: use letters, digits and underscores, starting with a letter")]
+    #[error(
+        "'{0}' is not a valid project name: use letters, digits and underscores, starting with a letter"
+    )]
     InvalidName(String),
     #[error("{0} already exists; choose another name or directory")]
     Exists(PathBuf),
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Create project `name` in `parent/name`; returns the files written, relative to it.
@@ -29,7 +34,10 @@ pub fn init(parent: &Path, name: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
     let files = files(name);
     for (rel, text) in &files {
         let path = root.join(rel);
-        let io = |source| ScaffoldError::Io { path: path.clone(), source };
+        let io = |source| ScaffoldError::Io {
+            path: path.clone(),
+            source,
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }

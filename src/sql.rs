@@ -114,7 +114,9 @@ pub fn check(dialect: Dialect, sql: &str) -> Result<(), SyntaxError> {
         Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
         Dialect::Redshift => Parser::parse_sql(&RedshiftSqlDialect {}, sql),
     };
-    result.map(drop).map_err(|e| syntax_error(&e.to_string(), sql))
+    result
+        .map(drop)
+        .map_err(|e| syntax_error(&e.to_string(), sql))
 }
 
 /// sqlparser reports positions only inside its message text ("... at Line: 3, Column: 7").
@@ -156,8 +158,20 @@ mod tests {
 
     #[test]
     fn accepts_each_dialect_s_own_syntax() {
-        check(Dialect::DuckDb, "select * from read_parquet('landing/*.parquet')").unwrap();
-        check(Dialect::Postgres, "select x::int from t on conflict do nothing").ok();
-        check(Dialect::Redshift, "select * from t qualify row_number() over (partition by a order by b) = 1").unwrap();
+        check(
+            Dialect::DuckDb,
+            "select * from read_parquet('landing/*.parquet')",
+        )
+        .unwrap();
+        check(
+            Dialect::Postgres,
+            "select x::int from t on conflict do nothing",
+        )
+        .ok();
+        check(
+            Dialect::Redshift,
+            "select * from t qualify row_number() over (partition by a order by b) = 1",
+        )
+        .unwrap();
     }
 }

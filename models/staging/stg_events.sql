@@ -1,7 +1,7 @@
 -- One row per song play, typed and de-duplicated; bad rows stay in the landing zone.
 with plays as (
     select
-        cast("userId" as bigint) as user_id,
+        try_cast(nullif("userId", '') as bigint) as user_id,
         {{ epoch_ms_to_timestamp('ts') }} as played_at,
         "sessionId" as session_id,
         "itemInSession" as item_in_session,
@@ -16,7 +16,8 @@ with plays as (
         gender
     from {{ source('landing', 'events') }}
     where page = 'NextSong'
-      and "userId" is not null
+      and nullif("userId", '') is not null
+      and ts is not null
 )
 select *
 from plays

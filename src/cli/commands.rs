@@ -3,18 +3,40 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use etlx::compile::{self, CompileOptions, Compilation};
+use etlx::adapter::Adapter;
+use etlx::compile::{self, Compilation, CompileOptions};
 use etlx::project::{self, LoadOptions, Project, ResourceType};
+use etlx::run::{RunOptions, Status};
 use etlx::sql::StaticAnalysis;
 
-use super::{Cli, Command, Global, LsOutput, Outcome, Printer, ResourceTypeArg, Selection, StaticAnalysisArg};
+use super::{
+    Cli, Command, ExecArgs, Global, LsOutput, Outcome, Printer, ResourceTypeArg, Selection,
+    StaticAnalysisArg,
+};
 
 pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     let global = &cli.global;
     match &cli.command {
         Command::Init { name } => init(global, name, printer),
         Command::Compile { selection } => compile_command(global, selection, printer),
-        Command::Ls { selection, resource_type, output } => ls(global, selection, resource_type, *output, printer),
+        Command::Ls {
+            selection,
+            resource_type,
+            output,
+        } => ls(global, selection, resource_type, *output, printer),
+        Command::Run { selection, exec } => {
+            execute(global, selection, exec, &[ResourceType::Model], printer)
+        }
+        Command::Seed { selection, exec } => {
+            execute(global, selection, exec, &[ResourceType::Seed], printer)
+        }
+        Command::Build { selection, exec } => execute(
+            global,
+            selection,
+            exec,
+            &[ResourceType::Seed, ResourceType::Model],
+            printer,
+        ),
         Command::Debug => debug(global, printer),
         Command::Clean => clean(global, printer),
     }
@@ -40,8 +62,9 @@ fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
 
 /// `--vars` is YAML (of which JSON is a subset), and must be a mapping.
 fn parse_vars(text: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let value: serde_json::Value = serde_saphyr::from_str(text)
-        .map_err(|e| anyhow::anyhow!("--vars is not valid YAML or JSON: {}", e.without_snippet()))?;
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
+        anyhow::anyhow!("--vars is not valid YAML or JSON: {}", e.without_snippet())
+    })?;
     match value {
         serde_json::Value::Object(map) => Ok(map),
         serde_json::Value::Null => Ok(Default::default()),
@@ -69,20 +92,39 @@ fn selection_options(selection: &Selection, render: bool) -> CompileOptions {
     }
 }
 
-fn compile_command(global: &Global, selection: &Selection, printer: &Printer) -> anyhow::Result<Outcome> {
+fn compile_command(
+    global: &Global,
+    selection: &Selection,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let Some(project) = load(global, printer)? else { return Ok(Outcome::Invalid) };
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
     let mut opts = selection_options(selection, true);
     opts.resource_types = vec![ResourceType::Model, ResourceType::Test];
     let c = compile::compile(&project, &opts);
     printer.diagnostics(c.diagnostics.iter());
     if c.has_errors() {
-        printer.info("summary", &format!("{} found; nothing was compiled", plural(c.diagnostics.error_count(), "error")));
+        printer.info(
+            "summary",
+            &format!(
+                "{} found; nothing was compiled",
+                plural(c.diagnostics.error_count(), "error")
+            ),
+        );
         return Ok(Outcome::Invalid);
     }
     write_manifest(&project, &c)?;
-    tracing::debug!("manifest written after {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
-    let models = c.selected.iter().filter(|id| id.starts_with("model.")).count();
+    tracing::debug!(
+        "manifest written after {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let models = c
+        .selected
+        .iter()
+        .filter(|id| id.starts_with("model."))
+        .count();
     let tests = c.selected.len() - models;
     printer.info(
         "summary",
@@ -97,16 +139,107 @@ fn compile_command(global: &Global, selection: &Selection, printer: &Printer) ->
     Ok(Outcome::Success)
 }
 
+fn open_adapter(project: &Project) -> anyhow::Result<Box<dyn Adapter>> {
+    match project.target.dialect {
+        etlx::sql::Dialect::DuckDb => Ok(Box::new(etlx::adapter::duckdb::DuckDb::open(
+            &project.target,
+            &project.root,
+        )?)),
+        other => bail!(
+            "target type '{other}' cannot run yet: only duckdb targets run in this version (compile works for every target)"
+        ),
+    }
+}
+
+/// `run`, `seed` and `build`: compile what is selected, then build it over the DAG.
+fn execute(
+    global: &Global,
+    selection: &Selection,
+    exec: &ExecArgs,
+    kinds: &[ResourceType],
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let adapter = open_adapter(&project)?;
+    let mut opts = selection_options(selection, true);
+    opts.resource_types = kinds.to_vec();
+    opts.full_refresh = exec.full_refresh;
+    opts.existing_relations = adapter.existing_relations()?;
+    let c = compile::compile(&project, &opts);
+    printer.diagnostics(c.diagnostics.iter());
+    if c.has_errors() {
+        printer.info(
+            "summary",
+            &format!(
+                "{} found; nothing was run",
+                plural(c.diagnostics.error_count(), "error")
+            ),
+        );
+        return Ok(Outcome::Invalid);
+    }
+    write_manifest(&project, &c)?;
+    let run_opts = RunOptions {
+        threads: exec.threads.unwrap_or(project.target.threads).max(1),
+        fail_fast: exec.fail_fast,
+        full_refresh: exec.full_refresh,
+    };
+    let reporter = super::reporter::RunReporter::new(printer, &c);
+    let results = etlx::run::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
+    reporter.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+    let args = serde_json::json!({"select": selection.select, "exclude": selection.exclude, "full_refresh": exec.full_refresh, "threads": run_opts.threads});
+    let path = project.target_dir().join("run_results.json");
+    etlx::artifacts::write_json(
+        &path,
+        &etlx::artifacts::run_results(&project, &c, &results, elapsed, args),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let (ok, errors, skipped) = (
+        count(Status::Success),
+        count(Status::Error),
+        count(Status::Skipped),
+    );
+    reporter.summary(&results, elapsed);
+    printer.info(
+        "summary",
+        &format!(
+            "Done in {elapsed:.2}s: {ok} ok, {errors} failed, {skipped} skipped, {} total",
+            results.len()
+        ),
+    );
+    Ok(if errors > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
+}
+
 fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {
     let path = project.target_dir().join("manifest.json");
     let clock = Instant::now();
     let manifest = etlx::artifacts::manifest(project, c);
-    tracing::debug!("manifest built in {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
-    etlx::artifacts::write_json(&path, &manifest).with_context(|| format!("cannot write {}", path.display()))
+    tracing::debug!(
+        "manifest built in {:.1} ms",
+        clock.elapsed().as_secs_f64() * 1e3
+    );
+    etlx::artifacts::write_json(&path, &manifest)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn ls(global: &Global, selection: &Selection, types: &[ResourceTypeArg], output: LsOutput, printer: &Printer) -> anyhow::Result<Outcome> {
-    let Some(project) = load(global, printer)? else { return Ok(Outcome::Invalid) };
+fn ls(
+    global: &Global,
+    selection: &Selection,
+    types: &[ResourceTypeArg],
+    output: LsOutput,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
     let mut opts = selection_options(selection, false);
     opts.resource_types = types
         .iter()
@@ -124,7 +257,9 @@ fn ls(global: &Global, selection: &Selection, types: &[ResourceTypeArg], output:
     }
     let candidates = compile::candidates(&project, &c.nodes);
     for id in &c.selected {
-        let Some(node) = candidates.iter().find(|n| n.unique_id == id) else { continue };
+        let Some(node) = candidates.iter().find(|n| n.unique_id == id) else {
+            continue;
+        };
         let line = match output {
             LsOutput::Name => node.name.to_string(),
             LsOutput::Path => node.path.clone(),
@@ -154,7 +289,14 @@ fn init(global: &Global, name: &str, printer: &Printer) -> anyhow::Result<Outcom
         None => std::env::current_dir()?,
     };
     let files = etlx::scaffold::init(&parent, name)?;
-    printer.info("init", &format!("Created project '{name}' with {} files in {}", files.len(), parent.join(name).display()));
+    printer.info(
+        "init",
+        &format!(
+            "Created project '{name}' with {} files in {}",
+            files.len(),
+            parent.join(name).display()
+        ),
+    );
     printer.info("init", &format!("Next: cd {name} && etlx build"));
     Ok(Outcome::Success)
 }
@@ -162,46 +304,84 @@ fn init(global: &Global, name: &str, printer: &Printer) -> anyhow::Result<Outcom
 fn debug(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
     let (project, diags) = project::load(&load_options(global)?)?;
     printer.diagnostics(diags.iter());
-    let Some(project) = project else { return Ok(Outcome::Invalid) };
+    let Some(project) = project else {
+        return Ok(Outcome::Invalid);
+    };
     printer.set_secrets(project.secrets.clone());
     let t = &project.target;
-    let profile_file = t.source.as_deref().map_or("(none: built-in DuckDB target)".to_string(), |p| p.display().to_string());
+    let profile_file = t
+        .source
+        .as_deref()
+        .map_or("(none: built-in DuckDB target)".to_string(), |p| {
+            p.display().to_string()
+        });
     let settings = serde_json::to_value(t).unwrap_or_default();
     printer.result(&format!("etlx {}", env!("CARGO_PKG_VERSION")));
-    printer.result(&format!("project:  {} ({})", project.name, project.root.join(&project.project_file).display()));
+    printer.result(&format!(
+        "project:  {} ({})",
+        project.name,
+        project.root.join(&project.project_file).display()
+    ));
     printer.result(&format!("profile:  {} from {profile_file}", t.profile));
-    printer.result(&format!("target:   {} ({}), schema {}, {} threads", t.name, t.dialect, t.schema, t.threads));
+    printer.result(&format!(
+        "target:   {} ({}), schema {}, {} threads",
+        t.name, t.dialect, t.schema, t.threads
+    ));
     printer.result(&format!("settings: {}", settings["settings"]));
     printer.result(&format!(
         "found:    {} models, {} seeds, {} sources, {} macros",
-        project.nodes.values().filter(|n| n.resource_type == ResourceType::Model).count(),
-        project.nodes.values().filter(|n| n.resource_type == ResourceType::Seed).count(),
+        project
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Model)
+            .count(),
+        project
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Seed)
+            .count(),
         project.sources.len(),
         project.macros.len()
     ));
-    Ok(if diags.has_errors() { Outcome::Invalid } else { Outcome::Success })
+    Ok(if diags.has_errors() {
+        Outcome::Invalid
+    } else {
+        Outcome::Success
+    })
 }
 
 fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
     let (project, diags) = project::load(&load_options(global)?)?;
     printer.diagnostics(diags.iter());
-    let Some(project) = project else { return Ok(Outcome::Invalid) };
+    let Some(project) = project else {
+        return Ok(Outcome::Invalid);
+    };
     for target in &project.paths.clean_targets {
         let path = project.root.join(target);
         // Never delete outside the project, whatever clean-targets says.
-        let inside = path.canonicalize().map(|p| p.starts_with(&project.root) && p != project.root).unwrap_or(false);
+        let inside = path
+            .canonicalize()
+            .map(|p| p.starts_with(&project.root) && p != project.root)
+            .unwrap_or(false);
         if !path.exists() {
             continue;
         }
         if !inside {
-            bail!("refusing to delete '{target}': clean-targets must be folders inside the project");
+            bail!(
+                "refusing to delete '{target}': clean-targets must be folders inside the project"
+            );
         }
-        std::fs::remove_dir_all(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+        std::fs::remove_dir_all(&path)
+            .with_context(|| format!("cannot delete {}", path.display()))?;
         printer.info("clean", &format!("Deleted {target}/"));
     }
     Ok(Outcome::Success)
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -6,6 +6,7 @@
 
 mod commands;
 mod printer;
+mod reporter;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use printer::Printer;
 
 #[derive(Debug, Parser)]
-#[command(name = "etlx", version, about = "SQL-first transformations: dbt's workflow, DuckDB locally, Redshift in production")]
+#[command(
+    name = "etlx",
+    version,
+    about = "SQL-first transformations: dbt's workflow, DuckDB locally, Redshift in production"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -74,8 +79,42 @@ pub struct Selection {
     pub exclude: Vec<String>,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// Models built at once (default: the target's `threads`).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Stop at the first failure.
+    #[arg(short = 'x', long)]
+    pub fail_fast: bool,
+    /// Rebuild incremental models and seeds from scratch.
+    #[arg(long)]
+    pub full_refresh: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build the selected models in dependency order.
+    Run {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Load the CSV files in seeds/ into tables.
+    Seed {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Seeds and models, in one run over the DAG.
+    Build {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
     /// Render and check every selected model; write target/compiled and target/manifest.json.
     Compile {
         #[command(flatten)]

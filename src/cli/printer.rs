@@ -20,7 +20,10 @@ pub struct Printer {
 impl Printer {
     pub fn new(global: &Global) -> Printer {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(100);
         Printer {
             format: global.log_format,
             quiet: global.quiet,
@@ -37,7 +40,9 @@ impl Printer {
     }
 
     fn redact(&self, text: &str) -> String {
-        self.secrets.read().map_or_else(|_| text.to_string(), |s| s.redact(text))
+        self.secrets
+            .read()
+            .map_or_else(|_| text.to_string(), |s| s.redact(text))
     }
 
     pub fn diagnostic(&self, d: &Diagnostic) {
@@ -85,12 +90,33 @@ impl Printer {
         let _ = writeln!(std::io::stdout(), "{}", self.redact(&value.to_string()));
     }
 
+    pub fn is_text(&self) -> bool {
+        self.format == LogFormat::Text
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// A line about a failure: on stderr, shown even with --quiet.
+    pub fn error_line(&self, text: &str) {
+        if self.format == LogFormat::Text {
+            let _ = writeln!(std::io::stderr(), "{}", self.redact(text));
+        }
+    }
+
     pub fn fatal(&self, err: &anyhow::Error) {
         match self.format {
             LogFormat::Text => {
-                let _ = writeln!(std::io::stderr(), "error: {}", self.redact(&format!("{err:#}")));
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: {}",
+                    self.redact(&format!("{err:#}"))
+                );
             }
-            LogFormat::Json => self.json(serde_json::json!({"event": "error", "message": format!("{err:#}")})),
+            LogFormat::Json => {
+                self.json(serde_json::json!({"event": "error", "message": format!("{err:#}")}))
+            }
         }
     }
 }

@@ -20,7 +20,10 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>, edges: impl IntoIterator<Item = (&'a str, &'a str)>) -> Graph {
+    pub fn new<'a>(
+        ids: impl IntoIterator<Item = &'a str>,
+        edges: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Graph {
         let mut g = Graph::default();
         for id in ids {
             g.add_node(id);
@@ -69,13 +72,20 @@ impl Graph {
     /// A concrete path around a strongly connected component, starting at its smallest id.
     fn cycle_path(&self, scc: &[NodeIndex]) -> Vec<String> {
         let members: HashSet<NodeIndex> = scc.iter().copied().collect();
-        let start = *scc.iter().min_by_key(|ix| &self.graph[**ix]).unwrap_or(&scc[0]);
+        let start = *scc
+            .iter()
+            .min_by_key(|ix| &self.graph[**ix])
+            .unwrap_or(&scc[0]);
         // Breadth-first from start's children back to start, staying inside the component.
         let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
         let mut queue = VecDeque::from([start]);
         let mut seen = HashSet::from([start]);
         'search: while let Some(ix) = queue.pop_front() {
-            let mut children: Vec<NodeIndex> = self.graph.neighbors_directed(ix, Direction::Outgoing).filter(|c| members.contains(c)).collect();
+            let mut children: Vec<NodeIndex> = self
+                .graph
+                .neighbors_directed(ix, Direction::Outgoing)
+                .filter(|c| members.contains(c))
+                .collect();
             children.sort_by_key(|c| &self.graph[*c]);
             for child in children {
                 if child == start {
@@ -110,7 +120,14 @@ impl Graph {
         let mut indegree: HashMap<NodeIndex, usize> = self
             .graph
             .node_indices()
-            .map(|ix| (ix, self.graph.neighbors_directed(ix, Direction::Incoming).count()))
+            .map(|ix| {
+                (
+                    ix,
+                    self.graph
+                        .neighbors_directed(ix, Direction::Incoming)
+                        .count(),
+                )
+            })
             .collect();
         let mut ready: std::collections::BTreeSet<(&str, NodeIndex)> = indegree
             .iter()
@@ -141,8 +158,14 @@ impl Graph {
     }
 
     fn neighbors(&self, id: &str, dir: Direction) -> Vec<String> {
-        let Some(ix) = self.index.get(id) else { return Vec::new() };
-        let mut out: Vec<String> = self.graph.neighbors_directed(*ix, dir).map(|n| self.graph[n].clone()).collect();
+        let Some(ix) = self.index.get(id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = self
+            .graph
+            .neighbors_directed(*ix, dir)
+            .map(|n| self.graph[n].clone())
+            .collect();
         out.sort();
         out
     }
@@ -150,7 +173,9 @@ impl Graph {
     /// Ancestors (`Incoming`) or descendants (`Outgoing`) of `id`, up to `depth` steps.
     pub fn reachable(&self, id: &str, dir: Direction, depth: Option<usize>) -> HashSet<String> {
         let mut out = HashSet::new();
-        let Some(start) = self.index.get(id) else { return out };
+        let Some(start) = self.index.get(id) else {
+            return out;
+        };
         let mut queue = VecDeque::from([(*start, 0usize)]);
         let mut seen = HashSet::from([*start]);
         while let Some((ix, d)) = queue.pop_front() {
@@ -178,10 +203,18 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|c| *c != name)
         .map(|c| {
             let lower = c.to_ascii_lowercase();
-            (strsim::osa_distance(&name_lower, &lower), strsim::jaro_winkler(&name_lower, &lower), c)
+            (
+                strsim::osa_distance(&name_lower, &lower),
+                strsim::jaro_winkler(&name_lower, &lower),
+                c,
+            )
         })
         .filter(|(edits, score, _)| *edits <= max_edits || *score >= 0.9)
-        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then_with(|| a.2.cmp(b.2)))
+        .min_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.total_cmp(&a.1))
+                .then_with(|| a.2.cmp(b.2))
+        })
         .map(|(_, _, c)| c.to_string())
 }
 
@@ -191,7 +224,10 @@ mod tests {
 
     #[test]
     fn finds_cycle_as_closed_path() {
-        let g = Graph::new(["a", "b", "c", "d"], [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]);
+        let g = Graph::new(
+            ["a", "b", "c", "d"],
+            [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")],
+        );
         assert_eq!(g.cycles(), vec![vec!["a", "b", "c", "a"]]);
         assert_eq!(g.topo_order(), Vec::<String>::new());
     }
@@ -211,7 +247,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(closest("stg_evnts", ["stg_events", "dim_users"]).as_deref(), Some("stg_events"));
+        assert_eq!(
+            closest("stg_evnts", ["stg_events", "dim_users"]).as_deref(),
+            Some("stg_events")
+        );
         assert_eq!(closest("zzz", ["stg_events"]), None);
     }
 }

@@ -33,13 +33,26 @@ pub struct Candidate<'a> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SelectorError {
     #[error("unknown selector method '{method}' in '{atom}'{hint}")]
-    UnknownMethod { method: String, atom: String, hint: String },
+    UnknownMethod {
+        method: String,
+        atom: String,
+        hint: String,
+    },
     #[error("invalid selector '{atom}': {reason}")]
     Invalid { atom: String, reason: String },
 }
 
 const METHODS: &[&str] = &[
-    "tag", "path", "file", "fqn", "source", "resource_type", "package", "test_type", "config", "test_name",
+    "tag",
+    "path",
+    "file",
+    "fqn",
+    "source",
+    "resource_type",
+    "package",
+    "test_type",
+    "config",
+    "test_name",
 ];
 
 /// Resolve `select` minus `exclude`. An empty `select` means every node. Returns the selected
@@ -66,7 +79,12 @@ pub fn select(
     Ok((selected, unmatched))
 }
 
-fn union(graph: &Graph, nodes: &[Candidate], args: &[String], unmatched: &mut Vec<String>) -> Result<HashSet<String>, SelectorError> {
+fn union(
+    graph: &Graph,
+    nodes: &[Candidate],
+    args: &[String],
+    unmatched: &mut Vec<String>,
+) -> Result<HashSet<String>, SelectorError> {
     let mut out = HashSet::new();
     for term in args.iter().flat_map(|a| a.split_whitespace()) {
         let mut acc: Option<HashSet<String>> = None;
@@ -97,23 +115,37 @@ struct Atom<'s> {
 }
 
 fn parse_atom(atom: &str) -> Result<Atom<'_>, SelectorError> {
-    let invalid = |reason: &str| SelectorError::Invalid { atom: atom.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| SelectorError::Invalid {
+        atom: atom.to_string(),
+        reason: reason.to_string(),
+    };
     let mut rest = atom;
     let at = rest.starts_with('@');
     if at {
         rest = &rest[1..];
     }
     let mut parents = None;
-    if let Some(plus) = rest.find('+').filter(|i| rest[..*i].chars().all(|c| c.is_ascii_digit())) {
+    if let Some(plus) = rest
+        .find('+')
+        .filter(|i| rest[..*i].chars().all(|c| c.is_ascii_digit()))
+    {
         let depth = &rest[..plus];
-        parents = Some(if depth.is_empty() { None } else { Some(depth.parse().map_err(|_| invalid("bad depth"))?) });
+        parents = Some(if depth.is_empty() {
+            None
+        } else {
+            Some(depth.parse().map_err(|_| invalid("bad depth"))?)
+        });
         rest = &rest[plus + 1..];
     }
     let mut children = None;
     if let Some(plus) = rest.rfind('+') {
         let depth = &rest[plus + 1..];
         if depth.chars().all(|c| c.is_ascii_digit()) {
-            children = Some(if depth.is_empty() { None } else { Some(depth.parse().map_err(|_| invalid("bad depth"))?) });
+            children = Some(if depth.is_empty() {
+                None
+            } else {
+                Some(depth.parse().map_err(|_| invalid("bad depth"))?)
+            });
             rest = &rest[..plus];
         }
     }
@@ -127,10 +159,20 @@ fn parse_atom(atom: &str) -> Result<Atom<'_>, SelectorError> {
         Some((m, v)) => (Some(m), v),
         None => (None, rest),
     };
-    Ok(Atom { at, parents, children, method, value })
+    Ok(Atom {
+        at,
+        parents,
+        children,
+        method,
+        value,
+    })
 }
 
-fn resolve_atom(graph: &Graph, nodes: &[Candidate], text: &str) -> Result<HashSet<String>, SelectorError> {
+fn resolve_atom(
+    graph: &Graph,
+    nodes: &[Candidate],
+    text: &str,
+) -> Result<HashSet<String>, SelectorError> {
     let atom = parse_atom(text)?;
     let matcher = glob(atom.value, text)?;
     let mut base = HashSet::new();
@@ -161,10 +203,18 @@ fn resolve_atom(graph: &Graph, nodes: &[Candidate], text: &str) -> Result<HashSe
 fn glob(value: &str, atom: &str) -> Result<GlobMatcher, SelectorError> {
     Glob::new(value)
         .map(|g| g.compile_matcher())
-        .map_err(|e| SelectorError::Invalid { atom: atom.to_string(), reason: e.to_string() })
+        .map_err(|e| SelectorError::Invalid {
+            atom: atom.to_string(),
+            reason: e.to_string(),
+        })
 }
 
-fn matches(atom: &Atom, glob: &GlobMatcher, node: &Candidate, text: &str) -> Result<bool, SelectorError> {
+fn matches(
+    atom: &Atom,
+    glob: &GlobMatcher,
+    node: &Candidate,
+    text: &str,
+) -> Result<bool, SelectorError> {
     let value = atom.value;
     Ok(match atom.method {
         None => {
@@ -176,20 +226,30 @@ fn matches(atom: &Atom, glob: &GlobMatcher, node: &Candidate, text: &str) -> Res
         }
         Some("tag") => node.config.tags().iter().any(|t| glob.is_match(t)),
         Some("path") => path_matches(value, &node.path),
-        Some("file") => node.path.rsplit('/').next().is_some_and(|f| glob.is_match(f) || f.split('.').next() == Some(value)),
+        Some("file") => node
+            .path
+            .rsplit('/')
+            .next()
+            .is_some_and(|f| glob.is_match(f) || f.split('.').next() == Some(value)),
         Some("fqn") => fqn_matches(value, glob, node),
         Some("package") => glob.is_match(node.package),
         Some("resource_type") => node.resource_type.name() == value,
-        Some("test_type") => node.test_type == Some(value) || (value == "data" && node.test_type == Some("singular")),
+        Some("test_type") => {
+            node.test_type == Some(value) || (value == "data" && node.test_type == Some("singular"))
+        }
         Some("test_name") => node.resource_type == ResourceType::Test && glob.is_match(node.name),
-        Some("source") => node.source.is_some_and(|(s, t)| match value.split_once('.') {
-            Some((sv, tv)) => sv == s && glob_str(tv, t),
-            None => glob_str(value, s),
-        }),
+        Some("source") => node
+            .source
+            .is_some_and(|(s, t)| match value.split_once('.') {
+                Some((sv, tv)) => sv == s && glob_str(tv, t),
+                None => glob_str(value, s),
+            }),
         Some(m) if m.starts_with("config.") => {
             let key = Config::normalize_key(&m["config.".len()..]);
             match node.config.get(&key) {
-                Some(serde_json::Value::Array(items)) => items.iter().any(|i| json_text(i).is_some_and(|t| glob.is_match(t))),
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .any(|i| json_text(i).is_some_and(|t| glob.is_match(t))),
                 Some(v) => json_text(v).is_some_and(|t| glob.is_match(t)),
                 None => false,
             }
@@ -198,7 +258,11 @@ fn matches(atom: &Atom, glob: &GlobMatcher, node: &Candidate, text: &str) -> Res
             let hint = crate::graph::closest(m, METHODS.iter().copied())
                 .map(|c| format!(" (did you mean '{c}:'?)"))
                 .unwrap_or_default();
-            return Err(SelectorError::UnknownMethod { method: m.to_string(), atom: text.to_string(), hint });
+            return Err(SelectorError::UnknownMethod {
+                method: m.to_string(),
+                atom: text.to_string(),
+                hint,
+            });
         }
     })
 }
@@ -212,7 +276,9 @@ fn json_text(v: &serde_json::Value) -> Option<String> {
 }
 
 fn glob_str(pattern: &str, text: &str) -> bool {
-    Glob::new(pattern).map(|g| g.compile_matcher().is_match(text)).unwrap_or(pattern == text)
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher().is_match(text))
+        .unwrap_or(pattern == text)
 }
 
 /// `path:models/staging` selects everything under the folder; a file path selects that file.
@@ -228,7 +294,9 @@ fn fqn_matches(value: &str, glob: &GlobMatcher, node: &Candidate) -> bool {
         return true;
     }
     let parts: Vec<&str> = value.split('.').collect();
-    let prefix_of = |fqn: &[String]| parts.len() <= fqn.len() && parts.iter().zip(fqn).all(|(p, f)| glob_str(p, f));
+    let prefix_of = |fqn: &[String]| {
+        parts.len() <= fqn.len() && parts.iter().zip(fqn).all(|(p, f)| glob_str(p, f))
+    };
     prefix_of(node.fqn) || (node.fqn.len() > 1 && prefix_of(&node.fqn[1..]))
 }
 
@@ -239,7 +307,10 @@ mod tests {
     #[test]
     fn parses_graph_operators() {
         let a = parse_atom("2+tag:nightly+1").unwrap();
-        assert_eq!((a.parents, a.children, a.method, a.value), (Some(Some(2)), Some(Some(1)), Some("tag"), "nightly"));
+        assert_eq!(
+            (a.parents, a.children, a.method, a.value),
+            (Some(Some(2)), Some(Some(1)), Some("tag"), "nightly")
+        );
         let b = parse_atom("@fct").unwrap();
         assert!(b.at && b.parents.is_none());
         assert!(parse_atom("@+x").is_err());
@@ -262,9 +333,15 @@ mod tests {
     #[test]
     fn selects_union_intersection_and_exclusion() {
         let graph = Graph::new(["a", "b", "c"], [("a", "b"), ("b", "c")]);
-        let tagged = Config(serde_json::from_value(serde_json::json!({"tags": ["t"], "materialized": "table"})).unwrap());
+        let tagged = Config(
+            serde_json::from_value(serde_json::json!({"tags": ["t"], "materialized": "table"}))
+                .unwrap(),
+        );
         let plain = Config::default();
-        let fqns: Vec<Vec<String>> = ["a", "b", "c"].iter().map(|n| vec!["p".to_string(), n.to_string()]).collect();
+        let fqns: Vec<Vec<String>> = ["a", "b", "c"]
+            .iter()
+            .map(|n| vec!["p".to_string(), n.to_string()])
+            .collect();
         let nodes = vec![
             candidate("a", &fqns[0], &plain),
             candidate("b", &fqns[1], &tagged),
@@ -273,7 +350,11 @@ mod tests {
         let run = |s: &[&str], e: &[&str]| {
             let s: Vec<String> = s.iter().map(|x| x.to_string()).collect();
             let e: Vec<String> = e.iter().map(|x| x.to_string()).collect();
-            select(&graph, &nodes, &s, &e).unwrap().0.into_iter().collect::<Vec<_>>()
+            select(&graph, &nodes, &s, &e)
+                .unwrap()
+                .0
+                .into_iter()
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(&["+b"], &[]), ["a", "b"]);
         assert_eq!(run(&["b+"], &[]), ["b", "c"]);

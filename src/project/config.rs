@@ -75,7 +75,10 @@ impl Config {
     pub fn merge(&mut self, key: &str, value: Value) {
         let key = Self::normalize_key(key);
         if ADDITIVE.contains(&key.as_str()) {
-            let list = self.0.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+            let list = self
+                .0
+                .entry(key)
+                .or_insert_with(|| Value::Array(Vec::new()));
             let mut items = as_list(list);
             for v in as_list(&value) {
                 if !items.contains(&v) {

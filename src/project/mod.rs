@@ -225,7 +225,9 @@ impl Project {
     }
 
     pub fn node_by_name(&self, name: &str) -> Option<&Node> {
-        self.nodes.values().find(|n| n.name == name && n.resource_type != ResourceType::Test)
+        self.nodes
+            .values()
+            .find(|n| n.name == name && n.resource_type != ResourceType::Test)
     }
 }
 
@@ -257,16 +259,26 @@ pub fn find_root(start: &Path) -> Result<PathBuf, LoadError> {
 /// Load everything. Returns the project (when the project file itself was readable) and all
 /// diagnostics found on the way.
 pub fn load(opts: &LoadOptions) -> Result<(Option<Project>, Diagnostics), LoadError> {
-    let cwd = std::env::current_dir().map_err(|source| LoadError::Io { path: ".".into(), source })?;
+    let cwd = std::env::current_dir().map_err(|source| LoadError::Io {
+        path: ".".into(),
+        source,
+    })?;
     let root = find_root(opts.project_dir.as_deref().unwrap_or(&cwd))?;
     let mut diags = Diagnostics::default();
     let clock = std::time::Instant::now();
     let project = load_root(&root, opts, &mut diags)?;
-    tracing::debug!("loaded project in {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+    tracing::debug!(
+        "loaded project in {:.1} ms",
+        clock.elapsed().as_secs_f64() * 1e3
+    );
     Ok((project, diags))
 }
 
-fn load_root(root: &Path, opts: &LoadOptions, diags: &mut Diagnostics) -> Result<Option<Project>, LoadError> {
+fn load_root(
+    root: &Path,
+    opts: &LoadOptions,
+    diags: &mut Diagnostics,
+) -> Result<Option<Project>, LoadError> {
     let file_name = PROJECT_FILES
         .iter()
         .find(|f| root.join(f).is_file())
@@ -301,7 +313,9 @@ fn load_root(root: &Path, opts: &LoadOptions, diags: &mut Diagnostics) -> Result
         macros: IndexMap::new(),
         on_run_start: hook_list(doc.root.get("on-run-start")),
         on_run_end: hook_list(doc.root.get("on-run-end")),
-        static_analysis: opts.static_analysis.unwrap_or_else(|| header.static_analysis.unwrap_or_default()),
+        static_analysis: opts
+            .static_analysis
+            .unwrap_or_else(|| header.static_analysis.unwrap_or_default()),
         unit_tests: Vec::new(),
     };
 
@@ -335,12 +349,20 @@ struct Header {
 
 fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
     if !doc.root.is_map() {
-        diags.push(doc.error_at(doc.root.pos, "project-file", "the project file must be a mapping of settings"));
+        diags.push(doc.error_at(
+            doc.root.pos,
+            "project-file",
+            "the project file must be a mapping of settings",
+        ));
         return None;
     }
     for (key, _) in doc.root.entries() {
         if !PROJECT_KEYS.contains(&key.name.as_str()) {
-            let mut d = doc.warning_at(key.pos, "unknown-key", format!("unknown key '{}' in the project file", key.name));
+            let mut d = doc.warning_at(
+                key.pos,
+                "unknown-key",
+                format!("unknown key '{}' in the project file", key.name),
+            );
             if let Some(close) = crate::graph::closest(&key.name, PROJECT_KEYS.iter().copied()) {
                 d = d.hint(format!("did you mean '{close}'?"));
             }
@@ -349,24 +371,43 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
     }
     let Some(name) = doc.root.get("name").and_then(Yaml::as_scalar_string) else {
         diags.push(
-            doc.error_at(doc.root.pos, "project-file", "the project file has no `name:`")
-                .hint("add `name: my_project` at the top"),
+            doc.error_at(
+                doc.root.pos,
+                "project-file",
+                "the project file has no `name:`",
+            )
+            .hint("add `name: my_project` at the top"),
         );
         return None;
     };
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        diags.push(
-            doc.error_at(doc.root.get("name").map_or(doc.root.pos, |n| n.pos), "project-file", format!("project name '{name}' must contain only letters, digits and underscores")),
-        );
+        diags.push(doc.error_at(
+            doc.root.get("name").map_or(doc.root.pos, |n| n.pos),
+            "project-file",
+            format!("project name '{name}' must contain only letters, digits and underscores"),
+        ));
     }
-    let profile = doc.root.get("profile").and_then(Yaml::as_scalar_string).unwrap_or_else(|| name.clone());
+    let profile = doc
+        .root
+        .get("profile")
+        .and_then(Yaml::as_scalar_string)
+        .unwrap_or_else(|| name.clone());
     let list = |keys: &[&str], default: &str| -> Vec<String> {
         keys.iter()
             .find_map(|k| doc.root.get(k))
-            .map(|n| n.items().iter().filter_map(Yaml::as_scalar_string).collect())
+            .map(|n| {
+                n.items()
+                    .iter()
+                    .filter_map(Yaml::as_scalar_string)
+                    .collect()
+            })
             .unwrap_or_else(|| vec![default.to_string()])
     };
-    let target = doc.root.get("target-path").and_then(Yaml::as_scalar_string).unwrap_or_else(|| "target".into());
+    let target = doc
+        .root
+        .get("target-path")
+        .and_then(Yaml::as_scalar_string)
+        .unwrap_or_else(|| "target".into());
     let paths = Paths {
         models: list(&["model-paths", "source-paths"], "models"),
         macros: list(&["macro-paths"], "macros"),
@@ -378,11 +419,20 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
     let static_analysis = doc.root.get("static_analysis").and_then(|n| {
         let parsed = n.as_str().and_then(StaticAnalysis::parse);
         if parsed.is_none() {
-            diags.push(doc.error_at(n.pos, "config-value", "static_analysis must be one of strict, warn, off"));
+            diags.push(doc.error_at(
+                n.pos,
+                "config-value",
+                "static_analysis must be one of strict, warn, off",
+            ));
         }
         parsed
     });
-    Some(Header { name, profile, paths, static_analysis })
+    Some(Header {
+        name,
+        profile,
+        paths,
+        static_analysis,
+    })
 }
 
 fn merged_vars(
@@ -411,7 +461,11 @@ fn hook_list(node: Option<&Yaml>) -> Vec<String> {
     match node {
         Some(n) => match n.as_scalar_string() {
             Some(s) => vec![s],
-            None => n.items().iter().filter_map(Yaml::as_scalar_string).collect(),
+            None => n
+                .items()
+                .iter()
+                .filter_map(Yaml::as_scalar_string)
+                .collect(),
         },
         None => Vec::new(),
     }
@@ -482,7 +536,8 @@ fn walk_dir(root: &Path, dir: &Path) -> Vec<PathBuf> {
             if e.depth() == 0 {
                 return true;
             }
-            let nested_project = e.file_type().is_dir() && PROJECT_FILES.iter().any(|f| e.path().join(f).is_file());
+            let nested_project =
+                e.file_type().is_dir() && PROJECT_FILES.iter().any(|f| e.path().join(f).is_file());
             !name.starts_with('.') && !nested_project
         })
         .filter_map(Result::ok)
@@ -494,22 +549,39 @@ fn walk_dir(root: &Path, dir: &Path) -> Vec<PathBuf> {
 fn read(root: &Path, rel: &Path) -> Result<Arc<str>, LoadError> {
     std::fs::read_to_string(root.join(rel))
         .map(Arc::from)
-        .map_err(|source| LoadError::Io { path: rel.to_path_buf(), source })
+        .map_err(|source| LoadError::Io {
+            path: rel.to_path_buf(),
+            source,
+        })
 }
 
-fn read_all(root: &Path, files: &[(FileKind, PathBuf)], diags: &mut Diagnostics) -> Vec<(FileKind, SourceFile)> {
+fn read_all(
+    root: &Path,
+    files: &[(FileKind, PathBuf)],
+    diags: &mut Diagnostics,
+) -> Vec<(FileKind, SourceFile)> {
     let results: Vec<_> = files
         .par_iter()
         .map(|(kind, path)| {
             // Seeds can be large and are read by the database, not by us.
-            let text = if *kind == FileKind::Seed { Ok(Arc::from("")) } else { read(root, path) };
+            let text = if *kind == FileKind::Seed {
+                Ok(Arc::from(""))
+            } else {
+                read(root, path)
+            };
             (kind, path, text)
         })
         .collect();
     let mut out = Vec::with_capacity(results.len());
     for (kind, path, text) in results {
         match text {
-            Ok(text) => out.push((*kind, SourceFile { path: path.clone(), text })),
+            Ok(text) => out.push((
+                *kind,
+                SourceFile {
+                    path: path.clone(),
+                    text,
+                },
+            )),
             Err(e) => diags.push(Diagnostic::error("io", e.to_string())),
         }
     }
@@ -525,26 +597,47 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
             FileKind::Singular => (ResourceType::Test, &project.paths.tests),
             _ => continue,
         };
-        let name = file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let rel = roots
             .iter()
             .find_map(|r| file.path.strip_prefix(r).ok())
             .unwrap_or(&file.path)
             .to_path_buf();
         // Models and seeds share one namespace: `ref` cannot tell them apart.
-        let clash_key = (if resource_type == ResourceType::Test { ResourceType::Test } else { ResourceType::Model }, name.clone());
+        let clash_key = (
+            if resource_type == ResourceType::Test {
+                ResourceType::Test
+            } else {
+                ResourceType::Model
+            },
+            name.clone(),
+        );
         if let Some(first) = seen.get(&clash_key) {
             diags.push(
-                Diagnostic::error("duplicate-name", format!("two {}s are named '{name}'", resource_type.name()))
-                    .at(file.location(0..0).with_label("second definition"))
-                    .note(format!("also defined in {}", crate::diag::display_path(first)))
-                    .hint("rename one of the files: `ref` needs model and seed names to be unique"),
+                Diagnostic::error(
+                    "duplicate-name",
+                    format!("two {}s are named '{name}'", resource_type.name()),
+                )
+                .at(file.location(0..0).with_label("second definition"))
+                .note(format!(
+                    "also defined in {}",
+                    crate::diag::display_path(first)
+                ))
+                .hint("rename one of the files: `ref` needs model and seed names to be unique"),
             );
             continue;
         }
         seen.insert(clash_key, file.path.clone());
         let mut fqn = vec![project.name.clone()];
-        fqn.extend(rel.parent().into_iter().flat_map(|p| p.iter().map(|c| c.to_string_lossy().into_owned())));
+        fqn.extend(
+            rel.parent()
+                .into_iter()
+                .flat_map(|p| p.iter().map(|c| c.to_string_lossy().into_owned())),
+        );
         fqn.push(name.clone());
         let unique_id = format!("{}.{}.{}", resource_type.name(), project.name, name);
         project.nodes.insert(
@@ -572,12 +665,25 @@ fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &m
             continue;
         }
         for def in crate::template::macro_definitions(&file.text) {
-            let name = if def.is_test { format!("test_{}", def.name) } else { def.name.clone() };
+            let name = if def.is_test {
+                format!("test_{}", def.name)
+            } else {
+                def.name.clone()
+            };
             if let Some(first) = project.macros.get(&name) {
                 diags.push(
-                    Diagnostic::error("duplicate-macro", format!("macro '{name}' is defined twice"))
-                        .at(file.location(def.span.clone()).with_label("second definition"))
-                        .note(format!("first defined in {}:{}", crate::diag::display_path(&first.path), first.line)),
+                    Diagnostic::error(
+                        "duplicate-macro",
+                        format!("macro '{name}' is defined twice"),
+                    )
+                    .at(file
+                        .location(def.span.clone())
+                        .with_label("second definition"))
+                    .note(format!(
+                        "first defined in {}:{}",
+                        crate::diag::display_path(&first.path),
+                        first.line
+                    )),
                 );
                 continue;
             }
@@ -623,10 +729,16 @@ fn apply_project_config(project: &mut Project, doc: &Document, diags: &mut Diagn
         ("tests", ResourceType::Test),
         ("sources", ResourceType::Source),
     ] {
-        let Some(tree) = doc.root.get(section) else { continue };
+        let Some(tree) = doc.root.get(section) else {
+            continue;
+        };
         let mut used = Vec::new();
         let fqns: Vec<(String, Vec<String>)> = match resource_type {
-            ResourceType::Source => project.sources.values().map(|s| (s.unique_id.clone(), s.fqn.clone())).collect(),
+            ResourceType::Source => project
+                .sources
+                .values()
+                .map(|s| (s.unique_id.clone(), s.fqn.clone()))
+                .collect(),
             _ => project
                 .nodes
                 .values()
@@ -684,15 +796,41 @@ fn report_unused_paths(
     let mut stack = vec![(tree, vec![section.to_string()])];
     while let Some((node, path)) = stack.pop() {
         for (key, value) in node.entries() {
+            if key.name.starts_with('+') && !Config::is_known(&key.name) {
+                // Custom config keys are allowed (macros may read them), but most are typos.
+                if let Some(close) = crate::graph::closest(
+                    &Config::normalize_key(&key.name),
+                    config::KNOWN_KEYS.iter().copied(),
+                ) {
+                    diags.push(
+                        doc.warning_at(
+                            key.pos,
+                            "unknown-config",
+                            format!("unknown config '{}'", key.name),
+                        )
+                        .hint(format!("did you mean '+{close}'?")),
+                    );
+                }
+            }
             if is_config_entry(&key.name, value) {
                 continue;
             }
             if !value.is_map() {
-                diags.push(doc.warning_at(
-                    key.pos,
-                    "unknown-key",
-                    format!("'{}' under {} is neither a folder nor a known config", key.name, path.join(".")),
-                ).hint(format!("config keys in the project file start with '+': `+{}`", key.name)));
+                diags.push(
+                    doc.warning_at(
+                        key.pos,
+                        "unknown-key",
+                        format!(
+                            "'{}' under {} is neither a folder nor a known config",
+                            key.name,
+                            path.join(".")
+                        ),
+                    )
+                    .hint(format!(
+                        "config keys in the project file start with '+': `+{}`",
+                        key.name
+                    )),
+                );
                 continue;
             }
             let mut sub = path.clone();
@@ -700,7 +838,11 @@ fn report_unused_paths(
             if !used.contains(&(value.pos.line, value.pos.col)) {
                 let is_other_package = path.len() == 1 && key.name != project_name;
                 let message = if is_other_package {
-                    format!("config path {} matches no resource: '{}' is not this project (`{project_name}`)", sub.join("."), key.name)
+                    format!(
+                        "config path {} matches no resource: '{}' is not this project (`{project_name}`)",
+                        sub.join("."),
+                        key.name
+                    )
                 } else {
                     format!("config path {} matches no resource", sub.join("."))
                 };

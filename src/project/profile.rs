@@ -54,7 +54,11 @@ fn serialize_redacted<S: serde::Serializer>(
     let redacted: IndexMap<&String, serde_json::Value> = settings
         .iter()
         .map(|(k, v)| {
-            let v = if is_secret_setting(k) { "****".into() } else { v.clone() };
+            let v = if is_secret_setting(k) {
+                "****".into()
+            } else {
+                v.clone()
+            };
             (k, v)
         })
         .collect();
@@ -101,7 +105,9 @@ pub struct Secrets(Arc<Vec<String>>);
 impl Secrets {
     pub fn new(values: Vec<String>) -> Self {
         // Short values would redact innocent text ("a", "1"); such passwords are not protectable.
-        Secrets(Arc::new(values.into_iter().filter(|v| v.len() >= 3).collect()))
+        Secrets(Arc::new(
+            values.into_iter().filter(|v| v.len() >= 3).collect(),
+        ))
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -145,7 +151,10 @@ pub struct ProfileRequest<'a> {
 /// built-in DuckDB target, which is what `etlx run` on a fresh project should do.
 pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target, Secrets)> {
     let dirs = search_dirs(req.explicit_dir, req.project_root);
-    let found = dirs.iter().map(|d| d.join("profiles.yml")).find(|p| p.is_file());
+    let found = dirs
+        .iter()
+        .map(|d| d.join("profiles.yml"))
+        .find(|p| p.is_file());
     let Some(path) = found else {
         if let Some(dir) = req.explicit_dir {
             diags.push(
@@ -166,7 +175,10 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
                 )
                 .note(format!(
                     "looked in: {}",
-                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             );
             return None;
@@ -177,7 +189,10 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => Arc::<str>::from(t),
         Err(e) => {
-            diags.push(Diagnostic::error("io", format!("cannot read {}: {e}", path.display())));
+            diags.push(Diagnostic::error(
+                "io",
+                format!("cannot read {}: {e}", path.display()),
+            ));
             return None;
         }
     };
@@ -193,7 +208,8 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
 }
 
 fn display_relative(path: &Path, root: &Path) -> PathBuf {
-    path.strip_prefix(root).map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
+    path.strip_prefix(root)
+        .map_or_else(|_| path.to_path_buf(), Path::to_path_buf)
 }
 
 fn resolve_in(
@@ -203,25 +219,41 @@ fn resolve_in(
     diags: &mut Diagnostics,
 ) -> Option<(Target, Secrets)> {
     let Some(profile) = doc.root.get(req.profile_name) else {
-        let names: Vec<&str> = doc.root.entries().iter().map(|(k, _)| k.name.as_str()).collect();
+        let names: Vec<&str> = doc
+            .root
+            .entries()
+            .iter()
+            .map(|(k, _)| k.name.as_str())
+            .collect();
         let mut d = doc.error_at(
             doc.root.pos,
             "profile-not-found",
-            format!("profile '{}' is not defined in profiles.yml", req.profile_name),
+            format!(
+                "profile '{}' is not defined in profiles.yml",
+                req.profile_name
+            ),
         );
         if let Some(close) = crate::graph::closest(req.profile_name, names.iter().copied()) {
-            d = d.hint(format!("did you mean '{close}'? (`profile:` in the project file)"));
+            d = d.hint(format!(
+                "did you mean '{close}'? (`profile:` in the project file)"
+            ));
         }
         diags.push(d.note(format!("profiles defined: {}", names.join(", "))));
         return None;
     };
     let default_target = profile.get("target").and_then(Node::as_str);
     let Some(target_name) = req.target_name.or(default_target) else {
-        diags.push(doc.error_at(
-            profile.pos,
-            "target-not-found",
-            format!("profile '{}' declares no default `target:`", req.profile_name),
-        ).hint("add `target: dev` to the profile, or pass --target"));
+        diags.push(
+            doc.error_at(
+                profile.pos,
+                "target-not-found",
+                format!(
+                    "profile '{}' declares no default `target:`",
+                    req.profile_name
+                ),
+            )
+            .hint("add `target: dev` to the profile, or pass --target"),
+        );
         return None;
     };
     let outputs = profile.get("outputs");
@@ -232,7 +264,10 @@ fn resolve_in(
         let mut d = doc.error_at(
             outputs.map_or(profile.pos, |o| o.pos),
             "target-not-found",
-            format!("target '{target_name}' is not an output of profile '{}'", req.profile_name),
+            format!(
+                "target '{target_name}' is not an output of profile '{}'",
+                req.profile_name
+            ),
         );
         if let Some(close) = crate::graph::closest(target_name, names.iter().copied()) {
             d = d.hint(format!("did you mean '{close}'?"));
@@ -271,7 +306,11 @@ fn build_target(
         }
     }
     let kind = settings.shift_remove("type");
-    let dialect = match kind.as_ref().and_then(|v| v.as_str()).map(Dialect::from_type) {
+    let dialect = match kind
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .map(Dialect::from_type)
+    {
         Some(Some(d)) => d,
         other => {
             let pos = output.get("type").map_or(output.pos, |n| n.pos);
@@ -280,8 +319,12 @@ fn build_target(
                 _ => "nothing".to_string(),
             };
             diags.push(
-                doc.error_at(pos, "profile-type", format!("target '{target_name}' has type {found}"))
-                    .hint("set `type:` to one of duckdb, postgres, redshift"),
+                doc.error_at(
+                    pos,
+                    "profile-type",
+                    format!("target '{target_name}' has type {found}"),
+                )
+                .hint("set `type:` to one of duckdb, postgres, redshift"),
             );
             return None;
         }
@@ -292,13 +335,17 @@ fn build_target(
     let schema = take_string(&mut settings, "schema")
         .or_else(|| take_string(&mut settings, "dataset"))
         .unwrap_or_else(|| dialect.default_schema().to_string());
-    let database = take_string(&mut settings, "database").or_else(|| take_string(&mut settings, "dbname"));
+    let database =
+        take_string(&mut settings, "database").or_else(|| take_string(&mut settings, "dbname"));
     if let Some(db) = &database {
         settings.insert("dbname".to_string(), db.clone().into());
     }
     let threads = settings
         .shift_remove("threads")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .map_or_else(default_threads, |n| n.max(1) as usize);
     if dialect == Dialect::DuckDb && !settings.contains_key("path") {
         settings.insert(
@@ -330,7 +377,10 @@ fn take_string(settings: &mut IndexMap<String, serde_json::Value>, key: &str) ->
 /// Render `{{ env_var('X', 'default') }}` in a profile value. Values read from secret
 /// variables are added to `secrets`.
 fn render_setting(node: &Node, secrets: &mut Vec<String>) -> Result<serde_json::Value, String> {
-    let Some(text) = node.as_str().filter(|s| s.contains("{{") || s.contains("{%")) else {
+    let Some(text) = node
+        .as_str()
+        .filter(|s| s.contains("{{") || s.contains("{%"))
+    else {
         return Ok(node.to_json());
     };
     let read = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
@@ -345,8 +395,12 @@ fn render_setting(node: &Node, secrets: &mut Vec<String>) -> Result<serde_json::
             }
             Ok::<_, minijinja::Error>(value)
         });
-        env.render_str(text, minijinja::context! {})
-            .map_err(|e| format!("cannot render profile value: {}", e.detail().unwrap_or(&e.to_string())))?
+        env.render_str(text, minijinja::context! {}).map_err(|e| {
+            format!(
+                "cannot render profile value: {}",
+                e.detail().unwrap_or(&e.to_string())
+            )
+        })?
     };
     let read = read.lock().map(|r| r.clone()).unwrap_or_default();
     for (name, value) in read {
@@ -368,6 +422,9 @@ mod tests {
     #[test]
     fn redacts_every_occurrence() {
         let s = Secrets::new(vec!["hunter2".into(), "x".into()]);
-        assert_eq!(s.redact("pw=hunter2; again hunter2; x"), "pw=****; again ****; x");
+        assert_eq!(
+            s.redact("pw=hunter2; again hunter2; x"),
+            "pw=****; again ****; x"
+        );
     }
 }

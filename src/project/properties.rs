@@ -11,24 +11,88 @@ use super::{Column, Config, Project, ResourceType, Source, TestDecl};
 use crate::diag::Diagnostics;
 
 const TOP_KEYS: &[&str] = &[
-    "version", "models", "sources", "seeds", "macros", "unit_tests", "exposures", "metrics",
-    "semantic_models", "saved_queries", "snapshots", "analyses", "groups", "data_tests",
+    "version",
+    "models",
+    "sources",
+    "seeds",
+    "macros",
+    "unit_tests",
+    "exposures",
+    "metrics",
+    "semantic_models",
+    "saved_queries",
+    "snapshots",
+    "analyses",
+    "groups",
+    "data_tests",
 ];
 const MODEL_KEYS: &[&str] = &[
-    "name", "description", "config", "columns", "data_tests", "tests", "meta", "docs", "tags",
-    "access", "group", "constraints", "latest_version", "versions", "deprecation_date", "time_spine",
+    "name",
+    "description",
+    "config",
+    "columns",
+    "data_tests",
+    "tests",
+    "meta",
+    "docs",
+    "tags",
+    "access",
+    "group",
+    "constraints",
+    "latest_version",
+    "versions",
+    "deprecation_date",
+    "time_spine",
 ];
 const COLUMN_KEYS: &[&str] = &[
-    "name", "description", "data_type", "data_tests", "tests", "meta", "tags", "quote",
-    "constraints", "policy_tags", "granularity", "config",
+    "name",
+    "description",
+    "data_type",
+    "data_tests",
+    "tests",
+    "meta",
+    "tags",
+    "quote",
+    "constraints",
+    "policy_tags",
+    "granularity",
+    "config",
 ];
 const SOURCE_KEYS: &[&str] = &[
-    "name", "description", "schema", "database", "tables", "loader", "loaded_at_field",
-    "freshness", "meta", "tags", "config", "quoting", "overrides", "location", "format", "options",
+    "name",
+    "description",
+    "schema",
+    "database",
+    "tables",
+    "loader",
+    "loaded_at_field",
+    "freshness",
+    "meta",
+    "tags",
+    "config",
+    "quoting",
+    "overrides",
+    "location",
+    "format",
+    "options",
 ];
 const TABLE_KEYS: &[&str] = &[
-    "name", "description", "identifier", "loaded_at_field", "freshness", "columns", "data_tests",
-    "tests", "meta", "tags", "config", "quoting", "external", "location", "format", "options",
+    "name",
+    "description",
+    "identifier",
+    "loaded_at_field",
+    "freshness",
+    "columns",
+    "data_tests",
+    "tests",
+    "meta",
+    "tags",
+    "config",
+    "quoting",
+    "external",
+    "location",
+    "format",
+    "options",
 ];
 
 pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) {
@@ -37,11 +101,18 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
             continue;
         }
         if !doc.root.is_map() {
-            diags.push(doc.error_at(doc.root.pos, "properties", "a properties file must be a mapping"));
+            diags.push(doc.error_at(
+                doc.root.pos,
+                "properties",
+                "a properties file must be a mapping",
+            ));
             continue;
         }
         check_keys(doc, &doc.root, TOP_KEYS, "properties file", diags);
-        for (section, resource_type) in [("models", ResourceType::Model), ("seeds", ResourceType::Seed)] {
+        for (section, resource_type) in [
+            ("models", ResourceType::Model),
+            ("seeds", ResourceType::Seed),
+        ] {
             for entry in list(doc, doc.root.get(section), section, diags) {
                 apply_node_properties(project, doc, entry, resource_type, diags);
             }
@@ -49,16 +120,34 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
         for entry in list(doc, doc.root.get("sources"), "sources", diags) {
             add_source(project, doc, entry, diags);
         }
-        for entry in doc.root.get("unit_tests").map(Node::items).unwrap_or_default() {
+        for entry in doc
+            .root
+            .get("unit_tests")
+            .map(Node::items)
+            .unwrap_or_default()
+        {
             project.unit_tests.push(entry.to_json());
         }
     }
 }
 
-fn list<'a>(doc: &Document, node: Option<&'a Node>, section: &str, diags: &mut Diagnostics) -> &'a [Node] {
+fn list<'a>(
+    doc: &Document,
+    node: Option<&'a Node>,
+    section: &str,
+    diags: &mut Diagnostics,
+) -> &'a [Node] {
     match node {
-        Some(n) if !n.is_null() && n.items().is_empty() && !matches!(n.value, super::yaml::Value::Seq(_)) => {
-            diags.push(doc.error_at(n.pos, "properties", format!("`{section}:` must be a list, found {}", n.kind())));
+        Some(n)
+            if !n.is_null()
+                && n.items().is_empty()
+                && !matches!(n.value, super::yaml::Value::Seq(_)) =>
+        {
+            diags.push(doc.error_at(
+                n.pos,
+                "properties",
+                format!("`{section}:` must be a list, found {}", n.kind()),
+            ));
             &[]
         }
         Some(n) => n.items(),
@@ -69,7 +158,11 @@ fn list<'a>(doc: &Document, node: Option<&'a Node>, section: &str, diags: &mut D
 fn check_keys(doc: &Document, node: &Node, known: &[&str], what: &str, diags: &mut Diagnostics) {
     for (key, _) in node.entries() {
         if !known.contains(&key.name.as_str()) {
-            let mut d = doc.warning_at(key.pos, "unknown-key", format!("unknown key '{}' in {what}", key.name));
+            let mut d = doc.warning_at(
+                key.pos,
+                "unknown-key",
+                format!("unknown key '{}' in {what}", key.name),
+            );
             if let Some(close) = crate::graph::closest(&key.name, known.iter().copied()) {
                 d = d.hint(format!("did you mean '{close}'?"));
             }
@@ -81,7 +174,11 @@ fn check_keys(doc: &Document, node: &Node, known: &[&str], what: &str, diags: &m
 fn name_of(doc: &Document, entry: &Node, what: &str, diags: &mut Diagnostics) -> Option<String> {
     let name = entry.get("name").and_then(Node::as_scalar_string);
     if name.is_none() {
-        diags.push(doc.error_at(entry.pos, "properties", format!("{what} entry has no `name:`")));
+        diags.push(doc.error_at(
+            entry.pos,
+            "properties",
+            format!("{what} entry has no `name:`"),
+        ));
     }
     name
 }
@@ -94,11 +191,17 @@ fn apply_node_properties(
     diags: &mut Diagnostics,
 ) {
     let what = resource_type.name();
-    let Some(name) = name_of(doc, entry, what, diags) else { return };
+    let Some(name) = name_of(doc, entry, what, diags) else {
+        return;
+    };
     check_keys(doc, entry, MODEL_KEYS, &format!("{what} '{name}'"), diags);
     let unique_id = format!("{what}.{}.{name}", project.name);
     let Some(node) = project.nodes.get_mut(&unique_id) else {
-        let names = project.nodes.values().filter(|n| n.resource_type == resource_type).map(|n| n.name.as_str());
+        let names = project
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == resource_type)
+            .map(|n| n.name.as_str());
         let mut d = doc.warning_at(
             entry.get("name").map_or(entry.pos, |n| n.pos),
             "properties-without-file",
@@ -111,13 +214,26 @@ fn apply_node_properties(
         return;
     };
     if node.patch_path.is_some() {
-        diags.push(doc.error_at(entry.pos, "duplicate-properties", format!("{what} '{name}' has properties in two files"))
-            .note(format!("also described in {}", crate::diag::display_path(node.patch_path.as_deref().unwrap_or(doc.path.as_path())))));
+        diags.push(
+            doc.error_at(
+                entry.pos,
+                "duplicate-properties",
+                format!("{what} '{name}' has properties in two files"),
+            )
+            .note(format!(
+                "also described in {}",
+                crate::diag::display_path(node.patch_path.as_deref().unwrap_or(doc.path.as_path()))
+            )),
+        );
         return;
     }
     node.patch_path = Some(doc.path.clone());
-    node.description = entry.get("description").and_then(Node::as_scalar_string).unwrap_or_default();
-    node.config.merge_all(&config_block(doc, entry.get("config"), diags));
+    node.description = entry
+        .get("description")
+        .and_then(Node::as_scalar_string)
+        .unwrap_or_default();
+    node.config
+        .merge_all(&config_block(doc, entry.get("config"), diags));
     for key in ["meta", "tags", "docs"] {
         if let Some(v) = entry.get(key) {
             node.config.merge(key, v.to_json());
@@ -133,33 +249,65 @@ fn config_block(doc: &Document, node: Option<&Node>, diags: &mut Diagnostics) ->
     let mut config = Config::default();
     let Some(node) = node else { return config };
     if !node.is_map() && !node.is_null() {
-        diags.push(doc.error_at(node.pos, "properties", format!("`config:` must be a mapping, found {}", node.kind())));
+        diags.push(doc.error_at(
+            node.pos,
+            "properties",
+            format!("`config:` must be a mapping, found {}", node.kind()),
+        ));
         return config;
     }
     for (key, value) in node.entries() {
         if key.name.starts_with('+') {
-            diags.push(doc.warning_at(key.pos, "config-key", format!("'{}': the '+' prefix is only for the project file", key.name))
-                .hint(format!("write `{}:`", key.name.trim_start_matches('+'))));
+            diags.push(
+                doc.warning_at(
+                    key.pos,
+                    "config-key",
+                    format!(
+                        "'{}': the '+' prefix is only for the project file",
+                        key.name
+                    ),
+                )
+                .hint(format!("write `{}:`", key.name.trim_start_matches('+'))),
+            );
         }
         config.merge(&key.name, value.to_json());
     }
     config
 }
 
-fn columns(doc: &Document, node: Option<&Node>, diags: &mut Diagnostics) -> (IndexMap<String, Column>, Vec<TestDecl>) {
+fn columns(
+    doc: &Document,
+    node: Option<&Node>,
+    diags: &mut Diagnostics,
+) -> (IndexMap<String, Column>, Vec<TestDecl>) {
     let mut columns = IndexMap::new();
     let mut tests = Vec::new();
     for entry in list(doc, node, "columns", diags) {
-        let Some(name) = name_of(doc, entry, "column", diags) else { continue };
+        let Some(name) = name_of(doc, entry, "column", diags) else {
+            continue;
+        };
         check_keys(doc, entry, COLUMN_KEYS, &format!("column '{name}'"), diags);
         tests.extend(tests_of(doc, entry, Some(&name)));
-        let meta = entry.get("meta").map_or(serde_json::Value::Null, Node::to_json);
+        let meta = entry
+            .get("meta")
+            .map_or(serde_json::Value::Null, Node::to_json);
         columns.insert(
             name.clone(),
             Column {
-                description: entry.get("description").and_then(Node::as_scalar_string).unwrap_or_default(),
+                description: entry
+                    .get("description")
+                    .and_then(Node::as_scalar_string)
+                    .unwrap_or_default(),
                 data_type: entry.get("data_type").and_then(Node::as_scalar_string),
-                tags: entry.get("tags").map(|t| t.items().iter().filter_map(Node::as_scalar_string).collect()).unwrap_or_default(),
+                tags: entry
+                    .get("tags")
+                    .map(|t| {
+                        t.items()
+                            .iter()
+                            .filter_map(Node::as_scalar_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 meta,
                 name,
             },
@@ -193,32 +341,73 @@ fn tests_of(doc: &Document, entry: &Node, column: Option<&str>) -> Vec<TestDecl>
 }
 
 fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut Diagnostics) {
-    let Some(source_name) = name_of(doc, entry, "source", diags) else { return };
-    check_keys(doc, entry, SOURCE_KEYS, &format!("source '{source_name}'"), diags);
-    let schema = entry.get("schema").and_then(Node::as_scalar_string).unwrap_or_else(|| source_name.clone());
+    let Some(source_name) = name_of(doc, entry, "source", diags) else {
+        return;
+    };
+    check_keys(
+        doc,
+        entry,
+        SOURCE_KEYS,
+        &format!("source '{source_name}'"),
+        diags,
+    );
+    let schema = entry
+        .get("schema")
+        .and_then(Node::as_scalar_string)
+        .unwrap_or_else(|| source_name.clone());
     let source_config = config_block(doc, entry.get("config"), diags);
     let tables = list(doc, entry.get("tables"), "tables", diags);
     if tables.is_empty() {
-        diags.push(doc.warning_at(entry.pos, "properties", format!("source '{source_name}' declares no tables")));
+        diags.push(doc.warning_at(
+            entry.pos,
+            "properties",
+            format!("source '{source_name}' declares no tables"),
+        ));
     }
     for table in tables {
-        let Some(name) = name_of(doc, table, "source table", diags) else { continue };
-        check_keys(doc, table, TABLE_KEYS, &format!("source table '{source_name}.{name}'"), diags);
+        let Some(name) = name_of(doc, table, "source table", diags) else {
+            continue;
+        };
+        check_keys(
+            doc,
+            table,
+            TABLE_KEYS,
+            &format!("source table '{source_name}.{name}'"),
+            diags,
+        );
         let unique_id = format!("source.{}.{source_name}.{name}", project.name);
         if project.sources.contains_key(&unique_id) {
-            diags.push(doc.error_at(table.pos, "duplicate-source", format!("source table '{source_name}.{name}' is declared twice")));
+            diags.push(doc.error_at(
+                table.pos,
+                "duplicate-source",
+                format!("source table '{source_name}.{name}' is declared twice"),
+            ));
             continue;
         }
-        let get = |key: &str| table.get(key).or_else(|| entry.get(key)).and_then(Node::as_scalar_string);
+        let get = |key: &str| {
+            table
+                .get(key)
+                .or_else(|| entry.get(key))
+                .and_then(Node::as_scalar_string)
+        };
         let format = get("format");
         if let Some(f) = &format {
             if !["parquet", "csv", "json"].contains(&f.as_str()) {
-                let pos = table.get("format").or_else(|| entry.get("format")).map_or(table.pos, |n| n.pos);
-                diags.push(doc.error_at(pos, "source-format", format!("unknown source format '{f}'")).hint("use parquet, csv or json"));
+                let pos = table
+                    .get("format")
+                    .or_else(|| entry.get("format"))
+                    .map_or(table.pos, |n| n.pos);
+                diags.push(
+                    doc.error_at(pos, "source-format", format!("unknown source format '{f}'"))
+                        .hint("use parquet, csv or json"),
+                );
             }
         }
         let mut options = serde_json::Map::new();
-        for node in [entry.get("options"), table.get("options")].into_iter().flatten() {
+        for node in [entry.get("options"), table.get("options")]
+            .into_iter()
+            .flatten()
+        {
             if let serde_json::Value::Object(map) = node.to_json() {
                 options.extend(map);
             }
@@ -232,7 +421,10 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
         }
         let (columns, mut tests) = columns(doc, table.get("columns"), diags);
         tests.extend(tests_of(doc, table, None));
-        let freshness = table.get("freshness").or_else(|| entry.get("freshness")).map_or(serde_json::Value::Null, Node::to_json);
+        let freshness = table
+            .get("freshness")
+            .or_else(|| entry.get("freshness"))
+            .map_or(serde_json::Value::Null, Node::to_json);
         project.sources.insert(
             unique_id.clone(),
             Source {
@@ -241,11 +433,17 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
                 source_name: source_name.clone(),
                 schema: schema.clone(),
                 database: entry.get("database").and_then(Node::as_scalar_string),
-                identifier: table.get("identifier").and_then(Node::as_scalar_string).unwrap_or_else(|| name.clone()),
+                identifier: table
+                    .get("identifier")
+                    .and_then(Node::as_scalar_string)
+                    .unwrap_or_else(|| name.clone()),
                 location: get("location"),
                 format,
                 options,
-                description: table.get("description").and_then(Node::as_scalar_string).unwrap_or_default(),
+                description: table
+                    .get("description")
+                    .and_then(Node::as_scalar_string)
+                    .unwrap_or_default(),
                 loaded_at_field: get("loaded_at_field"),
                 freshness,
                 columns,

@@ -62,11 +62,19 @@ impl Document {
                 path: path.to_path_buf(),
                 line_starts: line_starts(&text),
                 text,
-                root: Node { value: Value::Null, pos: Pos { line: 1, col: 1 } },
+                root: Node {
+                    value: Value::Null,
+                    pos: Pos { line: 1, col: 1 },
+                },
             });
         }
         match serde_saphyr::from_str::<Node>(&text) {
-            Ok(root) => Ok(Document { path: path.to_path_buf(), line_starts: line_starts(&text), text, root }),
+            Ok(root) => Ok(Document {
+                path: path.to_path_buf(),
+                line_starts: line_starts(&text),
+                text,
+                root,
+            }),
             Err(err) => {
                 let message = strip_location(&err.without_snippet().to_string());
                 let diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
@@ -87,7 +95,9 @@ impl Document {
         let Some(&start) = self.line_starts.get(pos.line.saturating_sub(1)) else {
             return Location::at_line_col(&self.path, self.text.clone(), pos.line, pos.col);
         };
-        let line_end = self.text[start..].find('\n').map_or(self.text.len(), |i| start + i);
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
         let col = crate::diag::offset_of(&self.text[start..line_end], 1, pos.col);
         Location::at_line_col(&self.path, self.text.clone(), 1, 1).moved_to(start + col)
     }
@@ -97,13 +107,20 @@ impl Document {
         Diagnostic::error(code, message).at(self.location(pos))
     }
 
-    pub fn warning_at(&self, pos: Pos, code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn warning_at(
+        &self,
+        pos: Pos,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::warning(code, message).at(self.location(pos))
     }
 }
 
 fn line_starts(text: &str) -> Vec<usize> {
-    std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 fn strip_location(message: &str) -> String {
@@ -177,7 +194,9 @@ impl Node {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => (*b).into(),
             Value::Int(i) => (*i).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+            }
             Value::Str(s) => s.clone().into(),
             Value::Seq(items) => items.iter().map(Node::to_json).collect(),
             Value::Map(entries) => entries
@@ -259,7 +278,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 line: key.referenced.line() as usize,
                 col: key.referenced.column() as usize,
             };
-            entries.push((Key { name: key.value.0, pos }, value));
+            entries.push((
+                Key {
+                    name: key.value.0,
+                    pos,
+                },
+                value,
+            ));
         }
         Ok(Value::Map(entries))
     }
@@ -271,7 +296,10 @@ struct KeyText(String);
 impl<'de> Deserialize<'de> for KeyText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        let node = Node { value, pos: Pos::default() };
+        let node = Node {
+            value,
+            pos: Pos::default(),
+        };
         node.as_scalar_string()
             .map(KeyText)
             .ok_or_else(|| de::Error::custom("mapping keys must be scalars"))
@@ -298,6 +326,10 @@ mod tests {
         let text: Arc<str> = Arc::from("name: demo\nmodels: [a, b\n");
         let err = Document::parse(Path::new("x.yml"), text).unwrap_err();
         assert_eq!(err.code, "yaml-syntax");
-        assert!(err.position().unwrap().starts_with("x.yml:"), "{:?}", err.position());
+        assert!(
+            err.position().unwrap().starts_with("x.yml:"),
+            "{:?}",
+            err.position()
+        );
     }
 }

@@ -129,7 +129,10 @@ impl RenderContext {
     }
 
     fn builtin(self: &Arc<Self>, kind: Builtin) -> Value {
-        Value::from_object(BuiltinFn { ctx: self.clone(), kind })
+        Value::from_object(BuiltinFn {
+            ctx: self.clone(),
+            kind,
+        })
     }
 
     /// A macro by bare name. Returned as a proxy resolved at call time: macro files capture
@@ -145,7 +148,10 @@ impl RenderContext {
     fn resolve_macro(&self, name: &str) -> Option<Value> {
         let index = *self.shared().macro_index.get(name)?;
         let module = lock(&self.modules).get(index)?.clone();
-        let inner = module.get_attr(&format!("{MACRO_PREFIX}{name}")).ok().filter(|v| !v.is_undefined())?;
+        let inner = module
+            .get_attr(&format!("{MACRO_PREFIX}{name}"))
+            .ok()
+            .filter(|v| !v.is_undefined())?;
         lock(&self.captured).macros.push(name.to_string());
         Some(inner)
     }
@@ -221,26 +227,42 @@ impl Object for BuiltinFn {
             Builtin::Var => self.call_var(args),
             Builtin::IsIncremental => {
                 let _: () = from_args(args)?;
-                Ok(Value::from(self.ctx.req.node.as_ref().is_some_and(|n| n.is_incremental)))
+                Ok(Value::from(
+                    self.ctx.req.node.as_ref().is_some_and(|n| n.is_incremental),
+                ))
             }
             Builtin::Register => {
                 *lock(&self.ctx.modules) = args.to_vec();
                 Ok(Value::from(""))
             }
-            Builtin::Adapter => Err(Error::new(ErrorKind::InvalidOperation, "adapter is not callable")),
+            Builtin::Adapter => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "adapter is not callable",
+            )),
         }
     }
 
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match (self.kind, method) {
             (Builtin::Config, "get") => {
                 let (key, default): (String, Option<Value>) = from_args(args)?;
-                Ok(self.config_value(&key).or(default).unwrap_or(Value::from(())))
+                Ok(self
+                    .config_value(&key)
+                    .or(default)
+                    .unwrap_or(Value::from(())))
             }
             (Builtin::Config, "require") => {
                 let (key,): (String,) = from_args(args)?;
                 self.config_value(&key).ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidOperation, format!("config '{key}' is required but not set"))
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("config '{key}' is required but not set"),
+                    )
                 })
             }
             (Builtin::Var, "has_var") => {
@@ -262,7 +284,10 @@ impl BuiltinFn {
             None => (None, first),
         };
         let shared = self.ctx.shared();
-        lock(&self.ctx.captured).refs.push(RefCall { name: name.clone(), package });
+        lock(&self.ctx.captured).refs.push(RefCall {
+            name: name.clone(),
+            package,
+        });
         if let Some(rel) = shared.relations.get(&name) {
             return Ok(Value::from_object(rel.clone()));
         }
@@ -273,19 +298,29 @@ impl BuiltinFn {
                 shared.target_schema.clone(),
                 name,
             ))),
-            Mode::Compile => Err(Error::new(ErrorKind::InvalidOperation, format!("ref('{name}'): no such model or seed"))),
+            Mode::Compile => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("ref('{name}'): no such model or seed"),
+            )),
         }
     }
 
     fn call_source(&self, args: &[Value]) -> Result<Value, Error> {
         let (source, table): (String, String) = from_args(args)?;
         let shared = self.ctx.shared();
-        lock(&self.ctx.captured).sources.push((source.clone(), table.clone()));
+        lock(&self.ctx.captured)
+            .sources
+            .push((source.clone(), table.clone()));
         if let Some(rel) = shared.sources.get(&(source.clone(), table.clone())) {
             return Ok(Value::from_object(rel.clone()));
         }
         match self.ctx.req.mode {
-            Mode::Discover => Ok(Value::from_object(Relation::table(shared.dialect(), None, source, table))),
+            Mode::Discover => Ok(Value::from_object(Relation::table(
+                shared.dialect(),
+                None,
+                source,
+                table,
+            ))),
             Mode::Compile => Err(Error::new(
                 ErrorKind::InvalidOperation,
                 format!("source('{source}', '{table}'): no such source table"),
@@ -299,8 +334,12 @@ impl BuiltinFn {
             for key in arg.try_iter()? {
                 let value = arg.get_item(&key)?;
                 let key = key.as_str().unwrap_or_default().to_string();
-                let json = serde_json::to_value(&value)
-                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("config({key}=...): {e}")))?;
+                let json = serde_json::to_value(&value).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("config({key}=...): {e}"),
+                    )
+                })?;
                 captured.config.merge(&key, json);
             }
         }
@@ -328,24 +367,36 @@ impl BuiltinFn {
             if let Some(close) = crate::graph::closest(&name, vars.keys().map(String::as_str)) {
                 message.push_str(&format!(" (did you mean '{close}'?)"));
             }
-            message.push_str("; set it under `vars:` in the project file, pass --vars, or give var() a default");
+            message.push_str(
+                "; set it under `vars:` in the project file, pass --vars, or give var() a default",
+            );
             Error::new(ErrorKind::InvalidOperation, message)
         })
     }
 
-    fn call_adapter(&self, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_adapter(
+        &self,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let dialect = self.ctx.shared().dialect();
         match method {
             "dispatch" => {
                 let (name, _namespace): (String, Option<Value>) = from_args(args)?;
                 for prefix in dialect.dispatch_prefixes() {
-                    if let Some(found) = state.lookup(&format!("{prefix}__{name}")).filter(|v| !v.is_undefined()) {
+                    if let Some(found) = state
+                        .lookup(&format!("{prefix}__{name}"))
+                        .filter(|v| !v.is_undefined())
+                    {
                         return Ok(found);
                     }
                 }
                 Err(Error::new(
                     ErrorKind::UnknownFunction,
-                    format!("adapter.dispatch('{name}'): no macro {dialect}__{name} or default__{name}"),
+                    format!(
+                        "adapter.dispatch('{name}'): no macro {dialect}__{name} or default__{name}"
+                    ),
                 ))
             }
             "type" => Ok(Value::from(dialect.name())),
@@ -357,7 +408,10 @@ impl BuiltinFn {
             // when `execute` is false.
             "get_relation" | "load_relation" => Ok(Value::from(())),
             "get_columns_in_relation" => Ok(Value::from(Vec::<Value>::new())),
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("adapter.{method} is not supported"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("adapter.{method} is not supported"),
+            )),
         }
     }
 }
@@ -382,7 +436,12 @@ impl Object for MacroFn {
         let inner = ctx
             .as_ref()
             .and_then(|ctx| ctx.resolve_macro(&self.name))
-            .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro {} is not available here", self.name)))?;
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownFunction,
+                    format!("macro {} is not available here", self.name),
+                )
+            })?;
         let ctx = ctx.as_deref();
         if let Some(ctx) = ctx {
             lock(&ctx.call_stack).push(self.name.clone());
@@ -440,19 +499,29 @@ pub(crate) fn register_globals(env: &mut Environment<'static>) {
         tracing::info!(target: "etlx::template", "{msg}");
         Value::from("")
     });
-    env.add_function("fromjson", |text: String, default: Option<Value>| {
-        match serde_json::from_str::<serde_json::Value>(&text) {
+    env.add_function(
+        "fromjson",
+        |text: String, default: Option<Value>| match serde_json::from_str::<serde_json::Value>(
+            &text,
+        ) {
             Ok(v) => Ok(crate::template::to_value(v)),
-            Err(e) => default.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}"))),
-        }
-    });
+            Err(e) => default
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}"))),
+        },
+    );
     env.add_function("tojson", |value: Value| {
-        serde_json::to_string(&value).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))
+        serde_json::to_string(&value)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))
     });
     env.add_function("fromyaml", |text: String| {
         serde_saphyr::from_str::<serde_json::Value>(&text)
             .map(super::to_value)
-            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {}", e.without_snippet())))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("fromyaml: {}", e.without_snippet()),
+                )
+            })
     });
     env.add_function("set", |items: Value| {
         let mut out: Vec<Value> = Vec::new();
@@ -464,14 +533,22 @@ pub(crate) fn register_globals(env: &mut Environment<'static>) {
         Ok::<_, Error>(Value::from(out))
     });
     env.add_function("zip", |a: Value, b: Value| {
-        let pairs: Vec<Value> = a.try_iter()?.zip(b.try_iter()?).map(|(x, y)| Value::from(vec![x, y])).collect();
+        let pairs: Vec<Value> = a
+            .try_iter()?
+            .zip(b.try_iter()?)
+            .map(|(x, y)| Value::from(vec![x, y]))
+            .collect();
         Ok::<_, Error>(Value::from(pairs))
     });
     env.add_function("local_md5", |text: String| {
         use sha2::Digest;
         // dbt's local_md5 is an md5 hex digest; a sha256 prefix serves the same purpose (stable ids).
         let digest = sha2::Sha256::digest(text.as_bytes());
-        digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
+        digest
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     });
     env.add_global("exceptions", Value::from_object(Exceptions));
 }
@@ -484,12 +561,18 @@ impl Object for Exceptions {
         ObjectRepr::Plain
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let (message, _node): (String, Option<Value>) = from_args(args)?;
         match method {
-            "raise_compiler_error" | "raise_not_implemented" => {
-                Err(Error::new(ErrorKind::InvalidOperation, format!("compiler error: {message}")))
-            }
+            "raise_compiler_error" | "raise_not_implemented" => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("compiler error: {message}"),
+            )),
             "warn" => {
                 tracing::warn!(target: "etlx::template", "{message}");
                 Ok(Value::from(""))

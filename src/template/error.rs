@@ -22,7 +22,11 @@ pub(crate) fn render_diagnostic(
 ) -> Diagnostic {
     let model_name = crate::diag::display_path(&model.path);
     let failing = err.name().unwrap_or(&model_name).to_string();
-    let mut diag = match templates.files.get(&failing).filter(|_| failing != model_name) {
+    let mut diag = match templates
+        .files
+        .get(&failing)
+        .filter(|_| failing != model_name)
+    {
         Some((file, rewritten)) => {
             let span = span_of(err, &rewritten.text)
                 .map(|r| rewritten.original_offset(r.start)..rewritten.original_offset(r.end));
@@ -37,9 +41,17 @@ pub(crate) fn render_diagnostic(
     };
     let mut caller = (model_name.clone(), model);
     for name in stack {
-        diag = diag.related(format!("{} calls {name}()", caller.0), call_site(caller.1, name));
+        diag = diag.related(
+            format!("{} calls {name}()", caller.0),
+            call_site(caller.1, name),
+        );
         match templates.macro_file(name) {
-            Some(file) => caller = (format!("{name}() in {}", crate::diag::display_path(&file.path)), file),
+            Some(file) => {
+                caller = (
+                    format!("{name}() in {}", crate::diag::display_path(&file.path)),
+                    file,
+                )
+            }
             None => break,
         }
     }
@@ -47,23 +59,55 @@ pub(crate) fn render_diagnostic(
 }
 
 /// A syntax error found when compiling a macro file.
-pub(crate) fn syntax_diagnostic(err: &Error, file: &SourceFile, rewritten: &RewrittenFile, _prelude: usize) -> Diagnostic {
+pub(crate) fn syntax_diagnostic(
+    err: &Error,
+    file: &SourceFile,
+    rewritten: &RewrittenFile,
+    _prelude: usize,
+) -> Diagnostic {
     let span = span_of(err, &rewritten.text)
         .map(|r| rewritten.original_offset(r.start)..rewritten.original_offset(r.end));
     let message = message_of(err);
     Diagnostic::error(code_of(err), message).at(file.location(span.unwrap_or(0..0)))
 }
 
-fn diagnostic(err: &Error, file: &SourceFile, span: Option<std::ops::Range<usize>>, templates: &Templates) -> Diagnostic {
+fn diagnostic(
+    err: &Error,
+    file: &SourceFile,
+    span: Option<std::ops::Range<usize>>,
+    templates: &Templates,
+) -> Diagnostic {
     let span = span.unwrap_or(0..0);
     let mut diag = Diagnostic::error(code_of(err), message_of(err)).at(file.location(span.clone()));
     if err.kind() == ErrorKind::UndefinedError || err.kind() == ErrorKind::UnknownFunction {
         let word = identifier_at(&file.text, span.start);
         if let Some(word) = word.filter(|w| !w.is_empty()) {
-            let names = templates.files.values().flat_map(|(f, _)| macro_definitions(&f.text)).map(|d| d.name);
-            let builtins = ["ref", "source", "config", "var", "env_var", "this", "target", "is_incremental", "adapter", "return", "log", "exceptions", "model", "execute"];
-            let candidates: Vec<String> = names.chain(builtins.iter().map(|s| s.to_string())).collect();
-            if let Some(close) = crate::graph::closest(&word, candidates.iter().map(String::as_str)) {
+            let names = templates
+                .files
+                .values()
+                .flat_map(|(f, _)| macro_definitions(&f.text))
+                .map(|d| d.name);
+            let builtins = [
+                "ref",
+                "source",
+                "config",
+                "var",
+                "env_var",
+                "this",
+                "target",
+                "is_incremental",
+                "adapter",
+                "return",
+                "log",
+                "exceptions",
+                "model",
+                "execute",
+            ];
+            let candidates: Vec<String> = names
+                .chain(builtins.iter().map(|s| s.to_string()))
+                .collect();
+            if let Some(close) = crate::graph::closest(&word, candidates.iter().map(String::as_str))
+            {
                 diag = diag.hint(format!("did you mean '{close}'?"));
             }
         }
@@ -89,7 +133,12 @@ fn code_of(err: &Error) -> &'static str {
         ErrorKind::SyntaxError => "jinja-syntax",
         ErrorKind::UndefinedError => "jinja-undefined",
         ErrorKind::UnknownFunction => "jinja-unknown-function",
-        _ if err.detail().is_some_and(|d| d.starts_with("compiler error:")) => "compiler-error",
+        _ if err
+            .detail()
+            .is_some_and(|d| d.starts_with("compiler error:")) =>
+        {
+            "compiler-error"
+        }
         _ => "jinja-error",
     }
 }
@@ -105,7 +154,10 @@ fn span_of(err: &Error, source: &str) -> Option<std::ops::Range<usize>> {
 
 fn identifier_at(text: &str, offset: usize) -> Option<String> {
     let rest = text.get(offset..)?;
-    let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
     Some(word)
 }
 
@@ -117,8 +169,10 @@ fn call_site(file: &SourceFile, name: &str) -> Location {
         while let Some(i) = text[from..].find(n) {
             let at = from + i;
             let before = &text[..at];
-            let is_definition = before.trim_end().ends_with("macro") || before.trim_end().ends_with("test");
-            let before_ok = !is_definition && !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            let is_definition =
+                before.trim_end().ends_with("macro") || before.trim_end().ends_with("test");
+            let before_ok = !is_definition
+                && !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
             if before_ok && text[at + n.len()..].trim_start().starts_with('(') {
                 return Some(at..at + n.len());
             }
@@ -126,5 +180,6 @@ fn call_site(file: &SourceFile, name: &str) -> Location {
         }
         None
     });
-    file.location(found.unwrap_or(0..0)).with_label("called here")
+    file.location(found.unwrap_or(0..0))
+        .with_label("called here")
 }

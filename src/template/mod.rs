@@ -46,13 +46,14 @@ pub fn macro_definitions(text: &str) -> Vec<MacroDefinition> {
         rest = tag_start;
         let after = text[tag_start..].trim_start_matches('-');
         let after_ws = after.trim_start();
-        let (keyword, is_test) = if after_ws.starts_with("macro ") || after_ws.starts_with("macro\t") {
-            ("macro", false)
-        } else if after_ws.starts_with("test ") || after_ws.starts_with("test\t") {
-            ("test", true)
-        } else {
-            continue;
-        };
+        let (keyword, is_test) =
+            if after_ws.starts_with("macro ") || after_ws.starts_with("macro\t") {
+                ("macro", false)
+            } else if after_ws.starts_with("test ") || after_ws.starts_with("test\t") {
+                ("test", true)
+            } else {
+                continue;
+            };
         let name_region = after_ws[keyword.len()..].trim_start();
         let name_len = name_region
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -84,9 +85,14 @@ impl RewrittenFile {
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         for def in macro_definitions(original) {
             let keyword = if def.is_test { "test" } else { "macro" };
-            let kw_start = original[..def.span.start].rfind(keyword).unwrap_or(def.span.start);
+            let kw_start = original[..def.span.start]
+                .rfind(keyword)
+                .unwrap_or(def.span.start);
             let prefix = if def.is_test { "test_" } else { "" };
-            edits.push((kw_start..def.span.start, format!("macro {MACRO_PREFIX}{prefix}")));
+            edits.push((
+                kw_start..def.span.start,
+                format!("macro {MACRO_PREFIX}{prefix}"),
+            ));
         }
         let mut search = 0;
         while let Some(i) = original[search..].find("endtest") {
@@ -112,7 +118,12 @@ impl RewrittenFile {
 
     /// Map a byte offset in the rewritten text back to the original file.
     pub fn original_offset(&self, offset: usize) -> usize {
-        match self.anchors.iter().rev().find(|(rewritten, _)| *rewritten <= offset) {
+        match self
+            .anchors
+            .iter()
+            .rev()
+            .find(|(rewritten, _)| *rewritten <= offset)
+        {
             Some((rewritten, original)) => original + (offset - rewritten),
             None => offset,
         }
@@ -135,7 +146,10 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_debug(false);
         // Model files end with a newline; compiled SQL should too.
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build() {
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
             env.set_syntax(syntax);
         }
         env.set_recursion_limit(500);
@@ -149,7 +163,11 @@ impl Templates {
             match env.add_template_owned(name.clone(), rewritten.text.clone()) {
                 Ok(()) => {
                     for def in macro_definitions(&file.text) {
-                        let macro_name = if def.is_test { format!("test_{}", def.name) } else { def.name };
+                        let macro_name = if def.is_test {
+                            format!("test_{}", def.name)
+                        } else {
+                            def.name
+                        };
                         macro_index.insert(macro_name, imports.len());
                     }
                     imports.push(name.clone());
@@ -164,14 +182,26 @@ impl Templates {
         }
         if !imports.is_empty() {
             let modules: Vec<String> = (0..imports.len()).map(|i| format!("__etlx_m{i}")).collect();
-            prelude.push_str(&format!("{{% do __etlx_register({}) %}}", modules.join(", ")));
+            prelude.push_str(&format!(
+                "{{% do __etlx_register({}) %}}",
+                modules.join(", ")
+            ));
         }
-        Templates { env, prelude, files, macro_index: Arc::new(macro_index) }
+        Templates {
+            env,
+            prelude,
+            files,
+            macro_index: Arc::new(macro_index),
+        }
     }
 
     /// Render `file` (a model, test or hook) for `request`. Errors become diagnostics that point
     /// into the file, or into the macro that failed with a note at the model.
-    pub fn render(&self, file: &SourceFile, request: RenderRequest) -> Result<(String, Captured), Box<Diagnostic>> {
+    pub fn render(
+        &self,
+        file: &SourceFile,
+        request: RenderRequest,
+    ) -> Result<(String, Captured), Box<Diagnostic>> {
         let source = format!("{}{}", self.prelude, file.text);
         let name = crate::diag::display_path(&file.path);
         let prelude_len = self.prelude.len();
@@ -186,25 +216,42 @@ impl Templates {
             Ok(text) => Ok((text, captured)),
             Err(err) => {
                 let stack = ctx.error_stack();
-                Err(Box::new(error::render_diagnostic(&err, file, prelude_len, &stack, self)))
+                Err(Box::new(error::render_diagnostic(
+                    &err,
+                    file,
+                    prelude_len,
+                    &stack,
+                    self,
+                )))
             }
         }
     }
 
     /// Render a small expression-like string (hooks, config values) with a context.
-    pub fn render_str(&self, name: &str, text: &str, request: RenderRequest) -> Result<String, Box<Diagnostic>> {
-        let file = SourceFile { path: name.into(), text: Arc::from(text) };
+    pub fn render_str(
+        &self,
+        name: &str,
+        text: &str,
+        request: RenderRequest,
+    ) -> Result<String, Box<Diagnostic>> {
+        let file = SourceFile {
+            path: name.into(),
+            text: Arc::from(text),
+        };
         self.render(&file, request).map(|(text, _)| text)
     }
 
     /// The file that defines macro `name`.
     pub(crate) fn macro_file(&self, name: &str) -> Option<&SourceFile> {
         let defined_in = |text: &str| {
-            macro_definitions(text)
-                .iter()
-                .any(|d| name == d.name || name.strip_prefix("test_") == Some(d.name.as_str()) && d.is_test)
+            macro_definitions(text).iter().any(|d| {
+                name == d.name || name.strip_prefix("test_") == Some(d.name.as_str()) && d.is_test
+            })
         };
-        self.files.values().map(|(file, _)| file).find(|f| defined_in(&f.text))
+        self.files
+            .values()
+            .map(|(file, _)| file)
+            .find(|f| defined_in(&f.text))
     }
 
     pub fn env(&self) -> &Environment<'static> {
@@ -224,7 +271,9 @@ pub fn read_env_var(name: &str, default: Option<String>) -> Result<String, minij
         Err(_) => default.ok_or_else(|| {
             minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
-                format!("environment variable '{name}' is not set and env_var() was given no default"),
+                format!(
+                    "environment variable '{name}' is not set and env_var() was given no default"
+                ),
             )
         }),
     }

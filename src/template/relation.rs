@@ -33,7 +33,12 @@ pub enum Relation {
 }
 
 impl Relation {
-    pub fn table(dialect: Dialect, database: Option<String>, schema: impl Into<String>, identifier: impl Into<String>) -> Self {
+    pub fn table(
+        dialect: Dialect,
+        database: Option<String>,
+        schema: impl Into<String>,
+        identifier: impl Into<String>,
+    ) -> Self {
         Relation::Table {
             database,
             schema: schema.into(),
@@ -59,7 +64,12 @@ impl Relation {
     /// The relation as SQL: `"schema"."name"`, a CTE name, or a file reader call.
     pub fn to_sql(&self) -> String {
         match self {
-            Relation::Table { database, schema, identifier, dialect } => {
+            Relation::Table {
+                database,
+                schema,
+                identifier,
+                dialect,
+            } => {
                 let mut parts = Vec::with_capacity(3);
                 if let Some(db) = database {
                     parts.push(dialect.quote(db));
@@ -80,7 +90,17 @@ impl fmt::Display for Relation {
     }
 }
 
-const ATTRS: &[&str] = &["database", "schema", "identifier", "name", "table", "type", "is_table", "is_view", "is_cte"];
+const ATTRS: &[&str] = &[
+    "database",
+    "schema",
+    "identifier",
+    "name",
+    "table",
+    "type",
+    "is_table",
+    "is_view",
+    "is_cte",
+];
 
 impl Object for Relation {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
@@ -106,7 +126,12 @@ impl Object for Relation {
         Enumerator::Str(ATTRS)
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             // dbt relations answer these; rendering is the same whatever they are asked to include.
             "render" | "include" | "quote" | "incorporate" => {

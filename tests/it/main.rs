@@ -1,1 +1,8 @@
+//! Integration tests: the real `etlx` binary on real projects under `tests/fixtures/`.
+//!
+//! One test binary (every test binary links DuckDB, so more would multiply link time).
 
+mod compile;
+mod harness;
+mod ls;
+mod run;

@@ -1,0 +1,225 @@
+//! Embedded DuckDB: the default target, needing no server and no network.
+//!
+//! One database per process; each worker gets a cloned connection, and DuckDB's own
+//! transactions make every model's build atomic. Relative file paths in compiled SQL resolve
+//! from the project root (`file_search_path`), whatever directory etlx was started in.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use duckdb::Config;
+
+use super::{Adapter, AdapterError, ColumnInfo, Connection, RelationKind, Table};
+use crate::project::Target;
+use crate::sql::Dialect;
+
+pub struct DuckDb {
+    /// Kept open for the whole run: connections are cloned from it.
+    root: Mutex<duckdb::Connection>,
+    path: String,
+}
+
+impl DuckDb {
+    /// Open the target's database (`path`, relative to the project; `:memory:` allowed).
+    pub fn open(target: &Target, project_root: &Path) -> Result<DuckDb, AdapterError> {
+        let path = target.setting_str("path").unwrap_or(":memory:").to_string();
+        let shown = path.clone();
+        let open_err = |e: duckdb::Error| classify_open_error(&shown, &e.to_string());
+        let mut config = Config::default()
+            .enable_autoload_extension(false)
+            .map_err(open_err)?;
+        if let Some(threads) = target.settings.get("threads").and_then(|v| v.as_i64()) {
+            config = config.threads(threads).map_err(open_err)?;
+        }
+        if let Some(memory) = target.setting_str("memory_limit") {
+            config = config.max_memory(memory).map_err(open_err)?;
+        }
+        let conn = if path == ":memory:" {
+            duckdb::Connection::open_in_memory_with_flags(config)
+        } else {
+            let file = resolve(project_root, &path);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| AdapterError::Open {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                })?;
+            }
+            duckdb::Connection::open_with_flags(&file, config)
+        }
+        .map_err(open_err)?;
+        let root = project_root.display().to_string().replace('\'', "''");
+        conn.execute_batch(&format!(
+            "SET file_search_path = '{root}'; SET autoinstall_known_extensions = false;"
+        ))
+        .map_err(db_err)?;
+        Ok(DuckDb {
+            root: Mutex::new(conn),
+            path,
+        })
+    }
+}
+
+fn resolve(root: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root.join(p)
+    }
+}
+
+/// DuckDB allows one writing process per file; say so plainly instead of an IO error.
+fn classify_open_error(path: &str, message: &str) -> AdapterError {
+    if message.contains("Could not set lock") || message.contains("Conflicting lock") {
+        let holder = message
+            .find("(PID ")
+            .and_then(|i| {
+                message[i..]
+                    .find(')')
+                    .map(|j| format!(" {}", &message[i..i + j + 1]))
+            })
+            .unwrap_or_default();
+        AdapterError::Locked {
+            path: path.to_string(),
+            holder,
+        }
+    } else {
+        AdapterError::Open {
+            path: path.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+fn db_err(e: duckdb::Error) -> AdapterError {
+    AdapterError::Database {
+        message: e.to_string(),
+    }
+}
+
+impl Adapter for DuckDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::DuckDb
+    }
+
+    fn connect(&self) -> Result<Box<dyn Connection>, AdapterError> {
+        let root = self.root.lock().map_err(|_| AdapterError::Database {
+            message: "connection poisoned".into(),
+        })?;
+        Ok(Box::new(DuckDbConnection {
+            conn: root.try_clone().map_err(db_err)?,
+        }))
+    }
+
+    fn existing_relations(&self) -> Result<HashSet<String>, AdapterError> {
+        let mut conn = self.connect()?;
+        let table = conn.query(
+            "select table_schema, table_name from information_schema.tables where table_catalog = current_database()",
+        )?;
+        Ok(table
+            .rows
+            .into_iter()
+            .filter_map(|row| {
+                let (schema, name) = (row.first()?.clone()?, row.get(1)?.clone()?);
+                Some(format!(
+                    "{}.{}",
+                    Dialect::DuckDb.quote(&schema),
+                    Dialect::DuckDb.quote(&name)
+                ))
+            })
+            .collect())
+    }
+
+    fn describe(&self) -> Result<String, AdapterError> {
+        let mut conn = self.connect()?;
+        let version = conn.query("select version()")?;
+        let v = version
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        Ok(format!("DuckDB {v}, database {}", self.path))
+    }
+}
+
+struct DuckDbConnection {
+    conn: duckdb::Connection,
+}
+
+impl Connection for DuckDbConnection {
+    fn execute(&mut self, sql: &str) -> Result<Option<u64>, AdapterError> {
+        // `execute` reports rows changed for a single statement; batches report nothing.
+        match self.conn.prepare(sql) {
+            Ok(mut stmt) => stmt.execute([]).map(|n| Some(n as u64)).map_err(db_err),
+            Err(_) => self.conn.execute_batch(sql).map(|_| None).map_err(db_err),
+        }
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Table, AdapterError> {
+        // Every value as text, whatever its type: callers print or compare, never compute.
+        let wrapped = format!(
+            "select columns(*)::varchar from ({}) as etlx_q",
+            sql.trim().trim_end_matches(';')
+        );
+        let mut stmt = self.conn.prepare(&wrapped).map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        let mut out = Vec::new();
+        let mut width = 0;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let stmt = row.as_ref();
+            width = stmt.column_count();
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(row.get::<_, Option<String>>(i).map_err(db_err)?);
+            }
+            out.push(values);
+        }
+        drop(rows);
+        let columns = stmt.column_names();
+        let _ = width;
+        Ok(Table { columns, rows: out })
+    }
+
+    fn relation_kind(
+        &mut self,
+        schema: &str,
+        name: &str,
+    ) -> Result<Option<RelationKind>, AdapterError> {
+        let sql = format!(
+            "select table_type from information_schema.tables where table_schema = {} and table_name = {}",
+            Dialect::DuckDb.literal(schema),
+            Dialect::DuckDb.literal(name)
+        );
+        let t = self.query(&sql)?;
+        Ok(t.rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .map(|kind| {
+                if kind.contains("VIEW") {
+                    RelationKind::View
+                } else {
+                    RelationKind::Table
+                }
+            }))
+    }
+
+    fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
+        let sql = format!(
+            "select column_name, data_type from information_schema.columns where table_schema = {} and table_name = {} order by ordinal_position",
+            Dialect::DuckDb.literal(schema),
+            Dialect::DuckDb.literal(name)
+        );
+        Ok(self
+            .query(&sql)?
+            .rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(ColumnInfo {
+                    name: r.first()?.clone()?,
+                    data_type: r.get(1)?.clone()?,
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,258 @@
+//! DuckDB's SQL for each materialization.
+
+use super::{PlanError, Situation, Strategy, Target};
+use crate::adapter::{ColumnInfo, RelationKind};
+use crate::project::Config;
+use crate::sql::Dialect;
+
+/// Suffix of the relation a table is built under before it is swapped in.
+pub const BUILD_SUFFIX: &str = "__etlx_tmp";
+
+pub fn create_schema(t: &Target) -> String {
+    format!("create schema if not exists {}", t.dialect.quote(t.schema))
+}
+
+fn drop_existing(t: &Target, existing: Option<RelationKind>) -> Option<String> {
+    match existing? {
+        RelationKind::Table => Some(format!("drop table if exists {}", t.qualified())),
+        RelationKind::View => Some(format!("drop view if exists {}", t.qualified())),
+    }
+}
+
+pub fn view(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
+    let mut out = vec!["begin".to_string()];
+    if s.existing == Some(RelationKind::Table) {
+        out.extend(drop_existing(t, s.existing));
+    }
+    out.push(format!(
+        "create or replace view {} as (\n{}\n)",
+        t.qualified(),
+        body(sql)
+    ));
+    out.push("commit".to_string());
+    out
+}
+
+/// Build beside the old relation, then swap, all in one transaction.
+pub fn table(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
+    let tmp = t.sibling(BUILD_SUFFIX);
+    let mut out = vec![
+        "begin".to_string(),
+        format!("drop table if exists {tmp}"),
+        format!("create table {tmp} as (\n{}\n)", body(sql)),
+    ];
+    out.extend(drop_existing(t, s.existing));
+    out.push(format!(
+        "alter table {tmp} rename to {}",
+        t.dialect.quote(t.name)
+    ));
+    out.push("commit".to_string());
+    out
+}
+
+/// The batch of an incremental model, staged once so it is read once.
+pub fn stage_name(t: &Target) -> String {
+    Dialect::DuckDb.quote(&format!("etlx_stage__{}__{}", t.schema, t.name))
+}
+
+pub fn stage(t: &Target, sql: &str) -> Vec<String> {
+    let stage = stage_name(t);
+    vec![
+        "begin".to_string(),
+        format!("drop table if exists {stage}"),
+        format!("create temp table {stage} as (\n{}\n)", body(sql)),
+    ]
+}
+
+/// Apply the staged batch to the existing relation, then commit.
+pub fn apply(
+    t: &Target,
+    strategy: &Strategy,
+    target_columns: &[ColumnInfo],
+    added: &[ColumnInfo],
+    removed: &[String],
+) -> Vec<String> {
+    let q = |c: &str| t.dialect.quote(c);
+    let target = t.qualified();
+    let stage = stage_name(t);
+    let mut out = Vec::new();
+    for c in added {
+        out.push(format!(
+            "alter table {target} add column {} {}",
+            q(&c.name),
+            c.data_type
+        ));
+    }
+    for c in removed {
+        out.push(format!("alter table {target} drop column {}", q(c)));
+    }
+    let columns: Vec<&str> = target_columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|c| !removed.iter().any(|r| r.eq_ignore_ascii_case(c)))
+        .chain(added.iter().map(|c| c.name.as_str()))
+        .collect();
+    let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    let insert = format!("insert into {target} ({list}) select {list} from {stage}");
+    let on = |keys: &[String], left: &str, right: &str| {
+        keys.iter()
+            .map(|k| format!("{left}.{} = {right}.{}", q(k), q(k)))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    match strategy {
+        Strategy::Append => out.push(insert),
+        Strategy::DeleteInsert(keys) => {
+            out.push(format!(
+                "delete from {target} as t using {stage} as s where {}",
+                on(keys, "t", "s")
+            ));
+            out.push(insert);
+        }
+        Strategy::Merge(keys) => {
+            let updates: Vec<String> = columns
+                .iter()
+                .filter(|c| !keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+                .map(|c| format!("{} = s.{}", q(c), q(c)))
+                .collect();
+            let matched = if updates.is_empty() {
+                String::new()
+            } else {
+                format!("\nwhen matched then update set {}", updates.join(", "))
+            };
+            let values = columns
+                .iter()
+                .map(|c| format!("s.{}", q(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(format!(
+                "merge into {target} as t using {stage} as s on {}{matched}\nwhen not matched then insert ({list}) values ({values})",
+                on(keys, "t", "s")
+            ));
+        }
+    }
+    out.push(format!("drop table if exists {stage}"));
+    out.push("commit".to_string());
+    out
+}
+
+/// `select` over a seed file with DuckDB's own CSV reader.
+pub fn seed_select(path: &str, config: &Config) -> Result<String, PlanError> {
+    let mut args = vec![
+        Dialect::DuckDb.literal(path),
+        "header = true".to_string(),
+        "auto_detect = true".to_string(),
+    ];
+    if let Some(delim) = config.get_str("delimiter") {
+        args.push(format!("delim = {}", Dialect::DuckDb.literal(delim)));
+    }
+    if let Some(serde_json::Value::Object(types)) = config.get("column_types") {
+        let entries: Vec<String> = types
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}: {}",
+                    Dialect::DuckDb.literal(k),
+                    Dialect::DuckDb.literal(v.as_str().unwrap_or("VARCHAR"))
+                )
+            })
+            .collect();
+        args.push(format!("types = {{{}}}", entries.join(", ")));
+    }
+    Ok(format!("select * from read_csv({})", args.join(", ")))
+}
+
+/// Compiled SQL as the body of a subquery: no trailing semicolon.
+fn body(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target<'static> {
+        Target {
+            schema: "main",
+            name: "orders",
+            dialect: Dialect::DuckDb,
+        }
+    }
+
+    fn col(name: &str) -> ColumnInfo {
+        ColumnInfo {
+            name: name.to_string(),
+            data_type: "INTEGER".to_string(),
+        }
+    }
+
+    #[test]
+    fn each_materialization_s_sql() {
+        let t = target();
+        let fresh = Situation::default();
+        let over_view = Situation {
+            existing: Some(RelationKind::View),
+            full_refresh: false,
+        };
+        let cols = [col("id"), col("amount")];
+        let text = [
+            (
+                "view",
+                view(
+                    &t,
+                    "select 1;",
+                    &Situation {
+                        existing: Some(RelationKind::Table),
+                        full_refresh: false,
+                    },
+                ),
+            ),
+            ("table, new", table(&t, "select 1", &fresh)),
+            ("table, replacing a view", table(&t, "select 1", &over_view)),
+            (
+                "incremental stage",
+                stage(&t, "select 1 as id, 2 as amount"),
+            ),
+            ("append", apply(&t, &Strategy::Append, &cols, &[], &[])),
+            (
+                "delete+insert",
+                apply(
+                    &t,
+                    &Strategy::DeleteInsert(vec!["id".into()]),
+                    &cols,
+                    &[],
+                    &[],
+                ),
+            ),
+            (
+                "merge, new column",
+                apply(
+                    &t,
+                    &Strategy::Merge(vec!["id".into()]),
+                    &cols,
+                    &[col("note")],
+                    &[],
+                ),
+            ),
+        ]
+        .iter()
+        .map(|(name, stmts)| format!("-- {name}\n{};\n", stmts.join(";\n")))
+        .collect::<Vec<_>>()
+        .join("\n");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn seeds_use_the_csv_reader_with_config() {
+        let config = Config(
+            serde_json::from_value(
+                serde_json::json!({"delimiter": ";", "column_types": {"code": "VARCHAR"}}),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            seed_select("seeds/x.csv", &config).unwrap(),
+            "select * from read_csv('seeds/x.csv', header = true, auto_detect = true, delim = ';', types = {'code': 'VARCHAR'})"
+        );
+    }
+}

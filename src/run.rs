@@ -1,0 +1,426 @@
+//! The executor: builds the selected nodes over the DAG with bounded parallelism.
+//!
+//! A node starts as soon as its parents have finished, on one of `threads` workers each with
+//! its own connection. A failure marks the node's descendants skipped and the rest of the graph
+//! goes on (or everything stops with `fail_fast`). Progress goes to a `Reporter` as events; the
+//! executor itself prints nothing.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::adapter::{Adapter, Connection, RelationKind};
+use crate::compile::{Compilation, CompiledNode};
+use crate::materialize::{self, Situation, Strategy, Target, duckdb as sqlgen};
+use crate::project::{Project, ResourceType};
+use crate::template::Relation;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub threads: usize,
+    pub fail_fast: bool,
+    pub full_refresh: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub unique_id: String,
+    pub status: Status,
+    pub message: Option<String>,
+    pub rows_affected: Option<u64>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub seconds: f64,
+    pub thread: usize,
+}
+
+pub enum Event<'a> {
+    Started {
+        unique_id: &'a str,
+        thread: usize,
+    },
+    Finished {
+        result: &'a NodeResult,
+        index: usize,
+        total: usize,
+    },
+}
+
+pub trait Reporter: Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+/// Nodes this run builds: selected models that are relations, and seeds.
+fn runnable<'a>(c: &'a Compilation) -> Vec<&'a CompiledNode> {
+    c.selected
+        .iter()
+        .filter_map(|id| c.nodes.get(id))
+        .filter(|n| match n.resource_type {
+            ResourceType::Seed => true,
+            ResourceType::Model => n.config.materialized() != "ephemeral",
+            _ => false,
+        })
+        .collect()
+}
+
+/// Parents of `node` among `index`, looking through ephemeral models (they run inside their
+/// readers).
+fn runnable_parents(
+    c: &Compilation,
+    node: &CompiledNode,
+    index: &HashMap<&str, usize>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&str> = node.depends_on.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(i) = index.get(id) {
+            out.push(*i);
+        } else if let Some(parent) = c
+            .nodes
+            .get(id)
+            .filter(|p| p.config.materialized() == "ephemeral")
+        {
+            stack.extend(parent.depends_on.iter().map(String::as_str));
+        }
+    }
+    out
+}
+
+struct Schedule {
+    ready: VecDeque<usize>,
+    waiting_on: Vec<usize>,
+    results: Vec<Option<NodeResult>>,
+    finished: usize,
+    stopped: bool,
+}
+
+pub fn execute(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Vec<NodeResult> {
+    let nodes = runnable(c);
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.unique_id.as_str(), i))
+        .collect();
+    let parents: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|n| runnable_parents(c, n, &index))
+        .collect();
+    let mut children = vec![Vec::new(); nodes.len()];
+    for (child, ps) in parents.iter().enumerate() {
+        for p in ps {
+            children[*p].push(child);
+        }
+    }
+    let schedule = Mutex::new(Schedule {
+        ready: (0..nodes.len())
+            .filter(|i| parents[*i].is_empty())
+            .collect(),
+        waiting_on: parents.iter().map(Vec::len).collect(),
+        results: vec![None; nodes.len()],
+        finished: 0,
+        stopped: false,
+    });
+    let wake = Condvar::new();
+    let total = nodes.len();
+    let workers = opts.threads.clamp(1, total.max(1));
+    std::thread::scope(|scope| {
+        for thread in 0..workers {
+            let (schedule, wake, nodes, children) = (&schedule, &wake, &nodes, &children);
+            scope.spawn(move || {
+                let mut conn = adapter.connect();
+                while let Some(i) = next_job(schedule, wake, total) {
+                    let node = nodes[i];
+                    reporter.event(Event::Started {
+                        unique_id: &node.unique_id,
+                        thread,
+                    });
+                    let result = match conn.as_mut() {
+                        Ok(conn) => build(project, node, conn.as_mut(), opts, thread),
+                        Err(e) => failed(node, thread, Utc::now(), Instant::now(), e.to_string()),
+                    };
+                    finish(
+                        schedule,
+                        wake,
+                        children,
+                        nodes,
+                        i,
+                        result,
+                        opts.fail_fast,
+                        reporter,
+                        total,
+                    );
+                }
+            });
+        }
+    });
+    let mut state = schedule.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Anything never started was cut off by --fail-fast.
+    let now = Utc::now();
+    for (i, slot) in state.results.iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = Some(skipped(
+                nodes[i],
+                now,
+                "skipped: the run stopped at the first failure (--fail-fast)",
+            ));
+        }
+    }
+    state.results.into_iter().flatten().collect()
+}
+
+fn next_job(schedule: &Mutex<Schedule>, wake: &Condvar, total: usize) -> Option<usize> {
+    let mut s = schedule.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if s.stopped || s.finished == total {
+            return None;
+        }
+        if let Some(i) = s.ready.pop_front() {
+            return Some(i);
+        }
+        s = wake.wait(s).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    schedule: &Mutex<Schedule>,
+    wake: &Condvar,
+    children: &[Vec<usize>],
+    nodes: &[&CompiledNode],
+    i: usize,
+    result: NodeResult,
+    fail_fast: bool,
+    reporter: &dyn Reporter,
+    total: usize,
+) {
+    let mut s = schedule.lock().unwrap_or_else(|e| e.into_inner());
+    let ok = result.status == Status::Success;
+    s.finished += 1;
+    let index = s.finished;
+    reporter.event(Event::Finished {
+        result: &result,
+        index,
+        total,
+    });
+    s.results[i] = Some(result);
+    if ok {
+        for &child in &children[i] {
+            s.waiting_on[child] -= 1;
+            if s.waiting_on[child] == 0 && s.results[child].is_none() {
+                s.ready.push_back(child);
+            }
+        }
+    } else {
+        let mut stack = children[i].clone();
+        let now = Utc::now();
+        while let Some(child) = stack.pop() {
+            if s.results[child].is_some() {
+                continue;
+            }
+            let message = format!("skipped: upstream {} failed", nodes[i].name);
+            let r = skipped(nodes[child], now, &message);
+            s.finished += 1;
+            reporter.event(Event::Finished {
+                result: &r,
+                index: s.finished,
+                total,
+            });
+            s.results[child] = Some(r);
+            stack.extend(children[child].iter().copied());
+        }
+        if fail_fast {
+            s.stopped = true;
+        }
+    }
+    wake.notify_all();
+}
+
+fn skipped(node: &CompiledNode, now: DateTime<Utc>, message: &str) -> NodeResult {
+    NodeResult {
+        unique_id: node.unique_id.clone(),
+        status: Status::Skipped,
+        message: Some(message.to_string()),
+        rows_affected: None,
+        started_at: now,
+        completed_at: now,
+        seconds: 0.0,
+        thread: 0,
+    }
+}
+
+fn failed(
+    node: &CompiledNode,
+    thread: usize,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+    message: String,
+) -> NodeResult {
+    NodeResult {
+        unique_id: node.unique_id.clone(),
+        status: Status::Error,
+        message: Some(message),
+        rows_affected: None,
+        started_at,
+        completed_at: Utc::now(),
+        seconds: clock.elapsed().as_secs_f64(),
+        thread,
+    }
+}
+
+/// Build one node; on any error roll back, so the previous version stays.
+fn build(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    opts: &RunOptions,
+    thread: usize,
+) -> NodeResult {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    match build_statements(project, node, conn, opts) {
+        Ok(rows) => NodeResult {
+            unique_id: node.unique_id.clone(),
+            status: Status::Success,
+            message: None,
+            rows_affected: rows,
+            started_at,
+            completed_at: Utc::now(),
+            seconds: clock.elapsed().as_secs_f64(),
+            thread,
+        },
+        Err(message) => {
+            let _ = conn.execute("rollback");
+            failed(
+                node,
+                thread,
+                started_at,
+                clock,
+                project.secrets.redact(&message),
+            )
+        }
+    }
+}
+
+fn build_statements(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    opts: &RunOptions,
+) -> Result<Option<u64>, String> {
+    let Relation::Table {
+        schema,
+        identifier,
+        dialect,
+        ..
+    } = &node.relation
+    else {
+        return Err(format!("{} has no relation to build", node.name));
+    };
+    let t = Target {
+        schema,
+        name: identifier,
+        dialect: *dialect,
+    };
+    let run = |conn: &mut dyn Connection, stmts: &[String]| -> Result<Option<u64>, String> {
+        let mut rows = None;
+        for sql in stmts {
+            let n = conn.execute(sql).map_err(|e| e.to_string())?;
+            let counts = ["create table", "insert", "merge", "delete"]
+                .iter()
+                .any(|k| sql.starts_with(k));
+            if counts && n.is_some() {
+                rows = Some(rows.unwrap_or(0) + n.unwrap_or(0));
+            }
+        }
+        Ok(rows)
+    };
+    run(conn, &[sqlgen::create_schema(&t)])?;
+    let existing = conn
+        .relation_kind(schema, identifier)
+        .map_err(|e| e.to_string())?;
+    let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
+    let situation = Situation {
+        existing,
+        full_refresh,
+    };
+    let sql = node.compiled_sql.as_deref().unwrap_or_default();
+    match node.config.materialized() {
+        "view" => run(conn, &sqlgen::view(&t, sql, &situation)),
+        "table" => run(conn, &sqlgen::table(&t, sql, &situation)),
+        "seed" => {
+            let path = project
+                .nodes
+                .get(&node.unique_id)
+                .map(|n| crate::diag::display_path(&n.file.path))
+                .unwrap_or_default();
+            let select = sqlgen::seed_select(&path, &node.config).map_err(|e| e.to_string())?;
+            run(conn, &sqlgen::table(&t, &select, &situation))
+        }
+        "incremental" if existing != Some(RelationKind::Table) || full_refresh => {
+            run(conn, &sqlgen::table(&t, sql, &situation))
+        }
+        "incremental" => {
+            let strategy =
+                Strategy::from_config(&node.config, *dialect).map_err(|e| e.to_string())?;
+            run(conn, &sqlgen::stage(&t, sql))?;
+            let incoming = describe(conn, &format!("select * from {}", sqlgen::stage_name(&t)))?;
+            let current = conn
+                .columns(schema, identifier)
+                .map_err(|e| e.to_string())?;
+            let (added, removed) = materialize::schema_changes(&node.config, &current, &incoming)
+                .map_err(|e| e.to_string())?;
+            // Columns the batch does not carry are left alone (filled with NULL on insert).
+            let keep: Vec<_> = current
+                .into_iter()
+                .filter(|c| {
+                    incoming
+                        .iter()
+                        .any(|i| i.name.eq_ignore_ascii_case(&c.name))
+                })
+                .collect();
+            run(conn, &sqlgen::apply(&t, &strategy, &keep, &added, &removed))
+        }
+        other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).to_string()),
+    }
+}
+
+/// Column names and types of a query's result.
+fn describe(
+    conn: &mut dyn Connection,
+    sql: &str,
+) -> Result<Vec<crate::adapter::ColumnInfo>, String> {
+    let table = conn
+        .query(&format!("describe {sql}"))
+        .map_err(|e| e.to_string())?;
+    Ok(table
+        .rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(crate::adapter::ColumnInfo {
+                name: r.first()?.clone()?,
+                data_type: r.get(1)?.clone()?,
+            })
+        })
+        .collect())
+}

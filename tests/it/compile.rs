@@ -1,0 +1,244 @@
+//! `etlx compile` on valid and broken fixtures: compiled SQL per dialect, and the exact
+//! diagnostics users see for each kind of mistake.
+
+use crate::harness::Fixture;
+
+/// Every compiled file of a fixture, in path order, as one text.
+fn compiled_sql(f: &Fixture, project: &str) -> String {
+    let root = f.path().join("target/compiled").join(project);
+    let mut files: Vec<_> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&root).unwrap().display().to_string();
+            format!("-- {rel}\n{}", std::fs::read_to_string(p).unwrap())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn valid_project_compiles_for_each_dialect() {
+    let f = Fixture::new("valid");
+    for dialect in ["duckdb", "postgres", "redshift"] {
+        let out = f.etlx(&["compile", "--target", dialect]);
+        assert_eq!(out.code, 0, "{dialect}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("Compiled 3 models and 1 test"),
+            "{}",
+            out.stdout
+        );
+        f.settings().bind(|| {
+            insta::assert_snapshot!(format!("compiled_{dialect}"), compiled_sql(&f, "shop"))
+        });
+    }
+}
+
+#[test]
+fn manifest_has_nodes_sources_and_lineage() {
+    let f = Fixture::new("valid");
+    assert_eq!(f.etlx(&["compile"]).code, 0);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&f.read("target/manifest.json")).unwrap();
+    let node = &manifest["nodes"]["model.shop.customer_orders"];
+    assert_eq!(
+        node["config"]["materialized"], "incremental",
+        "YAML config beats the project file"
+    );
+    assert_eq!(
+        node["config"]["unique_key"], "customer_id",
+        "SQL config() is applied"
+    );
+    assert_eq!(
+        node["tags"],
+        serde_json::json!(["shop", "finance", "daily"]),
+        "tags accumulate"
+    );
+    assert_eq!(
+        node["depends_on"]["nodes"],
+        serde_json::json!(["model.shop.stg_orders", "model.shop.stg_customers"])
+    );
+    assert_eq!(
+        node["depends_on"]["macros"],
+        serde_json::json!(["macro.shop.where_clause"])
+    );
+    assert_eq!(node["checksum"]["name"], "sha256");
+    assert!(
+        node["compiled_code"]
+            .as_str()
+            .unwrap()
+            .contains("__etlx__cte__stg_customers as (")
+    );
+    let orders = &manifest["nodes"]["model.shop.stg_orders"];
+    assert_eq!(
+        orders["relation_name"], "\"main_staging\".\"orders\"",
+        "schema and alias config"
+    );
+    assert_eq!(
+        manifest["sources"]["source.shop.raw.orders"]["external"]["file_format"],
+        "parquet"
+    );
+    assert_eq!(
+        manifest["child_map"]["source.shop.raw.orders"],
+        serde_json::json!(["model.shop.stg_orders"])
+    );
+    assert_eq!(manifest["metadata"]["adapter_type"], "duckdb");
+}
+
+#[test]
+fn secrets_never_reach_output_or_artifacts() {
+    let f = Fixture::new("valid");
+    let out = f.etlx(&["debug", "--target", "postgres"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\"password\":\"****\""),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("not-a-real-password"));
+    assert_eq!(f.etlx(&["compile", "--target", "postgres"]).code, 0);
+    assert!(
+        !f.read("target/manifest.json")
+            .contains("not-a-real-password")
+    );
+}
+
+fn assert_error_snapshot(fixture: &str, args: &[&str]) {
+    let f = Fixture::new(fixture);
+    let out = f.etlx(args);
+    assert_eq!(
+        out.code, 2,
+        "{fixture} should be a project error:\n{}{}",
+        out.stdout, out.stderr
+    );
+    f.settings()
+        .bind(|| insta::assert_snapshot!("errors", out.stderr));
+}
+
+#[test]
+fn cycle_is_reported_as_a_path() {
+    assert_error_snapshot("cycle", &["compile"]);
+}
+
+#[test]
+fn missing_ref_and_source_suggest_close_names() {
+    assert_error_snapshot("missing_ref", &["compile"]);
+}
+
+#[test]
+fn bad_yaml_and_unknown_keys_are_all_reported() {
+    assert_error_snapshot("bad_yaml", &["compile"]);
+}
+
+#[test]
+fn jinja_error_in_macro_points_at_macro_and_model() {
+    assert_error_snapshot("macro_error", &["compile"]);
+}
+
+#[test]
+fn sql_syntax_error_is_fatal_when_strict() {
+    assert_error_snapshot("sql_syntax", &["compile"]);
+}
+
+#[test]
+fn sql_syntax_error_is_a_warning_by_default() {
+    let f = Fixture::new("sql_syntax");
+    let out = f.etlx(&["compile", "--static-analysis", "warn"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("⚠ SQL syntax error in model 'broken' (duckdb)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("target/compiled/sql_syntax/models/broken.sql:6:6"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn dbt_project_file_is_read() {
+    let f = Fixture::new("dbt_project");
+    let out = f.etlx(&["compile"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        f.read("target/compiled/jaffle/models/marts/customers.sql"),
+        "\nselect * from \"main\".\"stg_customers\"\n"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&f.read("target/manifest.json")).unwrap();
+    assert_eq!(
+        manifest["nodes"]["model.jaffle.stg_customers"]["config"]["materialized"],
+        "view"
+    );
+    assert_eq!(
+        manifest["nodes"]["model.jaffle.customers"]["config"]["materialized"],
+        "table"
+    );
+}
+
+#[test]
+fn json_log_format_emits_one_event_per_line() {
+    let f = Fixture::new("missing_ref");
+    let out = f.etlx(&["--log-format", "json", "compile"]);
+    assert_eq!(out.code, 2);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refs: Vec<_> = events
+        .iter()
+        .filter(|e| e["code"] == "ref-not-found")
+        .collect();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(
+        refs[0]["location"],
+        serde_json::json!({"file": "models/orders.sql", "line": 2, "column": 13})
+    );
+}
+
+#[test]
+fn init_scaffolds_a_project_that_compiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::harness::run_in(dir.path(), &["init", "my_shop"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = crate::harness::run_in(&dir.path().join("my_shop"), &["compile"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Compiled 2 models"), "{}", out.stdout);
+    let again = crate::harness::run_in(dir.path(), &["init", "my_shop"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
+
+#[test]
+fn clean_removes_target() {
+    let f = Fixture::new("dbt_project");
+    assert_eq!(f.etlx(&["compile"]).code, 0);
+    assert!(f.path().join("target").exists());
+    assert_eq!(f.etlx(&["clean"]).code, 0);
+    assert!(!f.path().join("target").exists());
+}
+
+#[test]
+fn the_repository_root_is_a_valid_project() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = crate::harness::run_in(root, &["ls", "--output", "name"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for model in ["stg_events", "dim_users", "fct_songplays", "levels"] {
+        assert!(
+            out.stdout.lines().any(|l| l == model),
+            "{model} missing from:\n{}",
+            out.stdout
+        );
+    }
+}

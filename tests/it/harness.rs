@@ -1,0 +1,103 @@
+//! Running the binary on a copy of a fixture project, and snapshot settings shared by tests.
+
+use std::path::{Path, PathBuf};
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A fixture copied into a temporary directory, so tests can write `target/` in parallel.
+pub struct Fixture {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&fixtures_dir().join(name), dir.path());
+        Fixture {
+            name: name.to_string(),
+            dir,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn etlx(&self, args: &[&str]) -> Output {
+        run_in(self.path(), args)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Snapshot settings: stored beside the fixture, temp paths and timings filtered.
+    pub fn settings(&self) -> insta::Settings {
+        let mut s = insta::Settings::clone_current();
+        s.set_snapshot_path(fixtures_dir().join(&self.name));
+        s.set_prepend_module_to_snapshot(false);
+        s.set_omit_expression(true);
+        let tmp = regex_escape(&self.path().display().to_string());
+        s.add_filter(&tmp, "[PROJECT]");
+        s.add_filter(r"in \d+\.\d+s", "in [TIME]");
+        s
+    }
+}
+
+/// Run etlx in `dir` with a stable environment: no colour, fixed width, no user profiles.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env("HOME", dir)
+        .env_remove("ETLX_TARGET")
+        .env_remove("ETLX_PROFILES_DIR")
+        .env_remove("ETLX_PROJECT_DIR")
+        .env_remove("ETLX_LOG")
+        .output()
+        .expect("run etlx");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk fixture");
+        let rel = entry.path().strip_prefix(from).expect("inside fixture");
+        if rel.starts_with("target") || entry.path().extension().is_some_and(|e| e == "snap") {
+            continue;
+        }
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}

@@ -1,0 +1,144 @@
+//! `etlx build`/`run`/`seed` on embedded DuckDB: materializations, incremental batches,
+//! atomic failure, skipping descendants, artifacts.
+
+use crate::harness::{Fixture, Output};
+
+/// Rows of a query on the fixture's warehouse, every value as text.
+fn query(f: &Fixture, sql: &str) -> Vec<Vec<String>> {
+    let conn =
+        duckdb::Connection::open(f.path().join("target/warehouse.duckdb")).expect("open warehouse");
+    let mut stmt = conn
+        .prepare(&format!("select columns(*)::varchar from ({sql})"))
+        .expect(sql);
+    let mut rows = stmt.query([]).expect(sql);
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().expect(sql) {
+        let n = row.as_ref().column_count();
+        out.push(
+            (0..n)
+                .map(|i| {
+                    row.get::<_, Option<String>>(i)
+                        .expect(sql)
+                        .unwrap_or_default()
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+fn ok(out: &Output) {
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+#[test]
+fn incremental_batches_update_without_duplicates() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    assert_eq!(query(&f, "select count(*) from orders"), [["3"]]);
+    ok(&f.etlx(&["build", "--vars", "{batch: batch_2}"]));
+    // merge on order_id: 2 changed, 3 re-sent, 4 new -> 4 rows, no duplicates, new amount kept
+    assert_eq!(
+        query(&f, "select order_id, amount from orders order by 1"),
+        [["1", "10"], ["2", "25"], ["3", "30"], ["4", "40"]]
+    );
+    // delete+insert on (order_id, customer_id): same outcome
+    assert_eq!(
+        query(&f, "select count(*), sum(amount) from orders_by_key"),
+        [["4", "105"]]
+    );
+    // append keeps every batch
+    assert_eq!(
+        query(
+            &f,
+            "select batch, count(*) from orders_log group by 1 order by 1"
+        ),
+        [["batch_1", "3"], ["batch_2", "3"]]
+    );
+    // the table downstream reads through the ephemeral model
+    assert_eq!(
+        query(&f, "select name, total from customer_totals order by 1"),
+        [["ADA", "35"], ["GRACE", "30"], ["LINUS", "40"]]
+    );
+    // re-running the same batch changes nothing
+    ok(&f.etlx(&["build", "--vars", "{batch: batch_2}"]));
+    assert_eq!(
+        query(&f, "select count(*), sum(amount) from orders"),
+        [["4", "105"]]
+    );
+    // --full-refresh rebuilds from the current batch only
+    ok(&f.etlx(&[
+        "run",
+        "-s",
+        "orders",
+        "--full-refresh",
+        "--vars",
+        "{batch: batch_2}",
+    ]));
+    assert_eq!(query(&f, "select count(*) from orders"), [["3"]]);
+}
+
+#[test]
+fn a_failing_model_skips_exactly_its_descendants_and_keeps_its_old_table() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    assert_eq!(query(&f, "select y from fragile_child"), [["2"]]);
+    let out = f.etlx(&["build", "--vars", "{break: true}"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let line = |status: &str, name: &str| {
+        out.stdout
+            .lines()
+            .any(|l| l.contains(status) && l.contains(&format!(" {name} -> ")))
+    };
+    assert!(line("ERROR", "fragile"), "{}", out.stdout);
+    assert!(line("SKIP", "fragile_child"), "{}", out.stdout);
+    assert!(line("OK", "customer_totals"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("fragile was told to break"),
+        "{}",
+        out.stderr
+    );
+    // the previous version of the failed table is intact, and unrelated models were built
+    assert_eq!(query(&f, "select x from fragile"), [["1"]]);
+    let results: serde_json::Value =
+        serde_json::from_str(&f.read("target/run_results.json")).unwrap();
+    let status = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status("model.warehouse.fragile"), Some("error".into()));
+    assert_eq!(
+        status("model.warehouse.fragile_child"),
+        Some("skipped".into())
+    );
+    assert_eq!(
+        status("model.warehouse.customer_totals"),
+        Some("success".into())
+    );
+    assert_eq!(status("seed.warehouse.customers"), Some("success".into()));
+}
+
+#[test]
+fn run_honours_selectors_and_seed_loads_csv() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["seed"]));
+    assert_eq!(query(&f, "select count(*) from customers"), [["3"]]);
+    let out = f.etlx(&["run", "-s", "stg_orders+", "--exclude", "orders_log"]);
+    ok(&out);
+    let built: Vec<&str> = out.stdout.lines().filter(|l| l.contains(" OK ")).collect();
+    assert_eq!(built.len(), 4, "{}", out.stdout);
+    assert!(
+        query(
+            &f,
+            "select count(*) from information_schema.tables where table_name = 'orders_log'"
+        ) == [["0"]]
+    );
+}
