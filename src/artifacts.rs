@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::compile::Compilation;
@@ -14,12 +15,18 @@ pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.j
 
 /// The manifest as JSON. Secrets are redacted from every string in it.
 pub fn manifest(project: &Project, c: &Compilation) -> Value {
-    let mut nodes = Map::new();
-    for compiled in c.nodes.values() {
-        if let Some(node) = project.nodes.get(&compiled.unique_id) {
-            nodes.insert(compiled.unique_id.clone(), node_json(project, node, c));
-        }
-    }
+    // Thousands of nodes: build their JSON in parallel, keep the order.
+    let built: Vec<(String, Value)> = c
+        .nodes
+        .values()
+        .collect::<Vec<_>>()
+        .par_iter()
+        .filter_map(|compiled| {
+            let node = project.nodes.get(&compiled.unique_id)?;
+            Some((compiled.unique_id.clone(), node_json(project, node, c)))
+        })
+        .collect();
+    let nodes: Map<String, Value> = built.into_iter().collect();
     let sources: Map<String, Value> = project
         .sources
         .values()
@@ -207,7 +214,9 @@ pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string(value).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
+    std::io::Write::flush(&mut out)?;
+    drop(out);
     std::fs::rename(&tmp, path)
 }

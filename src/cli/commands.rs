@@ -103,19 +103,9 @@ fn compile_command(
     };
     let mut opts = selection_options(selection, true);
     opts.resource_types = vec![ResourceType::Model, ResourceType::Test];
-    let c = compile::compile(&project, &opts);
-    printer.diagnostics(c.diagnostics.iter());
-    if c.has_errors() {
-        printer.info(
-            "summary",
-            &format!(
-                "{} found; nothing was compiled",
-                plural(c.diagnostics.error_count(), "error")
-            ),
-        );
+    let Some(c) = compile_and_report(&project, &opts, printer, "compiled")? else {
         return Ok(Outcome::Invalid);
-    }
-    write_manifest(&project, &c)?;
+    };
     tracing::debug!(
         "manifest written after {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
@@ -168,19 +158,9 @@ fn execute(
     opts.resource_types = kinds.to_vec();
     opts.full_refresh = exec.full_refresh;
     opts.existing_relations = adapter.existing_relations()?;
-    let c = compile::compile(&project, &opts);
-    printer.diagnostics(c.diagnostics.iter());
-    if c.has_errors() {
-        printer.info(
-            "summary",
-            &format!(
-                "{} found; nothing was run",
-                plural(c.diagnostics.error_count(), "error")
-            ),
-        );
+    let Some(c) = compile_and_report(&project, &opts, printer, "run")? else {
         return Ok(Outcome::Invalid);
-    }
-    write_manifest(&project, &c)?;
+    };
     let run_opts = RunOptions {
         threads: exec.threads.unwrap_or(project.target.threads).max(1),
         fail_fast: exec.fail_fast,
@@ -216,6 +196,25 @@ fn execute(
     } else {
         Outcome::Success
     })
+}
+
+/// Compile, print what compilation found, and write the manifest. `None` when the project
+/// has errors (they have been printed; nothing was `done`).
+fn compile_and_report(
+    project: &Project,
+    opts: &CompileOptions,
+    printer: &Printer,
+    done: &str,
+) -> anyhow::Result<Option<Compilation>> {
+    let c = compile::compile(project, opts);
+    printer.diagnostics(c.diagnostics.iter());
+    if c.has_errors() {
+        let errors = plural(c.diagnostics.error_count(), "error");
+        printer.info("summary", &format!("{errors} found; nothing was {done}"));
+        return Ok(None);
+    }
+    write_manifest(project, &c)?;
+    Ok(Some(c))
 }
 
 fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {

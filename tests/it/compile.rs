@@ -142,6 +142,11 @@ fn jinja_error_in_macro_points_at_macro_and_model() {
 }
 
 #[test]
+fn duplicate_model_names_name_both_files() {
+    assert_error_snapshot("duplicate", &["compile"]);
+}
+
+#[test]
 fn sql_syntax_error_is_fatal_when_strict() {
     assert_error_snapshot("sql_syntax", &["compile"]);
 }
