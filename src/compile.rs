@@ -55,6 +55,9 @@ pub struct CompiledNode {
     pub compiled_sql: Option<String>,
     pub compiled_path: Option<PathBuf>,
     pub checksum: String,
+    /// `pre_hook` / `post_hook` statements, rendered like the model.
+    pub pre_hooks: Vec<String>,
+    pub post_hooks: Vec<String>,
 }
 
 pub struct Compilation {
@@ -65,6 +68,9 @@ pub struct Compilation {
     pub diagnostics: Diagnostics,
     pub invocation_id: String,
     pub generated_at: String,
+    /// The project's `on-run-start` / `on-run-end` statements, rendered.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
 }
 
 impl Compilation {
@@ -120,6 +126,8 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
                 compiled_sql: None,
                 compiled_path: None,
                 checksum: hex_sha256(node.file.text.as_bytes()),
+                pre_hooks: Vec::new(),
+                post_hooks: Vec::new(),
             },
         );
     }
@@ -135,6 +143,8 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         diagnostics: diags,
         invocation_id,
         generated_at,
+        on_run_start: Vec::new(),
+        on_run_end: Vec::new(),
     };
     select_nodes(project, &mut compilation, opts);
     phase("selection");
@@ -150,6 +160,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
             sources,
             ..base
         });
+        render_project_hooks(project, &templates, &shared, &mut compilation);
         render_selected(project, &templates, shared, &mut compilation, opts);
         phase("compile render and SQL analysis");
     }
@@ -378,23 +389,22 @@ fn source_relations(
     for source in project.sources.values() {
         let mut relation = source_relation(project.target.dialect, source);
         if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation)
+            && (location.contains("{{") || location.contains("{%"))
         {
-            if location.contains("{{") || location.contains("{%") {
-                let req = RenderRequest {
-                    shared: shared.clone(),
-                    node: None,
-                    mode: Mode::Compile,
-                };
-                let name = format!(
-                    "{} (location of {}.{})",
-                    crate::diag::display_path(&source.file),
-                    source.source_name,
-                    source.name
-                );
-                match templates.render_str(&name, location, req) {
-                    Ok(rendered) => *reader = file_reader(source, &rendered),
-                    Err(d) => diags.push(*d),
-                }
+            let req = RenderRequest {
+                shared: shared.clone(),
+                node: None,
+                mode: Mode::Compile,
+            };
+            let name = format!(
+                "{} (location of {}.{})",
+                crate::diag::display_path(&source.file),
+                source.source_name,
+                source.name
+            );
+            match templates.render_str(&name, location, req) {
+                Ok(rendered) => *reader = file_reader(source, &rendered),
+                Err(d) => diags.push(*d),
             }
         }
         out.insert((source.source_name.clone(), source.name.clone()), relation);
@@ -785,14 +795,33 @@ fn render_selected(
                 Mode::Compile,
                 incremental,
             );
-            Some((id.clone(), templates.render(&node.file, req)))
+            let name = crate::diag::display_path(&node.file.path);
+            let rendered = templates
+                .render(&node.file, req.clone())
+                .and_then(|(sql, _)| {
+                    let hooks = |key: &str| -> Result<Vec<String>, Box<Diagnostic>> {
+                        let source = format!("{name} ({key})");
+                        compiled
+                            .config
+                            .strings(key)
+                            .iter()
+                            .map(|hook| templates.render_str(&source, hook, req.clone()))
+                            .collect()
+                    };
+                    Ok((sql, hooks("pre_hook")?, hooks("post_hook")?))
+                });
+            Some((id.clone(), rendered))
         })
         .collect();
     let mut raw: HashMap<String, String> = HashMap::new();
     for (id, result) in results {
         match result {
-            Ok((sql, _)) => {
-                raw.insert(id, sql);
+            Ok((sql, pre, post)) => {
+                raw.insert(id.clone(), sql);
+                if let Some(compiled) = c.nodes.get_mut(&id) {
+                    compiled.pre_hooks = pre;
+                    compiled.post_hooks = post;
+                }
             }
             Err(d) => c.diagnostics.push(*d),
         }
@@ -814,13 +843,13 @@ fn render_selected(
             let node = project.nodes.get(id)?;
             let compiled = c.nodes.get(id)?;
             let path = compiled_path(project, node);
-            if opts.write {
-                if let Err(e) = write_file(&project.root.join(&path), sql) {
-                    return Some(Diagnostic::error(
-                        "io",
-                        format!("cannot write {}: {e}", path.display()),
-                    ));
-                }
+            if opts.write
+                && let Err(e) = write_file(&project.root.join(&path), sql)
+            {
+                return Some(Diagnostic::error(
+                    "io",
+                    format!("cannot write {}: {e}", path.display()),
+                ));
             }
             analyze(project, node, compiled, sql, &path)
         })
@@ -832,6 +861,37 @@ fn render_selected(
             compiled.compiled_sql = Some(sql);
         }
     }
+}
+
+/// `on-run-start` / `on-run-end` from the project file, rendered without a node.
+fn render_project_hooks(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    c: &mut Compilation,
+) {
+    let render = |name: &str, hooks: &[String], diags: &mut Diagnostics| -> Vec<String> {
+        hooks
+            .iter()
+            .filter_map(|hook| {
+                let req = RenderRequest {
+                    shared: shared.clone(),
+                    node: None,
+                    mode: Mode::Compile,
+                };
+                let source = format!(
+                    "{} ({name})",
+                    crate::diag::display_path(&project.project_file)
+                );
+                templates
+                    .render_str(&source, hook, req)
+                    .map_err(|d| diags.push(*d))
+                    .ok()
+            })
+            .collect()
+    };
+    c.on_run_start = render("on-run-start", &project.on_run_start, &mut c.diagnostics);
+    c.on_run_end = render("on-run-end", &project.on_run_end, &mut c.diagnostics);
 }
 
 fn compiled_path(project: &Project, node: &Node) -> PathBuf {

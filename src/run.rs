@@ -62,7 +62,7 @@ pub trait Reporter: Sync {
 }
 
 /// Nodes this run builds: selected models that are relations, and seeds.
-fn runnable<'a>(c: &'a Compilation) -> Vec<&'a CompiledNode> {
+fn runnable(c: &Compilation) -> Vec<&CompiledNode> {
     c.selected
         .iter()
         .filter_map(|id| c.nodes.get(id))
@@ -141,6 +141,18 @@ pub fn execute(
         finished: 0,
         stopped: false,
     });
+    if let Err(message) = adapter
+        .connect()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| run_statements(conn.as_mut(), &c.on_run_start))
+    {
+        let now = Utc::now();
+        let reason = format!(
+            "skipped: on-run-start failed: {}",
+            project.secrets.redact(&message)
+        );
+        return nodes.iter().map(|n| skipped(n, now, &reason)).collect();
+    }
     let wake = Condvar::new();
     let total = nodes.len();
     let workers = opts.threads.clamp(1, total.max(1));
@@ -174,6 +186,13 @@ pub fn execute(
             });
         }
     });
+    if let Err(message) = adapter
+        .connect()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| run_statements(conn.as_mut(), &c.on_run_end))
+    {
+        tracing::error!("on-run-end failed: {}", project.secrets.redact(&message));
+    }
     let mut state = schedule.into_inner().unwrap_or_else(|e| e.into_inner());
     // Anything never started was cut off by --fail-fast.
     let now = Utc::now();
@@ -342,20 +361,7 @@ fn build_statements(
         name: identifier,
         dialect: *dialect,
     };
-    let run = |conn: &mut dyn Connection, stmts: &[String]| -> Result<Option<u64>, String> {
-        let mut rows = None;
-        for sql in stmts {
-            let n = conn.execute(sql).map_err(|e| e.to_string())?;
-            let counts = ["create table", "insert", "merge", "delete"]
-                .iter()
-                .any(|k| sql.starts_with(k));
-            if counts && n.is_some() {
-                rows = Some(rows.unwrap_or(0) + n.unwrap_or(0));
-            }
-        }
-        Ok(rows)
-    };
-    run(conn, &[sqlgen::create_schema(&t)])?;
+    run_statements(conn, &[sqlgen::create_schema(&t)])?;
     let existing = conn
         .relation_kind(schema, identifier)
         .map_err(|e| e.to_string())?;
@@ -364,10 +370,41 @@ fn build_statements(
         existing,
         full_refresh,
     };
+    run_statements(conn, &node.pre_hooks)?;
+    let rows = build_relation(project, node, conn, &t, &situation)?;
+    run_statements(conn, &node.post_hooks)?;
+    Ok(rows)
+}
+
+/// Run statements in order; the rows written by the statements that write rows, if reported.
+pub fn run_statements(
+    conn: &mut dyn Connection,
+    statements: &[String],
+) -> Result<Option<u64>, String> {
+    let mut rows = None;
+    for sql in statements {
+        let n = conn.execute(sql).map_err(|e| e.to_string())?;
+        let writes = ["create table", "insert", "merge", "delete"]
+            .iter()
+            .any(|k| sql.starts_with(k));
+        if let (true, Some(n)) = (writes, n) {
+            rows = Some(rows.unwrap_or(0) + n);
+        }
+    }
+    Ok(rows)
+}
+
+fn build_relation(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    t: &Target,
+    s: &Situation,
+) -> Result<Option<u64>, String> {
     let sql = node.compiled_sql.as_deref().unwrap_or_default();
     match node.config.materialized() {
-        "view" => run(conn, &sqlgen::view(&t, sql, &situation)),
-        "table" => run(conn, &sqlgen::table(&t, sql, &situation)),
+        "view" => run_statements(conn, &sqlgen::view(t, sql, s)),
+        "table" => run_statements(conn, &sqlgen::table(t, sql, s)),
         "seed" => {
             let path = project
                 .nodes
@@ -375,22 +412,20 @@ fn build_statements(
                 .map(|n| crate::diag::display_path(&n.file.path))
                 .unwrap_or_default();
             let select = sqlgen::seed_select(&path, &node.config).map_err(|e| e.to_string())?;
-            run(conn, &sqlgen::table(&t, &select, &situation))
+            run_statements(conn, &sqlgen::table(t, &select, s))
         }
-        "incremental" if existing != Some(RelationKind::Table) || full_refresh => {
-            run(conn, &sqlgen::table(&t, sql, &situation))
+        "incremental" if s.existing != Some(RelationKind::Table) || s.full_refresh => {
+            run_statements(conn, &sqlgen::table(t, sql, s))
         }
         "incremental" => {
             let strategy =
-                Strategy::from_config(&node.config, *dialect).map_err(|e| e.to_string())?;
-            run(conn, &sqlgen::stage(&t, sql))?;
-            let incoming = describe(conn, &format!("select * from {}", sqlgen::stage_name(&t)))?;
-            let current = conn
-                .columns(schema, identifier)
-                .map_err(|e| e.to_string())?;
+                Strategy::from_config(&node.config, t.dialect).map_err(|e| e.to_string())?;
+            run_statements(conn, &sqlgen::stage(t, sql))?;
+            let incoming = describe(conn, &format!("select * from {}", sqlgen::stage_name(t)))?;
+            let current = conn.columns(t.schema, t.name).map_err(|e| e.to_string())?;
             let (added, removed) = materialize::schema_changes(&node.config, &current, &incoming)
                 .map_err(|e| e.to_string())?;
-            // Columns the batch does not carry are left alone (filled with NULL on insert).
+            // Columns the batch does not carry are left alone (NULL in new rows).
             let keep: Vec<_> = current
                 .into_iter()
                 .filter(|c| {
@@ -399,7 +434,7 @@ fn build_statements(
                         .any(|i| i.name.eq_ignore_ascii_case(&c.name))
                 })
                 .collect();
-            run(conn, &sqlgen::apply(&t, &strategy, &keep, &added, &removed))
+            run_statements(conn, &sqlgen::apply(t, &strategy, &keep, &added, &removed))
         }
         other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).to_string()),
     }

@@ -37,6 +37,8 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             &[ResourceType::Seed, ResourceType::Model],
             printer,
         ),
+        Command::Retry { exec } => retry(global, exec, printer),
+        Command::Show { selection, limit } => show(global, selection, *limit, printer),
         Command::Debug => debug(global, printer),
         Command::Clean => clean(global, printer),
     }
@@ -215,6 +217,92 @@ fn compile_and_report(
     }
     write_manifest(project, &c)?;
     Ok(Some(c))
+}
+
+/// The previous run's failed and skipped nodes, selected by unique id's last part.
+fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<Outcome> {
+    let root = project::find_root(
+        global
+            .project_dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new(".")),
+    )?;
+    let path = root.join("target/run_results.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no previous run to retry: cannot read {}", path.display()))?;
+    let previous: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let names: Vec<String> = previous["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| matches!(r["status"].as_str(), Some("error" | "skipped")))
+        .filter_map(|r| {
+            r["unique_id"]
+                .as_str()?
+                .rsplit('.')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    if names.is_empty() {
+        printer.info(
+            "summary",
+            "Nothing to retry: the previous run had no failures",
+        );
+        return Ok(Outcome::Success);
+    }
+    let selection = Selection {
+        select: vec![names.join(" ")],
+        exclude: Vec::new(),
+    };
+    execute(
+        global,
+        &selection,
+        exec,
+        &[ResourceType::Seed, ResourceType::Model],
+        printer,
+    )
+}
+
+fn show(
+    global: &Global,
+    selection: &Selection,
+    limit: usize,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let adapter = open_adapter(&project)?;
+    let mut opts = selection_options(selection, true);
+    opts.resource_types = vec![ResourceType::Model];
+    opts.existing_relations = adapter.existing_relations()?;
+    let Some(c) = compile_and_report(&project, &opts, printer, "shown")? else {
+        return Ok(Outcome::Invalid);
+    };
+    let Some(sql) = c
+        .selected
+        .first()
+        .and_then(|id| c.nodes.get(id))
+        .and_then(|n| n.compiled_sql.clone())
+    else {
+        bail!("the selection matches no model; try `etlx ls` to see the names");
+    };
+    let limited = format!(
+        "select * from (\n{}\n) as etlx_show limit {limit}",
+        sql.trim().trim_end_matches(';')
+    );
+    let table = adapter.connect()?.query(&limited)?;
+    let mut out = comfy_table::Table::new();
+    out.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    out.force_no_tty();
+    out.set_header(&table.columns);
+    for row in &table.rows {
+        out.add_row(row.iter().map(|v| v.as_deref().unwrap_or("NULL")));
+    }
+    printer.result(&out.to_string());
+    Ok(Outcome::Success)
 }
 
 fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {

@@ -132,6 +132,19 @@ pub enum Command {
         #[arg(long, short = 'o', value_enum, default_value_t = LsOutput::Selector)]
         output: LsOutput,
     },
+    /// Re-run what failed or was skipped in the previous run (from target/run_results.json).
+    Retry {
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Print the rows of a model (its compiled SQL, run against the target).
+    Show {
+        #[command(flatten)]
+        selection: Selection,
+        /// Rows to print.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
     /// Create a new project.
     Init {
         /// Project name (also the folder created).

@@ -288,7 +288,7 @@ fn load_root(
     let doc = match Document::parse(Path::new(file_name), text) {
         Ok(doc) => doc,
         Err(d) => {
-            diags.push(d);
+            diags.push(*d);
             return Ok(None);
         }
     };
@@ -713,7 +713,7 @@ fn parse_yaml_files(files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) -
     for result in parsed {
         match result {
             Ok(doc) => docs.push(doc),
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     docs

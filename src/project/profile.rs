@@ -200,7 +200,7 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
     let doc = match Document::parse(&shown, text) {
         Ok(doc) => doc,
         Err(d) => {
-            diags.push(d);
+            diags.push(*d);
             return None;
         }
     };
@@ -292,10 +292,10 @@ fn build_target(
     for (key, node) in output.entries() {
         match render_setting(node, &mut secrets) {
             Ok(value) => {
-                if is_secret_setting(&key.name) {
-                    if let Some(s) = value.as_str() {
-                        secrets.push(s.to_string());
-                    }
+                if is_secret_setting(&key.name)
+                    && let Some(s) = value.as_str()
+                {
+                    secrets.push(s.to_string());
                 }
                 settings.insert(key.name.clone(), value);
             }

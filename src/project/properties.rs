@@ -391,17 +391,17 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
                 .and_then(Node::as_scalar_string)
         };
         let format = get("format");
-        if let Some(f) = &format {
-            if !["parquet", "csv", "json"].contains(&f.as_str()) {
-                let pos = table
-                    .get("format")
-                    .or_else(|| entry.get("format"))
-                    .map_or(table.pos, |n| n.pos);
-                diags.push(
-                    doc.error_at(pos, "source-format", format!("unknown source format '{f}'"))
-                        .hint("use parquet, csv or json"),
-                );
-            }
+        if let Some(f) = &format
+            && !["parquet", "csv", "json"].contains(&f.as_str())
+        {
+            let pos = table
+                .get("format")
+                .or_else(|| entry.get("format"))
+                .map_or(table.pos, |n| n.pos);
+            diags.push(
+                doc.error_at(pos, "source-format", format!("unknown source format '{f}'"))
+                    .hint("use parquet, csv or json"),
+            );
         }
         let mut options = serde_json::Map::new();
         for node in [entry.get("options"), table.get("options")]

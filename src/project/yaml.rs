@@ -56,7 +56,7 @@ pub struct Document {
 
 impl Document {
     /// Parse `text`; a syntax error becomes a diagnostic at its line and column.
-    pub fn parse(path: &Path, text: Arc<str>) -> Result<Document, Diagnostic> {
+    pub fn parse(path: &Path, text: Arc<str>) -> Result<Document, Box<Diagnostic>> {
         if text.trim().is_empty() {
             return Ok(Document {
                 path: path.to_path_buf(),
@@ -78,7 +78,7 @@ impl Document {
             Err(err) => {
                 let message = strip_location(&err.without_snippet().to_string());
                 let diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
-                Err(match err.location() {
+                Err(Box::new(match err.location() {
                     Some(loc) => diag.at(Location::at_line_col(
                         path,
                         text.clone(),
@@ -86,7 +86,7 @@ impl Document {
                         loc.column() as usize,
                     )),
                     None => diag.at(Location::new(path, text.clone(), 0..0)),
-                })
+                }))
             }
         }
     }

@@ -3,6 +3,16 @@
 
 use crate::harness::{Fixture, Output};
 
+#[test]
+fn show_prints_a_model_s_rows() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let out = f.etlx(&["show", "-s", "orders", "--limit", "2"]);
+    ok(&out);
+    f.settings()
+        .bind(|| insta::assert_snapshot!("show_orders", out.stdout));
+}
+
 /// Rows of a query on the fixture's warehouse, every value as text.
 fn query(f: &Fixture, sql: &str) -> Vec<Vec<String>> {
     let conn =
@@ -124,6 +134,16 @@ fn a_failing_model_skips_exactly_its_descendants_and_keeps_its_old_table() {
         Some("success".into())
     );
     assert_eq!(status("seed.warehouse.customers"), Some("success".into()));
+    // retry re-runs exactly what failed or was skipped
+    let retried = f.etlx(&["retry"]);
+    ok(&retried);
+    let ran: Vec<&str> = retried
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" -> "))
+        .collect();
+    assert_eq!(ran.len(), 2, "{}", retried.stdout);
+    assert_eq!(query(&f, "select y from fragile_child"), [["2"]]);
 }
 
 #[test]
@@ -140,5 +160,56 @@ fn run_honours_selectors_and_seed_loads_csv() {
             &f,
             "select count(*) from information_schema.tables where table_name = 'orders_log'"
         ) == [["0"]]
+    );
+}
+
+#[test]
+fn a_second_process_gets_a_clear_lock_error() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["seed"]));
+    // This test process holds the database open for writing, as another etlx would.
+    let _holder = duckdb::Connection::open(f.path().join("target/warehouse.duckdb")).unwrap();
+    let out = f.etlx(&["run"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("locked by another process"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_process_killed_mid_build_leaves_the_previous_table() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(["run", "-s", "fragile", "--vars", "{slow: true}"])
+        .current_dir(f.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the build is under way: the database is locked by the child.
+    let db = f.path().join("target/warehouse.duckdb");
+    let started = std::time::Instant::now();
+    while duckdb::Connection::open(&db).is_ok()
+        && started.elapsed() < std::time::Duration::from_secs(30)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the slow build finished before it could be killed"
+    );
+    assert_eq!(query(&f, "select x from fragile"), [["1"]]);
+    assert_eq!(
+        query(
+            &f,
+            "select count(*) from information_schema.tables where table_name like '%etlx_tmp%'"
+        ),
+        [["0"]]
     );
 }
