@@ -739,8 +739,9 @@ pub fn candidates<'a>(
 
 fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
     config
-        .get_str("static_analysis")
-        .and_then(StaticAnalysis::parse)
+        .0
+        .get("static_analysis")
+        .and_then(StaticAnalysis::from_json)
         .unwrap_or(project.static_analysis)
 }
 

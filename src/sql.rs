@@ -89,6 +89,17 @@ pub enum StaticAnalysis {
 }
 
 impl StaticAnalysis {
+    /// From a config value. YAML 1.1 reads a bare `off` as `false` (PyYAML too), so booleans
+    /// are accepted: `false` is off, `true` is the default.
+    pub fn from_json(value: &serde_json::Value) -> Option<StaticAnalysis> {
+        match value {
+            serde_json::Value::Bool(false) => Some(StaticAnalysis::Off),
+            serde_json::Value::Bool(true) => Some(StaticAnalysis::Warn),
+            serde_json::Value::String(s) => StaticAnalysis::parse(s),
+            _ => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<StaticAnalysis> {
         match text.to_ascii_lowercase().as_str() {
             "strict" => Some(StaticAnalysis::Strict),
@@ -148,6 +159,19 @@ fn end_of(sql: &str) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_off_in_yaml_means_off() {
+        assert_eq!(
+            StaticAnalysis::from_json(&serde_json::json!(false)),
+            Some(StaticAnalysis::Off)
+        );
+        assert_eq!(
+            StaticAnalysis::from_json(&serde_json::json!("strict")),
+            Some(StaticAnalysis::Strict)
+        );
+        assert_eq!(StaticAnalysis::from_json(&serde_json::json!(3)), None);
+    }
 
     #[test]
     fn reports_line_and_column() {

@@ -417,7 +417,7 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
         target,
     };
     let static_analysis = doc.root.get("static_analysis").and_then(|n| {
-        let parsed = n.as_str().and_then(StaticAnalysis::parse);
+        let parsed = StaticAnalysis::from_json(&n.to_json());
         if parsed.is_none() {
             diags.push(doc.error_at(
                 n.pos,
