@@ -828,7 +828,7 @@ fn render_selected(
         }
     }
     let selected: Vec<String> = c.selected.clone();
-    let finished: Vec<(String, String)> = selected
+    let finished: Vec<(String, Inlined)> = selected
         .iter()
         .filter_map(|id| {
             let sql = raw.get(id)?;
@@ -845,21 +845,22 @@ fn render_selected(
             let compiled = c.nodes.get(id)?;
             let path = compiled_path(project, node);
             if opts.write
-                && let Err(e) = write_file(&project.root.join(&path), sql)
+                && let Err(e) = write_file(&project.root.join(&path), &sql.sql)
             {
                 return Some(Diagnostic::error(
                     "io",
                     format!("cannot write {}: {e}", path.display()),
                 ));
             }
-            analyze(project, node, compiled, sql, &path)
+            // Each model's own SQL is parsed once; inlined parents were parsed as themselves.
+            analyze(project, node, compiled, raw.get(id)?, sql, &path)
         })
         .collect();
     c.diagnostics.extend(diags.into_iter().flatten());
     for (id, sql) in finished {
         if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
             compiled.compiled_path = Some(compiled_path(project, node));
-            compiled.compiled_sql = Some(sql);
+            compiled.compiled_sql = Some(sql.sql);
         }
     }
 }
@@ -918,16 +919,21 @@ fn analyze(
     project: &Project,
     node: &Node,
     compiled: &CompiledNode,
-    sql: &str,
+    own_sql: &str,
+    written: &Inlined,
     path: &std::path::Path,
 ) -> Option<Diagnostic> {
     let mode = static_analysis_of(project, &compiled.config);
-    if mode == StaticAnalysis::Off || sql.trim().is_empty() {
+    if mode == StaticAnalysis::Off || own_sql.trim().is_empty() {
         return None;
     }
-    let err = sql::check(project.target.dialect, sql).err()?;
-    let source: Arc<str> = Arc::from(sql);
-    let location = Location::at_line_col(path, source, err.line, err.column).with_label("here");
+    let err = sql::check(project.target.dialect, own_sql).err()?;
+    // Point into the file as written (with inlined CTEs), where the user will look.
+    let offset = written.map(crate::diag::offset_of(own_sql, err.line, err.column));
+    let source: Arc<str> = Arc::from(written.sql.as_str());
+    let location = Location::new(path, source, offset..offset)
+        .moved_to(offset)
+        .with_label("here");
     let message = format!(
         "SQL syntax error in {} '{}' ({}): {}",
         node.resource_type.name(),
@@ -982,7 +988,7 @@ fn inline_ephemerals(
     ancestors: &[String],
     sql: &str,
     raw: &HashMap<String, String>,
-) -> String {
+) -> Inlined {
     let ctes: Vec<String> = ancestors
         .iter()
         .filter_map(|dep| {
@@ -992,12 +998,39 @@ fn inline_ephemerals(
         })
         .collect();
     if ctes.is_empty() {
-        return sql.to_string();
+        return Inlined {
+            sql: sql.to_string(),
+            at: 0,
+            len: 0,
+        };
     }
     let ctes = ctes.join(", ");
-    match with_clause_end(sql) {
-        Some(at) => format!("{}{ctes}, {}", &sql[..at], &sql[at..]),
-        None => format!("with {ctes}\n{sql}"),
+    let (at, inserted) = match with_clause_end(sql) {
+        Some(at) => (at, format!("{ctes}, ")),
+        None => (0, format!("with {ctes}\n")),
+    };
+    Inlined {
+        sql: format!("{}{inserted}{}", &sql[..at], &sql[at..]),
+        at,
+        len: inserted.len(),
+    }
+}
+
+/// A node's SQL with its ephemeral parents inlined: `len` bytes inserted at byte `at` of the
+/// node's own SQL, so positions in the one map to the other.
+struct Inlined {
+    sql: String,
+    at: usize,
+    len: usize,
+}
+
+impl Inlined {
+    fn map(&self, own_offset: usize) -> usize {
+        if own_offset >= self.at && self.len > 0 {
+            own_offset + self.len
+        } else {
+            own_offset
+        }
     }
 }
 
