@@ -317,11 +317,7 @@ fn relations(
             return Ok(fallback);
         }
         let arg = arg.map_or("none".to_string(), |a| format!("{a:?}"));
-        let req = RenderRequest {
-            shared: shared.clone(),
-            node: None,
-            mode: Mode::Compile,
-        };
+        let req = RenderRequest::without_node(shared);
         let text = templates.render_str(
             &format!("<{macro_name}>"),
             &format!("{{{{ {macro_name}({arg}) }}}}"),
@@ -391,11 +387,7 @@ fn source_relations(
         if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation)
             && (location.contains("{{") || location.contains("{%"))
         {
-            let req = RenderRequest {
-                shared: shared.clone(),
-                node: None,
-                mode: Mode::Compile,
-            };
+            let req = RenderRequest::without_node(shared);
             let name = format!(
                 "{} (location of {}.{})",
                 crate::diag::display_path(&source.file),
@@ -876,11 +868,7 @@ fn render_project_hooks(
         hooks
             .iter()
             .filter_map(|hook| {
-                let req = RenderRequest {
-                    shared: shared.clone(),
-                    node: None,
-                    mode: Mode::Compile,
-                };
+                let req = RenderRequest::without_node(shared);
                 let source = format!(
                     "{} ({name})",
                     crate::diag::display_path(&project.project_file)

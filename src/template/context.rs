@@ -66,6 +66,17 @@ pub struct RenderRequest {
     pub mode: Mode,
 }
 
+impl RenderRequest {
+    /// A compile render outside any node: hooks, source locations, naming macros.
+    pub fn without_node(shared: &Arc<Shared>) -> RenderRequest {
+        RenderRequest {
+            shared: shared.clone(),
+            node: None,
+            mode: Mode::Compile,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct RefCall {
     pub name: String,
