@@ -141,17 +141,17 @@ pub fn execute(
         finished: 0,
         stopped: false,
     });
-    if let Err(message) = adapter
-        .connect()
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| run_statements(conn.as_mut(), &c.on_run_start))
-    {
-        let now = Utc::now();
+    if let Some(failure) = run_project_hook(project, adapter, "on-run-start", &c.on_run_start) {
         let reason = format!(
-            "skipped: on-run-start failed: {}",
-            project.secrets.redact(&message)
+            "skipped: {}",
+            failure.message.as_deref().unwrap_or("on-run-start failed")
         );
-        return nodes.iter().map(|n| skipped(n, now, &reason)).collect();
+        let mut results: Vec<NodeResult> = nodes
+            .iter()
+            .map(|n| skipped(n, failure.completed_at, &reason))
+            .collect();
+        results.insert(0, failure);
+        return results;
     }
     let wake = Condvar::new();
     let total = nodes.len();
@@ -186,13 +186,7 @@ pub fn execute(
             });
         }
     });
-    if let Err(message) = adapter
-        .connect()
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| run_statements(conn.as_mut(), &c.on_run_end))
-    {
-        tracing::error!("on-run-end failed: {}", project.secrets.redact(&message));
-    }
+    let end_failure = run_project_hook(project, adapter, "on-run-end", &c.on_run_end);
     let mut state = schedule.into_inner().unwrap_or_else(|e| e.into_inner());
     // Anything never started was cut off by --fail-fast.
     let now = Utc::now();
@@ -205,7 +199,44 @@ pub fn execute(
             ));
         }
     }
-    state.results.into_iter().flatten().collect()
+    state
+        .results
+        .into_iter()
+        .flatten()
+        .chain(end_failure)
+        .collect()
+}
+
+/// Run `on-run-start` or `on-run-end`; a failure becomes an error result of its own
+/// (`operation.<project>.<hook>`), so it shows in the exit code and in run_results.json.
+fn run_project_hook(
+    project: &Project,
+    adapter: &dyn Adapter,
+    hook: &str,
+    statements: &[String],
+) -> Option<NodeResult> {
+    if statements.is_empty() {
+        return None;
+    }
+    let (started_at, clock) = (Utc::now(), Instant::now());
+    let outcome = adapter
+        .connect()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| run_statements(conn.as_mut(), statements));
+    let message = outcome.err()?;
+    Some(NodeResult {
+        unique_id: format!("operation.{}.{hook}", project.name),
+        status: Status::Error,
+        message: Some(format!(
+            "{hook} failed: {}",
+            project.secrets.redact(&message)
+        )),
+        rows_affected: None,
+        started_at,
+        completed_at: Utc::now(),
+        seconds: clock.elapsed().as_secs_f64(),
+        thread: 0,
+    })
 }
 
 fn next_job(schedule: &Mutex<Schedule>, wake: &Condvar, total: usize) -> Option<usize> {

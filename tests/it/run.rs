@@ -214,3 +214,26 @@ fn a_process_killed_mid_build_leaves_the_previous_table() {
         [["0"]]
     );
 }
+
+#[test]
+fn a_failing_on_run_end_hook_fails_the_run() {
+    let f = Fixture::new("warehouse");
+    let project = f.path().join("etlx_project.yml");
+    let text = std::fs::read_to_string(&project).unwrap();
+    std::fs::write(
+        &project,
+        format!("{text}on-run-end:\n  - \"select * from no_such_table\"\n"),
+    )
+    .unwrap();
+    let out = f.etlx(&["build"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("on-run-end failed"), "{}", out.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&f.read("target/run_results.json")).unwrap();
+    let hook = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unique_id"] == "operation.warehouse.on-run-end");
+    assert_eq!(hook.map(|r| r["status"].clone()), Some("error".into()));
+}
