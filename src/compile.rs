@@ -670,23 +670,13 @@ fn select_nodes(project: &Project, compilation: &mut Compilation, opts: &Compile
                         || rt.is_some_and(|r| opts.resource_types.contains(&r))
                 })
                 .collect();
-            let mut order = compilation.graph.topo_order();
-            if order.len() < compilation.graph.len() {
-                // Cycles were reported; fall back to file order for the rest.
-                let seen: HashSet<String> = order.iter().cloned().collect();
-                order.extend(compilation.graph_ids().filter(|id| !seen.contains(id)));
-            }
+            // Nodes on a cycle are left out; the cycle is an error that stops every command.
+            let order = compilation.graph.topo_order();
             compilation.selected = order.into_iter().filter(|id| wanted.contains(id)).collect();
         }
         Err(e) => compilation
             .diagnostics
             .push(Diagnostic::error("selector", e.to_string())),
-    }
-}
-
-impl Compilation {
-    fn graph_ids(&self) -> impl Iterator<Item = String> + '_ {
-        self.nodes.keys().cloned()
     }
 }
 

@@ -109,11 +109,6 @@ impl Diagnostic {
         self
     }
 
-    pub fn at_opt(mut self, location: Option<Location>) -> Self {
-        self.location = location;
-        self
-    }
-
     pub fn related(mut self, message: impl Into<String>, location: Location) -> Self {
         self.related.push((message.into(), location));
         self
@@ -169,10 +164,6 @@ impl Diagnostics {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    pub fn into_vec(self) -> Vec<Diagnostic> {
-        self.0
     }
 }
 

@@ -22,8 +22,6 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 3] = [Dialect::DuckDb, Dialect::Postgres, Dialect::Redshift];
-
     pub fn from_type(name: &str) -> Option<Dialect> {
         match name.to_ascii_lowercase().as_str() {
             "duckdb" => Some(Dialect::DuckDb),

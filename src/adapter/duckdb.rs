@@ -165,10 +165,9 @@ impl Connection for DuckDbConnection {
         let mut stmt = self.conn.prepare(&wrapped).map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
         let mut out = Vec::new();
-        let mut width = 0;
         while let Some(row) = rows.next().map_err(db_err)? {
             let stmt = row.as_ref();
-            width = stmt.column_count();
+            let width = stmt.column_count();
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
                 values.push(row.get::<_, Option<String>>(i).map_err(db_err)?);
@@ -177,7 +176,6 @@ impl Connection for DuckDbConnection {
         }
         drop(rows);
         let columns = stmt.column_names();
-        let _ = width;
         Ok(Table { columns, rows: out })
     }
 

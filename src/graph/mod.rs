@@ -46,18 +46,6 @@ impl Graph {
         ix
     }
 
-    pub fn contains(&self, id: &str) -> bool {
-        self.index.contains_key(id)
-    }
-
-    pub fn len(&self) -> usize {
-        self.graph.node_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.graph.node_count() == 0
-    }
-
     /// Every cycle, each as a closed path `[a, b, c, a]`, in a stable order.
     pub fn cycles(&self) -> Vec<Vec<String>> {
         let mut cycles: Vec<Vec<String>> = tarjan_scc(&self.graph)

@@ -223,12 +223,6 @@ impl Project {
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.paths.target)
     }
-
-    pub fn node_by_name(&self, name: &str) -> Option<&Node> {
-        self.nodes
-            .values()
-            .find(|n| n.name == name && n.resource_type != ResourceType::Test)
-    }
 }
 
 /// Errors that stop loading before there is a project to report on.
@@ -589,7 +583,8 @@ fn read_all(
 }
 
 fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) {
-    let mut seen: HashMap<(ResourceType, String), PathBuf> = HashMap::new();
+    // Models and seeds share one namespace (`ref` cannot tell them apart); tests have their own.
+    let mut seen: HashMap<(bool, String), PathBuf> = HashMap::new();
     for (kind, file) in files {
         let (resource_type, roots) = match kind {
             FileKind::Model => (ResourceType::Model, &project.paths.models),
@@ -607,15 +602,7 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
             .find_map(|r| file.path.strip_prefix(r).ok())
             .unwrap_or(&file.path)
             .to_path_buf();
-        // Models and seeds share one namespace: `ref` cannot tell them apart.
-        let clash_key = (
-            if resource_type == ResourceType::Test {
-                ResourceType::Test
-            } else {
-                ResourceType::Model
-            },
-            name.clone(),
-        );
+        let clash_key = (resource_type == ResourceType::Test, name.clone());
         if let Some(first) = seen.get(&clash_key) {
             diags.push(
                 Diagnostic::error(

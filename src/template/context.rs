@@ -288,8 +288,8 @@ impl Object for BuiltinFn {
 
 impl BuiltinFn {
     fn call_ref(&self, args: &[Value]) -> Result<Value, Error> {
-        let (first, second, kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
-        let _version: Option<Value> = kwargs.get("version").ok().or(kwargs.get("v").ok());
+        // `version=` is accepted and ignored: etlx has no model versions.
+        let (first, second, _kwargs): (String, Option<String>, Kwargs) = from_args(args)?;
         let (package, name) = match second {
             Some(name) => (Some(first), name),
             None => (None, first),

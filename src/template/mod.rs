@@ -253,10 +253,6 @@ impl Templates {
             .map(|(file, _)| file)
             .find(|f| defined_in(&f.text))
     }
-
-    pub fn env(&self) -> &Environment<'static> {
-        &self.env
-    }
 }
 
 /// Any serializable value as a template value.
