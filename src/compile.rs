@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::Digest;
 
+use crate::adapter::SharedConnection;
 use crate::diag::{Diagnostic, Diagnostics, Location};
 use crate::graph::Graph;
 use crate::graph::selector::{self, Candidate};
@@ -37,6 +38,22 @@ pub struct CompileOptions {
     pub render: bool,
     /// Write `target/compiled/...`.
     pub write: bool,
+    /// The warehouse, for templates that query it.
+    pub connection: Option<SharedConnection>,
+    /// Render this instead of the selected nodes (`run-operation`, `show --inline`).
+    pub task: Option<Task>,
+}
+
+/// Something rendered outside any node, with the project's macros, refs and sources.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Call a macro with keyword arguments; its queries run as it renders.
+    Operation {
+        name: String,
+        args: serde_json::Map<String, serde_json::Value>,
+    },
+    /// SQL typed on the command line, which may use `ref` and `source`.
+    Inline(String),
 }
 
 /// A node after compilation.
@@ -71,6 +88,8 @@ pub struct Compilation {
     /// The project's `on-run-start` / `on-run-end` statements, rendered.
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
+    /// What `CompileOptions::task` rendered to.
+    pub task_output: Option<String>,
 }
 
 impl Compilation {
@@ -145,6 +164,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         generated_at,
         on_run_start: Vec::new(),
         on_run_end: Vec::new(),
+        task_output: None,
     };
     select_nodes(project, &mut compilation, opts);
     phase("selection");
@@ -160,8 +180,13 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
             sources,
             ..base
         });
-        render_project_hooks(project, &templates, &shared, &mut compilation);
-        render_selected(project, &templates, shared, &mut compilation, opts);
+        match &opts.task {
+            Some(task) => render_task(project, &templates, &shared, task, &mut compilation),
+            None => {
+                render_project_hooks(project, &templates, &shared, &mut compilation);
+                render_selected(project, &templates, shared, &mut compilation, opts);
+            }
+        }
         phase("compile render and SQL analysis");
     }
     compilation
@@ -195,6 +220,7 @@ fn base_shared(
         full_refresh: opts.full_refresh,
         invocation_id: invocation_id.to_string(),
         run_started_at: started.to_string(),
+        connection: opts.connection.clone(),
     }
 }
 
@@ -845,6 +871,50 @@ fn render_selected(
             compiled.compiled_sql = Some(sql.sql);
         }
     }
+}
+
+fn render_task(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    task: &Task,
+    c: &mut Compilation,
+) {
+    let (source, text) = match task {
+        Task::Inline(sql) => ("--inline".to_string(), sql.clone()),
+        Task::Operation { name, args } => {
+            if !templates.macro_index.contains_key(name) {
+                let mut d = Diagnostic::error(
+                    "unknown-macro",
+                    format!("run-operation: there is no macro named '{name}'"),
+                );
+                let names = project.macros.keys().map(String::as_str);
+                d.hint = crate::graph::closest(name, names).map(|m| format!("did you mean '{m}'?"));
+                c.diagnostics.push(d);
+                return;
+            }
+            (format!("run-operation {name}"), operation_call(name, args))
+        }
+    };
+    match templates.render_str(&source, &text, RenderRequest::without_node(shared)) {
+        Ok(out) => c.task_output = Some(out),
+        Err(d) => c.diagnostics.push(*d),
+    }
+}
+
+/// A template calling macro `name` with `args` as keyword arguments. minijinja has no
+/// `**kwargs` splat, so the arguments travel as one JSON literal and are unpacked by name.
+fn operation_call(name: &str, args: &serde_json::Map<String, serde_json::Value>) -> String {
+    let json = serde_json::Value::Object(args.clone()).to_string();
+    let literal = json.replace('\\', "\\\\").replace('\'', "\\'");
+    let kwargs: Vec<String> = args
+        .keys()
+        .map(|k| format!("{k}=__etlx_args[{}]", serde_json::Value::from(k.as_str())))
+        .collect();
+    format!(
+        "{{%- set __etlx_args = fromjson('{literal}') -%}}{{{{ {name}({}) }}}}",
+        kwargs.join(", ")
+    )
 }
 
 /// `on-run-start` / `on-run-end` from the project file, rendered without a node.

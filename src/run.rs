@@ -452,7 +452,9 @@ fn build_relation(
             let strategy =
                 Strategy::from_config(&node.config, t.dialect).map_err(|e| e.to_string())?;
             run_statements(conn, &sqlgen::stage(t, sql))?;
-            let incoming = describe(conn, &format!("select * from {}", sqlgen::stage_name(t)))?;
+            let incoming = conn
+                .describe(&format!("select * from {}", sqlgen::stage_name(t)))
+                .map_err(|e| e.to_string())?;
             let current = conn.columns(t.schema, t.name).map_err(|e| e.to_string())?;
             let (added, removed) = materialize::schema_changes(&node.config, &current, &incoming)
                 .map_err(|e| e.to_string())?;
@@ -469,24 +471,4 @@ fn build_relation(
         }
         other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).to_string()),
     }
-}
-
-/// Column names and types of a query's result.
-fn describe(
-    conn: &mut dyn Connection,
-    sql: &str,
-) -> Result<Vec<crate::adapter::ColumnInfo>, String> {
-    let table = conn
-        .query(&format!("describe {sql}"))
-        .map_err(|e| e.to_string())?;
-    Ok(table
-        .rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(crate::adapter::ColumnInfo {
-                name: r.first()?.clone()?,
-                data_type: r.get(1)?.clone()?,
-            })
-        })
-        .collect())
 }

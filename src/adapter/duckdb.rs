@@ -208,16 +208,25 @@ impl Connection for DuckDbConnection {
             Dialect::DuckDb.literal(schema),
             Dialect::DuckDb.literal(name)
         );
-        Ok(self
-            .query(&sql)?
-            .rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(ColumnInfo {
-                    name: r.first()?.clone()?,
-                    data_type: r.get(1)?.clone()?,
-                })
-            })
-            .collect())
+        Ok(column_infos(self.query(&sql)?))
     }
+
+    fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
+        let sql = sql.trim().trim_end_matches(';');
+        Ok(column_infos(self.query(&format!("describe {sql}"))?))
+    }
+}
+
+/// The first two columns of a catalog query as (name, type) pairs.
+fn column_infos(table: Table) -> Vec<ColumnInfo> {
+    table
+        .rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(ColumnInfo {
+                name: r.first()?.clone()?,
+                data_type: r.get(1)?.clone()?,
+            })
+        })
+        .collect()
 }

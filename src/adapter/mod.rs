@@ -8,6 +8,7 @@
 pub mod duckdb;
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use crate::sql::Dialect;
 
@@ -53,6 +54,32 @@ pub trait Connection: Send {
         name: &str,
     ) -> Result<Option<RelationKind>, AdapterError>;
     fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
+    /// Column names and types of a query's result, without running it to completion.
+    fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
+}
+
+/// One connection shared by everything that queries the warehouse while templates render
+/// (`run_query`, `statement`, `adapter.get_relation`). Renders run in parallel; their
+/// queries take turns.
+#[derive(Clone)]
+pub struct SharedConnection(Arc<Mutex<Box<dyn Connection>>>);
+
+impl SharedConnection {
+    pub fn new(conn: Box<dyn Connection>) -> SharedConnection {
+        SharedConnection(Arc::new(Mutex::new(conn)))
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut dyn Connection) -> T) -> T {
+        // A query that panicked leaves nothing half-done in the connection object itself.
+        let mut conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(conn.as_mut())
+    }
+}
+
+impl std::fmt::Debug for SharedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedConnection")
+    }
 }
 
 pub trait Adapter: Send + Sync {

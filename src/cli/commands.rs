@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use etlx::adapter::Adapter;
-use etlx::compile::{self, Compilation, CompileOptions};
+use etlx::adapter::{Adapter, SharedConnection};
+use etlx::compile::{self, Compilation, CompileOptions, Task};
 use etlx::project::{self, LoadOptions, Project, ResourceType};
 use etlx::run::{RunOptions, Status};
 use etlx::sql::StaticAnalysis;
@@ -38,7 +38,14 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             printer,
         ),
         Command::Retry { exec } => retry(global, exec, printer),
-        Command::Show { selection, limit } => show(global, selection, *limit, printer),
+        Command::Show {
+            selection,
+            inline,
+            limit,
+        } => show(global, selection, inline.as_deref(), *limit, printer),
+        Command::RunOperation { name, args } => {
+            run_operation(global, name, args.as_deref(), printer)
+        }
         Command::Debug => debug(global, printer),
         Command::Clean => clean(global, printer),
     }
@@ -46,7 +53,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
 
 fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
     let vars = match &global.vars {
-        Some(text) => parse_vars(text)?,
+        Some(text) => parse_mapping("--vars", text)?,
         None => Default::default(),
     };
     Ok(LoadOptions {
@@ -62,15 +69,18 @@ fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
     })
 }
 
-/// `--vars` is YAML (of which JSON is a subset), and must be a mapping.
-fn parse_vars(text: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+/// `--vars` and `--args` are YAML (of which JSON is a subset), and must be a mapping.
+fn parse_mapping(
+    flag: &str,
+    text: &str,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
-        anyhow::anyhow!("--vars is not valid YAML or JSON: {}", e.without_snippet())
+        anyhow::anyhow!("{flag} is not valid YAML or JSON: {}", e.without_snippet())
     })?;
     match value {
         serde_json::Value::Object(map) => Ok(map),
         serde_json::Value::Null => Ok(Default::default()),
-        _ => bail!("--vars must be a mapping, e.g. --vars '{{batch: 3}}'"),
+        _ => bail!("{flag} must be a mapping, e.g. {flag} '{{batch: 3}}'"),
     }
 }
 
@@ -105,6 +115,12 @@ fn compile_command(
     };
     let mut opts = selection_options(selection, true);
     opts.resource_types = vec![ResourceType::Model, ResourceType::Test];
+    // Like dbt, compile consults the warehouse (is_incremental, run_query) when it can.
+    let adapter = open_adapter(&project);
+    match &adapter {
+        Ok(adapter) => connect_options(adapter.as_ref(), &mut opts)?,
+        Err(e) => tracing::debug!("compiling without the warehouse: {e:#}"),
+    }
     let Some(c) = compile_and_report(&project, &opts, printer, "compiled")? else {
         return Ok(Outcome::Invalid);
     };
@@ -159,7 +175,7 @@ fn execute(
     let mut opts = selection_options(selection, true);
     opts.resource_types = kinds.to_vec();
     opts.full_refresh = exec.full_refresh;
-    opts.existing_relations = adapter.existing_relations()?;
+    connect_options(adapter.as_ref(), &mut opts)?;
     let Some(c) = compile_and_report(&project, &opts, printer, "run")? else {
         return Ok(Outcome::Invalid);
     };
@@ -265,9 +281,17 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
     )
 }
 
+/// What templates need from the warehouse: which relations exist, and a connection.
+fn connect_options(adapter: &dyn Adapter, opts: &mut CompileOptions) -> anyhow::Result<()> {
+    opts.existing_relations = adapter.existing_relations()?;
+    opts.connection = Some(SharedConnection::new(adapter.connect()?));
+    Ok(())
+}
+
 fn show(
     global: &Global,
     selection: &Selection,
+    inline: Option<&str>,
     limit: usize,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
@@ -277,23 +301,31 @@ fn show(
     let adapter = open_adapter(&project)?;
     let mut opts = selection_options(selection, true);
     opts.resource_types = vec![ResourceType::Model];
-    opts.existing_relations = adapter.existing_relations()?;
+    opts.task = inline.map(|sql| Task::Inline(sql.to_string()));
+    connect_options(adapter.as_ref(), &mut opts)?;
     let Some(c) = compile_and_report(&project, &opts, printer, "shown")? else {
         return Ok(Outcome::Invalid);
     };
-    let Some(sql) = c
-        .selected
-        .first()
-        .and_then(|id| c.nodes.get(id))
-        .and_then(|n| n.compiled_sql.clone())
-    else {
-        bail!("the selection matches no model; try `etlx ls` to see the names");
+    let sql = match &c.task_output {
+        Some(sql) => sql.clone(),
+        None => c
+            .selected
+            .first()
+            .and_then(|id| c.nodes.get(id))
+            .and_then(|n| n.compiled_sql.clone())
+            .context("the selection matches no model; try `etlx ls` to see the names")?,
     };
     let limited = format!(
         "select * from (\n{}\n) as etlx_show limit {limit}",
         sql.trim().trim_end_matches(';')
     );
-    let table = adapter.connect()?.query(&limited)?;
+    let table = match adapter.connect()?.query(&limited) {
+        Ok(table) => table,
+        Err(e) => {
+            printer.error_line(&format!("error: {e}"));
+            return Ok(Outcome::Failed);
+        }
+    };
     let mut out = comfy_table::Table::new();
     out.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
     out.force_no_tty();
@@ -302,6 +334,44 @@ fn show(
         out.add_row(row.iter().map(|v| v.as_deref().unwrap_or("NULL")));
     }
     printer.result(&out.to_string());
+    Ok(Outcome::Success)
+}
+
+/// `run-operation`: render a call of the macro; its queries run against the target as it
+/// renders, and what it logs is printed.
+fn run_operation(
+    global: &Global,
+    name: &str,
+    args: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let args = match args {
+        Some(text) => parse_mapping("--args", text)?,
+        None => Default::default(),
+    };
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let adapter = open_adapter(&project)?;
+    let mut opts = CompileOptions {
+        render: true,
+        task: Some(Task::Operation {
+            name: name.to_string(),
+            args,
+        }),
+        ..CompileOptions::default()
+    };
+    connect_options(adapter.as_ref(), &mut opts)?;
+    let c = compile::compile(&project, &opts);
+    printer.diagnostics(c.diagnostics.iter());
+    if c.has_errors() {
+        return Ok(Outcome::Failed);
+    }
+    let output = c.task_output.unwrap_or_default();
+    if !output.trim().is_empty() {
+        printer.result(output.trim());
+    }
+    printer.info("summary", &format!("Ran operation {name}"));
     Ok(Outcome::Success)
 }
 

@@ -141,9 +141,21 @@ pub enum Command {
     Show {
         #[command(flatten)]
         selection: Selection,
+        /// SQL to run instead of a model; may use ref() and source().
+        #[arg(long, conflicts_with = "select")]
+        inline: Option<String>,
         /// Rows to print.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+    },
+    /// Call a macro against the target; its run_query and statement calls run as it renders.
+    RunOperation {
+        /// The macro's name.
+        #[arg(value_name = "MACRO")]
+        name: String,
+        /// Keyword arguments, as YAML or JSON: --args '{days: 7}'.
+        #[arg(long)]
+        args: Option<String>,
     },
     /// Create a new project.
     Init {

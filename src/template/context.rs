@@ -1,7 +1,7 @@
 //! What a model sees while it renders: `ref`, `source`, `config`, `var`, `this`, `target`,
 //! `is_incremental`, macros by bare name, and the calls it made, captured for the graph.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use minijinja::value::{Kwargs, Object, ObjectRepr, from_args};
@@ -9,7 +9,9 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 use serde::Serialize;
 
 use super::relation::Relation;
+use super::warehouse::{QueryResult, columns_value};
 use super::{MACRO_PREFIX, read_env_var};
+use crate::adapter::{Connection, SharedConnection};
 use crate::project::Config;
 use crate::project::profile::SECRET_ENV_PREFIXES;
 use crate::sql::Dialect;
@@ -39,6 +41,9 @@ pub struct Shared {
     pub full_refresh: bool,
     pub invocation_id: String,
     pub run_started_at: String,
+    /// The warehouse, for `run_query`, `statement` and `adapter.get_relation`; `None` when
+    /// compiling without one.
+    pub connection: Option<SharedConnection>,
 }
 
 impl Shared {
@@ -102,6 +107,8 @@ pub(crate) struct RenderContext {
     call_stack: Mutex<Vec<String>>,
     /// The call stack when the first error happened, for the diagnostic.
     error_stack: Mutex<Option<Vec<String>>>,
+    /// `statement` results by name, for `load_result`.
+    results: Mutex<HashMap<String, Value>>,
 }
 
 impl std::fmt::Debug for RenderContext {
@@ -123,6 +130,7 @@ impl RenderContext {
             modules: Mutex::new(Vec::new()),
             call_stack: Mutex::new(Vec::new()),
             error_stack: Mutex::new(None),
+            results: Mutex::new(HashMap::new()),
         })
     }
 
@@ -184,6 +192,9 @@ impl Object for RenderContext {
             "var" => self.builtin(Builtin::Var),
             "is_incremental" => self.builtin(Builtin::IsIncremental),
             "adapter" => self.builtin(Builtin::Adapter),
+            "run_query" => self.builtin(Builtin::RunQuery),
+            "statement" => self.builtin(Builtin::Statement),
+            "load_result" => self.builtin(Builtin::LoadResult),
             "__etlx_register" => self.builtin(Builtin::Register),
             "this" => Value::from_object(node?.this.clone()),
             "model" => node?.model.clone(),
@@ -211,6 +222,9 @@ enum Builtin {
     IsIncremental,
     Adapter,
     Register,
+    RunQuery,
+    Statement,
+    LoadResult,
 }
 
 /// A builtin bound to the render it belongs to.
@@ -230,7 +244,7 @@ impl Object for BuiltinFn {
         ObjectRepr::Plain
     }
 
-    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         match self.kind {
             Builtin::Ref => self.call_ref(args),
             Builtin::Source => self.call_source(args),
@@ -245,6 +259,18 @@ impl Object for BuiltinFn {
             Builtin::Register => {
                 *lock(&self.ctx.modules) = args.to_vec();
                 Ok(Value::from(""))
+            }
+            Builtin::RunQuery => {
+                let (sql,): (String,) = from_args(args)?;
+                self.query(&sql)
+            }
+            Builtin::Statement => self.call_statement(state, args),
+            Builtin::LoadResult => {
+                let (name,): (String,) = from_args(args)?;
+                Ok(lock(&self.ctx.results)
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or(Value::from(())))
             }
             Builtin::Adapter => Err(Error::new(
                 ErrorKind::InvalidOperation,
@@ -415,15 +441,165 @@ impl BuiltinFn {
                 let (ident,): (String,) = from_args(args)?;
                 Ok(Value::from(dialect.quote(&ident)))
             }
-            // Without a connection (compile) nothing exists yet: dbt answers the same way
-            // when `execute` is false.
-            "get_relation" | "load_relation" => Ok(Value::from(())),
-            "get_columns_in_relation" => Ok(Value::from(Vec::<Value>::new())),
+            "get_relation" => {
+                let [_, schema, identifier] =
+                    named_args(method, args, ["database", "schema", "identifier"])?;
+                let text = |v: Value| v.as_str().map(str::to_string).unwrap_or_default();
+                self.existing_relation(&text(schema), &text(identifier))
+            }
+            "load_relation" => {
+                let [relation] = named_args(method, args, ["relation"])?;
+                let (schema, identifier) = relation_parts(&relation)?;
+                self.existing_relation(&schema, &identifier)
+            }
+            "get_columns_in_relation" => {
+                let [relation] = named_args(method, args, ["relation"])?;
+                let (schema, identifier) = relation_parts(&relation)?;
+                let columns = self
+                    .with_connection(|conn| conn.columns(&schema, &identifier))?
+                    .unwrap_or_default();
+                Ok(columns_value(columns))
+            }
+            "execute" => {
+                let (sql, _kwargs): (String, Kwargs) = from_args(args)?;
+                self.with_connection(|conn| conn.execute(&sql))?;
+                Ok(Value::from(()))
+            }
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,
                 format!("adapter.{method} is not supported"),
             )),
         }
+    }
+}
+
+/// The warehouse side of rendering: queries run only in compile renders (dbt's `execute`),
+/// so discovery renders, which run before anything is known, never touch the warehouse.
+impl BuiltinFn {
+    /// Run `f` on the warehouse connection; `None` in a discovery render.
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Connection) -> Result<T, crate::adapter::AdapterError>,
+    ) -> Result<Option<T>, Error> {
+        if self.ctx.req.mode == Mode::Discover {
+            return Ok(None);
+        }
+        let Some(conn) = &self.ctx.shared().connection else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "this needs a connection to the warehouse, and none is open (could the target be reached?)",
+            ));
+        };
+        conn.with(f)
+            .map(Some)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("query failed: {e}")))
+    }
+
+    /// `run_query(sql)`: the rows as a table object; an empty one in a discovery render.
+    fn query(&self, sql: &str) -> Result<Value, Error> {
+        let result = self.with_connection(|conn| {
+            let types = conn.describe(sql)?;
+            Ok((conn.query(sql)?, types))
+        })?;
+        let (table, types) = result.unwrap_or_default();
+        Ok(Value::from_object(QueryResult::new(table, &types)))
+    }
+
+    /// `{% call statement('name', fetch_result=True) %}sql{% endcall %}`: runs the body and
+    /// keeps the result for `load_result('name')`.
+    fn call_statement(&self, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (name, kwargs): (Option<String>, Kwargs) = from_args(args)?;
+        let fetch: bool = kwargs.get::<Option<bool>>("fetch_result")?.unwrap_or(false);
+        let _: Option<bool> = kwargs.get("auto_begin")?;
+        let caller: Value = kwargs.get("caller")?;
+        kwargs.assert_all_used()?;
+        let sql = caller.call(state, &[])?.to_string();
+        let name = name.unwrap_or_else(|| "main".to_string());
+        let (result, rows) = if fetch {
+            let table = self.query(&sql)?;
+            let rows = table.len();
+            (Some(table), rows)
+        } else {
+            let rows = self.with_connection(|conn| conn.execute(&sql))?.flatten();
+            (None, rows.map(|n| n as usize))
+        };
+        if self.ctx.req.mode == Mode::Compile {
+            let data = result
+                .as_ref()
+                .and_then(|t| {
+                    t.downcast_object_ref::<QueryResult>()
+                        .map(QueryResult::data)
+                })
+                .unwrap_or(Value::from(Vec::<Value>::new()));
+            let response = BTreeMap::from([("rows_affected", Value::from(rows))]);
+            let loaded = Value::from(BTreeMap::from([
+                ("data", data),
+                ("table", result.unwrap_or(Value::from(()))),
+                ("response", Value::from(response)),
+            ]));
+            lock(&self.ctx.results).insert(name, loaded);
+        }
+        Ok(Value::from(""))
+    }
+
+    /// `adapter.get_relation`: the relation when it exists in the warehouse, else none.
+    fn existing_relation(&self, schema: &str, identifier: &str) -> Result<Value, Error> {
+        let kind = self
+            .with_connection(|conn| conn.relation_kind(schema, identifier))?
+            .flatten();
+        Ok(match kind {
+            Some(_) => Value::from_object(Relation::table(
+                self.ctx.shared().dialect(),
+                None,
+                schema,
+                identifier,
+            )),
+            None => Value::from(()),
+        })
+    }
+}
+
+/// Arguments given by position or by keyword, in the order of `names` (macros written for
+/// dbt use both: `adapter.get_relation(database=none, schema=s, identifier=t)`).
+fn named_args<const N: usize>(
+    method: &str,
+    args: &[Value],
+    names: [&str; N],
+) -> Result<[Value; N], Error> {
+    let (positional, kwargs): (&[Value], Kwargs) = from_args(args)?;
+    let mut out: [Value; N] = std::array::from_fn(|_| Value::from(()));
+    for (i, name) in names.iter().enumerate() {
+        out[i] = match positional.get(i) {
+            Some(v) => v.clone(),
+            None => kwargs
+                .get::<Option<Value>>(name)?
+                .unwrap_or(Value::from(())),
+        };
+    }
+    if positional.len() > N {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            format!("adapter.{method} takes {}", names.join(", ")),
+        ));
+    }
+    kwargs.assert_all_used()?;
+    Ok(out)
+}
+
+/// Schema and name of a relation argument.
+fn relation_parts(value: &Value) -> Result<(String, String), Error> {
+    let field = |key: &str| {
+        value
+            .get_attr(key)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
+    match (field("schema"), field("identifier")) {
+        (Some(schema), Some(identifier)) => Ok((schema, identifier)),
+        _ => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("expected a relation (from ref, source or this), got {value}"),
+        )),
     }
 }
 

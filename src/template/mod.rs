@@ -11,6 +11,7 @@
 mod context;
 mod error;
 mod relation;
+mod warehouse;
 
 use std::collections::HashMap;
 use std::ops::Range;

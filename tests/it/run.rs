@@ -237,3 +237,64 @@ fn a_failing_on_run_end_hook_fails_the_run() {
         .find(|r| r["unique_id"] == "operation.warehouse.on-run-end");
     assert_eq!(hook.map(|r| r["status"].clone()), Some("error".into()));
 }
+
+#[test]
+fn run_operation_queries_and_changes_the_warehouse() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let report = f.etlx(&[
+        "run-operation",
+        "report_orders",
+        "--args",
+        "{min_amount: 15}",
+    ]);
+    ok(&report);
+    let archive = f.etlx(&[
+        "run-operation",
+        "archive_orders",
+        "--args",
+        "{suffix: '2024'}",
+    ]);
+    ok(&archive);
+    f.settings().bind(|| {
+        insta::assert_snapshot!(
+            "run_operation",
+            format!("{}\n{}", report.stdout, archive.stdout)
+        )
+    });
+    assert_eq!(query(&f, "select count(*) from orders_2024"), [["3"]]);
+}
+
+#[test]
+fn run_operation_of_an_unknown_macro_suggests_the_closest() {
+    let f = Fixture::new("warehouse");
+    let out = f.etlx(&["run-operation", "report_order"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("no macro named 'report_order'")
+            && out.stderr.contains("did you mean 'report_orders'?"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn show_inline_renders_refs_and_runs_the_query() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let out = f.etlx(&[
+        "show",
+        "--inline",
+        "select customer_id, count(*) as n from {{ ref('orders') }} group by 1 order by 1",
+    ]);
+    ok(&out);
+    f.settings()
+        .bind(|| insta::assert_snapshot!("show_inline", out.stdout));
+    let bad = f.etlx(&["show", "--inline", "select nope"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("column \"nope\" was not found"),
+        "{}",
+        bad.stderr
+    );
+}
