@@ -6,7 +6,11 @@ Layers: a quarter staging views over file sources, half intermediate models that
 and every model has YAML properties with column tests, so loading, rendering, parsing and
 graph building all do real work.
 
-usage: gen_project.py DIR N_MODELS
+With --trivial, the models are instead a runnable DuckDB project of N tiny models (each
+selects a few rows from an earlier one; alternately tables and views), for timing what
+`etlx run` itself costs per model.
+
+usage: gen_project.py [--trivial] DIR N_MODELS
 """
 import os
 import random
@@ -14,7 +18,10 @@ import sys
 
 
 def main():
-    out, n = sys.argv[1], int(sys.argv[2])
+    args = [a for a in sys.argv[1:] if a != "--trivial"]
+    out, n = args[0], int(args[1])
+    if "--trivial" in sys.argv:
+        return trivial(out, n)
     rng = random.Random(42)
     n_stg, n_mart = max(1, n // 4), max(1, n // 4)
     n_int = max(0, n - n_stg - n_mart)
@@ -44,6 +51,28 @@ def main():
         for m in names
     )
     write(out, "models/schema.yml", f"version: 2\nmodels:\n{props}\n")
+
+
+def trivial(out, n):
+    rng = random.Random(42)
+    os.makedirs(os.path.join(out, "models"), exist_ok=True)
+    write(out, "etlx_project.yml", "name: bench\n")
+    write(out, "profiles.yml", TRIVIAL_PROFILE)
+    write(out, "models/m_0.sql", "{{ config(materialized='table') }}\nselect range as id, range * 2 as v from range(10)\n")
+    for i in range(1, n):
+        kind = "table" if i % 2 else "view"
+        parent = rng.randrange(max(0, i - 20), i)
+        write(out, f"models/m_{i}.sql", f"{{{{ config(materialized='{kind}') }}}}\nselect id, v + {i} as v from {{{{ ref('m_{parent}') }}}}\n")
+
+
+TRIVIAL_PROFILE = """bench:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: target/bench.duckdb
+      threads: 1
+"""
 
 
 def write(root, rel, text):

@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::adapter::{Adapter, Connection, RelationKind};
+use crate::adapter::{Adapter, Catalog, Connection, RelationKind};
 use crate::compile::{Compilation, CompiledNode};
 use crate::materialize::{self, Situation, Strategy, Target, duckdb as sqlgen};
 use crate::project::{Project, ResourceType};
@@ -20,6 +20,8 @@ use crate::template::Relation;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The relations that existed when the run started.
+    pub catalog: Catalog,
     pub threads: usize,
     pub fail_fast: bool,
     pub full_refresh: bool,
@@ -141,7 +143,12 @@ pub fn execute(
         finished: 0,
         stopped: false,
     });
-    if let Some(failure) = run_project_hook(project, adapter, "on-run-start", &c.on_run_start) {
+    let start = [
+        c.on_run_start.clone(),
+        missing_schemas(&nodes, &opts.catalog),
+    ]
+    .concat();
+    if let Some(failure) = run_project_hook(project, adapter, "on-run-start", &start) {
         let reason = format!(
             "skipped: {}",
             failure.message.as_deref().unwrap_or("on-run-start failed")
@@ -205,6 +212,28 @@ pub fn execute(
         .flatten()
         .chain(end_failure)
         .collect()
+}
+
+/// `create schema` for each schema the run builds into that does not exist yet, once.
+fn missing_schemas(nodes: &[&CompiledNode], catalog: &Catalog) -> Vec<String> {
+    let mut schemas: Vec<String> = Vec::new();
+    for node in nodes {
+        if let Relation::Table {
+            schema, dialect, ..
+        } = &node.relation
+            && !catalog.has_schema(schema)
+        {
+            let sql = sqlgen::create_schema(&Target {
+                schema,
+                name: "",
+                dialect: *dialect,
+            });
+            if !schemas.contains(&sql) {
+                schemas.push(sql);
+            }
+        }
+    }
+    schemas
 }
 
 /// Run `on-run-start` or `on-run-end`; a failure becomes an error result of its own
@@ -392,10 +421,8 @@ fn build_statements(
         name: identifier,
         dialect: *dialect,
     };
-    run_statements(conn, &[sqlgen::create_schema(&t)])?;
-    let existing = conn
-        .relation_kind(schema, identifier)
-        .map_err(|e| e.to_string())?;
+    // Each relation is built once per run, so what the catalog said at the start still holds.
+    let existing = opts.catalog.kind(schema, identifier);
     let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
     let situation = Situation {
         existing,
@@ -415,9 +442,15 @@ pub fn run_statements(
     let mut rows = None;
     for sql in statements {
         let n = conn.execute(sql).map_err(|e| e.to_string())?;
-        let writes = ["create table", "insert", "merge", "delete"]
-            .iter()
-            .any(|k| sql.starts_with(k));
+        let writes = [
+            "create table",
+            "create or replace table",
+            "insert",
+            "merge",
+            "delete",
+        ]
+        .iter()
+        .any(|k| sql.starts_with(k));
         if let (true, Some(n)) = (writes, n) {
             rows = Some(rows.unwrap_or(0) + n);
         }

@@ -4,13 +4,12 @@
 //! transactions make every model's build atomic. Relative file paths in compiled SQL resolve
 //! from the project root (`file_search_path`), whatever directory etlx was started in.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use duckdb::Config;
 
-use super::{Adapter, AdapterError, ColumnInfo, Connection, RelationKind, Table};
+use super::{Adapter, AdapterError, Catalog, ColumnInfo, Connection, RelationKind, Table};
 use crate::project::Target;
 use crate::sql::Dialect;
 
@@ -112,23 +111,18 @@ impl Adapter for DuckDb {
         }))
     }
 
-    fn existing_relations(&self) -> Result<HashSet<String>, AdapterError> {
+    fn catalog(&self) -> Result<Catalog, AdapterError> {
         let mut conn = self.connect()?;
         let table = conn.query(
-            "select table_schema, table_name from information_schema.tables where table_catalog = current_database()",
+            "select table_schema, table_name, table_type from information_schema.tables where table_catalog = current_database()",
         )?;
-        Ok(table
-            .rows
-            .into_iter()
-            .filter_map(|row| {
-                let (schema, name) = (row.first()?.clone()?, row.get(1)?.clone()?);
-                Some(format!(
-                    "{}.{}",
-                    Dialect::DuckDb.quote(&schema),
-                    Dialect::DuckDb.quote(&name)
-                ))
-            })
-            .collect())
+        let mut catalog = Catalog::default();
+        for row in table.rows {
+            if let [Some(schema), Some(name), Some(kind)] = row.as_slice() {
+                catalog.insert(schema, name, relation_kind(kind));
+            }
+        }
+        Ok(catalog)
     }
 
     fn describe(&self) -> Result<String, AdapterError> {
@@ -193,13 +187,7 @@ impl Connection for DuckDbConnection {
         Ok(t.rows
             .first()
             .and_then(|r| r.first().cloned().flatten())
-            .map(|kind| {
-                if kind.contains("VIEW") {
-                    RelationKind::View
-                } else {
-                    RelationKind::Table
-                }
-            }))
+            .map(|kind| relation_kind(&kind)))
     }
 
     fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
@@ -214,6 +202,14 @@ impl Connection for DuckDbConnection {
     fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError> {
         let sql = sql.trim().trim_end_matches(';');
         Ok(column_infos(self.query(&format!("describe {sql}"))?))
+    }
+}
+
+fn relation_kind(table_type: &str) -> RelationKind {
+    if table_type.contains("VIEW") {
+        RelationKind::View
+    } else {
+        RelationKind::Table
     }
 }
 

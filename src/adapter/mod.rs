@@ -7,7 +7,7 @@
 
 pub mod duckdb;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::sql::Dialect;
@@ -58,6 +58,38 @@ pub trait Connection: Send {
     fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
 }
 
+/// The relations that exist, by schema and name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    relations: HashMap<(String, String), RelationKind>,
+}
+
+impl Catalog {
+    pub fn insert(&mut self, schema: &str, name: &str, kind: RelationKind) {
+        self.relations
+            .insert((schema.to_lowercase(), name.to_lowercase()), kind);
+    }
+
+    pub fn kind(&self, schema: &str, name: &str) -> Option<RelationKind> {
+        self.relations
+            .get(&(schema.to_lowercase(), name.to_lowercase()))
+            .copied()
+    }
+
+    pub fn has_schema(&self, schema: &str) -> bool {
+        let schema = schema.to_lowercase();
+        self.relations.keys().any(|(s, _)| *s == schema)
+    }
+
+    /// Every relation as it renders in SQL (`"schema"."name"`).
+    pub fn rendered(&self, dialect: Dialect) -> HashSet<String> {
+        self.relations
+            .keys()
+            .map(|(s, n)| format!("{}.{}", dialect.quote(s), dialect.quote(n)))
+            .collect()
+    }
+}
+
 /// One connection shared by everything that queries the warehouse while templates render
 /// (`run_query`, `statement`, `adapter.get_relation`). Renders run in parallel; their
 /// queries take turns.
@@ -85,9 +117,10 @@ impl std::fmt::Debug for SharedConnection {
 pub trait Adapter: Send + Sync {
     fn dialect(&self) -> Dialect;
     fn connect(&self) -> Result<Box<dyn Connection>, AdapterError>;
-    /// Every existing relation as it renders in SQL (`"schema"."name"`), so compilation can
-    /// answer `is_incremental()`.
-    fn existing_relations(&self) -> Result<HashSet<String>, AdapterError>;
+    /// Every relation in the database, read once at the start of a run: compilation answers
+    /// `is_incremental()` from it and the executor plans each build from it, instead of asking
+    /// the catalog once per model (which grows with the catalog).
+    fn catalog(&self) -> Result<Catalog, AdapterError>;
     /// A one-line description for `etlx debug`, e.g. the server version.
     fn describe(&self) -> Result<String, AdapterError>;
 }

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use etlx::adapter::{Adapter, SharedConnection};
+use etlx::adapter::{Adapter, Catalog, SharedConnection};
 use etlx::compile::{self, Compilation, CompileOptions, Task};
 use etlx::project::{self, LoadOptions, Project, ResourceType};
 use etlx::run::{RunOptions, Status};
@@ -118,7 +118,9 @@ fn compile_command(
     // Like dbt, compile consults the warehouse (is_incremental, run_query) when it can.
     let adapter = open_adapter(&project);
     match &adapter {
-        Ok(adapter) => connect_options(adapter.as_ref(), &mut opts)?,
+        Ok(adapter) => {
+            connect_options(adapter.as_ref(), &mut opts)?;
+        }
         Err(e) => tracing::debug!("compiling without the warehouse: {e:#}"),
     }
     let Some(c) = compile_and_report(&project, &opts, printer, "compiled")? else {
@@ -175,11 +177,12 @@ fn execute(
     let mut opts = selection_options(selection, true);
     opts.resource_types = kinds.to_vec();
     opts.full_refresh = exec.full_refresh;
-    connect_options(adapter.as_ref(), &mut opts)?;
+    let catalog = connect_options(adapter.as_ref(), &mut opts)?;
     let Some(c) = compile_and_report(&project, &opts, printer, "run")? else {
         return Ok(Outcome::Invalid);
     };
     let run_opts = RunOptions {
+        catalog,
         threads: exec.threads.unwrap_or(project.target.threads).max(1),
         fail_fast: exec.fail_fast,
         full_refresh: exec.full_refresh,
@@ -282,10 +285,11 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
 }
 
 /// What templates need from the warehouse: which relations exist, and a connection.
-fn connect_options(adapter: &dyn Adapter, opts: &mut CompileOptions) -> anyhow::Result<()> {
-    opts.existing_relations = adapter.existing_relations()?;
+fn connect_options(adapter: &dyn Adapter, opts: &mut CompileOptions) -> anyhow::Result<Catalog> {
+    let catalog = adapter.catalog()?;
+    opts.existing_relations = catalog.rendered(adapter.dialect());
     opts.connection = Some(SharedConnection::new(adapter.connect()?));
-    Ok(())
+    Ok(catalog)
 }
 
 fn show(

@@ -276,6 +276,10 @@ fn json_text(v: &serde_json::Value) -> Option<String> {
 }
 
 fn glob_str(pattern: &str, text: &str) -> bool {
+    // Most terms are plain names; compiling a glob per node made selection quadratic-slow.
+    if !pattern.contains(['*', '?', '[', '{']) {
+        return pattern == text;
+    }
     Glob::new(pattern)
         .map(|g| g.compile_matcher().is_match(text))
         .unwrap_or(pattern == text)

@@ -5,9 +5,6 @@ use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
 use crate::sql::Dialect;
 
-/// Suffix of the relation a table is built under before it is swapped in.
-pub const BUILD_SUFFIX: &str = "__etlx_tmp";
-
 pub fn create_schema(t: &Target) -> String {
     format!("create schema if not exists {}", t.dialect.quote(t.schema))
 }
@@ -33,18 +30,18 @@ pub fn view(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
     out
 }
 
-/// Build beside the old relation, then swap, all in one transaction.
+/// Replace the table in one transaction: DuckDB keeps the old version visible until the
+/// commit, and a failure or a killed process leaves it in place (nothing reaches the
+/// write-ahead log before the commit).
 pub fn table(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
-    let tmp = t.sibling(BUILD_SUFFIX);
-    let mut out = vec![
-        "begin".to_string(),
-        format!("drop table if exists {tmp}"),
-        format!("create table {tmp} as (\n{}\n)", body(sql)),
-    ];
-    out.extend(drop_existing(t, s.existing));
+    let mut out = vec!["begin".to_string()];
+    if s.existing == Some(RelationKind::View) {
+        out.extend(drop_existing(t, s.existing));
+    }
     out.push(format!(
-        "alter table {tmp} rename to {}",
-        t.dialect.quote(t.name)
+        "create or replace table {} as (\n{}\n)",
+        t.qualified(),
+        body(sql)
     ));
     out.push("commit".to_string());
     out
