@@ -51,6 +51,7 @@ pub enum Event<'a> {
     Started {
         unique_id: &'a str,
         thread: usize,
+        total: usize,
     },
     Finished {
         result: &'a NodeResult,
@@ -173,6 +174,7 @@ pub fn execute(
                     reporter.event(Event::Started {
                         unique_id: &node.unique_id,
                         thread,
+                        total,
                     });
                     let result = match conn.as_mut() {
                         Ok(conn) => build(project, node, conn.as_mut(), opts, thread),

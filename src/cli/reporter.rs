@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 use etlx::compile::Compilation;
 use etlx::run::{Event, NodeResult, Reporter, Status};
@@ -14,6 +15,8 @@ pub struct RunReporter<'a> {
     /// unique_id -> (name, materialization, relation)
     nodes: HashMap<String, (String, String, String)>,
     bar: Option<ProgressBar>,
+    /// Names of the nodes being built right now, for the bar.
+    running: Mutex<Vec<String>>,
 }
 
 impl<'a> RunReporter<'a> {
@@ -47,6 +50,7 @@ impl<'a> RunReporter<'a> {
             printer,
             nodes,
             bar,
+            running: Mutex::new(Vec::new()),
         }
     }
 
@@ -68,6 +72,24 @@ impl<'a> RunReporter<'a> {
                 r.message.as_deref().unwrap_or("failed")
             ));
         }
+    }
+
+    fn set_running(&self, bar: &ProgressBar, unique_id: &str, started: bool) {
+        let name = self
+            .nodes
+            .get(unique_id)
+            .map_or(unique_id, |n| n.0.as_str())
+            .to_string();
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if started {
+            running.push(name);
+        } else {
+            running.retain(|n| *n != name);
+        }
+        bar.set_message(match running.is_empty() {
+            true => String::new(),
+            false => format!("running {}", running.join(", ")),
+        });
     }
 
     fn line(&self, r: &NodeResult, index: usize, total: usize) -> String {
@@ -103,14 +125,12 @@ impl<'a> RunReporter<'a> {
 impl Reporter for RunReporter<'_> {
     fn event(&self, event: Event<'_>) {
         match event {
-            Event::Started { unique_id, .. } => {
+            Event::Started {
+                unique_id, total, ..
+            } => {
                 if let Some(bar) = &self.bar {
-                    bar.set_message(format!(
-                        "running {}",
-                        self.nodes
-                            .get(unique_id)
-                            .map_or(unique_id, |n| n.0.as_str())
-                    ));
+                    bar.set_length(total as u64);
+                    self.set_running(bar, unique_id, true);
                 }
             }
             Event::Finished {
@@ -132,7 +152,7 @@ impl Reporter for RunReporter<'_> {
                 let line = self.line(result, index, total);
                 match &self.bar {
                     Some(bar) => {
-                        bar.set_length(total as u64);
+                        self.set_running(bar, &result.unique_id, false);
                         bar.set_position(index as u64);
                         bar.println(line);
                     }

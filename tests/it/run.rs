@@ -298,3 +298,23 @@ fn show_inline_renders_refs_and_runs_the_query() {
         bad.stderr
     );
 }
+
+/// On a terminal the run draws a live bar (done/total, what is running) above the lines.
+/// `script` gives etlx a pseudo-terminal, as a user's shell would.
+#[test]
+fn a_terminal_gets_a_live_progress_bar() {
+    let f = Fixture::new("warehouse");
+    let etlx = env!("CARGO_BIN_EXE_etlx");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{etlx} build"), "/dev/null"])
+        .current_dir(f.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", f.path())
+        .output()
+        .expect("script (util-linux) runs etlx on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/8 running "), "no live bar:\n{text}");
+    assert!(text.contains("8 of 8  OK"), "no result lines:\n{text}");
+    assert!(text.contains("Done in"), "{text}");
+}
