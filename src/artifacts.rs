@@ -186,7 +186,7 @@ pub fn run_results(
                 "execution_time": r.seconds,
                 "adapter_response": {"rows_affected": r.rows_affected, "_message": r.message.as_deref().unwrap_or("OK")},
                 "message": r.message,
-                "failures": null,
+                "failures": r.failures,
                 "compiled": node.is_some_and(|n| n.compiled_sql.is_some()),
                 "compiled_code": node.and_then(|n| n.compiled_sql.clone()),
                 "compiled_path": node.and_then(|n| n.compiled_path.as_deref().map(crate::diag::display_path)),

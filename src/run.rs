@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::adapter::{Adapter, Catalog, Connection, RelationKind};
+use crate::adapter::{Adapter, Catalog, Connection, RelationKind, Table};
 use crate::compile::{Compilation, CompiledNode};
 use crate::materialize::{self, Situation, Strategy, Target, duckdb as sqlgen};
 use crate::project::{Project, ResourceType};
@@ -33,6 +33,24 @@ pub enum Status {
     Success,
     Error,
     Skipped,
+    /// Tests: no failing rows (or fewer than the thresholds).
+    Pass,
+    /// Tests: failing rows at error severity.
+    Fail,
+    /// Tests: failing rows at warn severity.
+    Warn,
+}
+
+impl Status {
+    /// Whether the nodes that wait on this one may go on.
+    pub fn lets_children_run(self) -> bool {
+        matches!(self, Status::Success | Status::Pass | Status::Warn)
+    }
+
+    /// Whether this makes the command exit 1.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Error | Status::Fail)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +63,32 @@ pub struct NodeResult {
     pub completed_at: DateTime<Utc>,
     pub seconds: f64,
     pub thread: usize,
+    /// Tests: the number of failing rows, and the first few of them.
+    pub failures: Option<u64>,
+    pub sample: Option<Table>,
+}
+
+impl NodeResult {
+    pub fn new(
+        unique_id: &str,
+        status: Status,
+        started_at: DateTime<Utc>,
+        seconds: f64,
+        thread: usize,
+    ) -> NodeResult {
+        NodeResult {
+            unique_id: unique_id.to_string(),
+            status,
+            message: None,
+            rows_affected: None,
+            started_at,
+            completed_at: Utc::now(),
+            seconds,
+            thread,
+            failures: None,
+            sample: None,
+        }
+    }
 }
 
 pub enum Event<'a> {
@@ -70,7 +114,7 @@ fn runnable(c: &Compilation) -> Vec<&CompiledNode> {
         .iter()
         .filter_map(|id| c.nodes.get(id))
         .filter(|n| match n.resource_type {
-            ResourceType::Seed => true,
+            ResourceType::Seed | ResourceType::Test => true,
             ResourceType::Model => n.config.materialized() != "ephemeral",
             _ => false,
         })
@@ -104,6 +148,28 @@ fn runnable_parents(
     out
 }
 
+/// In `build`, a node waits for the tests of its parents, so a failing test stops bad data
+/// from flowing on. Only tests of a single node gate: a test that reads two nodes (such as
+/// `relationships`) could otherwise wait on a descendant of its own.
+fn gate_on_tests(nodes: &[&CompiledNode], parents: &mut [Vec<usize>]) {
+    let mut tests_of: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (t, node) in nodes.iter().enumerate() {
+        if let (ResourceType::Test, [only]) = (node.resource_type, parents[t].as_slice()) {
+            tests_of.entry(*only).or_default().push(t);
+        }
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        if node.resource_type == ResourceType::Test {
+            continue;
+        }
+        let extra: Vec<usize> = parents[i]
+            .iter()
+            .flat_map(|p| tests_of.get(p).into_iter().flatten().copied())
+            .collect();
+        parents[i].extend(extra);
+    }
+}
+
 struct Schedule {
     ready: VecDeque<usize>,
     waiting_on: Vec<usize>,
@@ -125,10 +191,11 @@ pub fn execute(
         .enumerate()
         .map(|(i, n)| (n.unique_id.as_str(), i))
         .collect();
-    let parents: Vec<Vec<usize>> = nodes
+    let mut parents: Vec<Vec<usize>> = nodes
         .iter()
         .map(|n| runnable_parents(c, n, &index))
         .collect();
+    gate_on_tests(&nodes, &mut parents);
     let mut children = vec![Vec::new(); nodes.len()];
     for (child, ps) in parents.iter().enumerate() {
         for p in ps {
@@ -255,18 +322,14 @@ fn run_project_hook(
         .map_err(|e| e.to_string())
         .and_then(|mut conn| run_statements(conn.as_mut(), statements));
     let message = outcome.err()?;
+    let id = format!("operation.{}.{hook}", project.name);
+    let seconds = clock.elapsed().as_secs_f64();
     Some(NodeResult {
-        unique_id: format!("operation.{}.{hook}", project.name),
-        status: Status::Error,
         message: Some(format!(
             "{hook} failed: {}",
             project.secrets.redact(&message)
         )),
-        rows_affected: None,
-        started_at,
-        completed_at: Utc::now(),
-        seconds: clock.elapsed().as_secs_f64(),
-        thread: 0,
+        ..NodeResult::new(&id, Status::Error, started_at, seconds, 0)
     })
 }
 
@@ -296,7 +359,7 @@ fn finish(
     total: usize,
 ) {
     let mut s = schedule.lock().unwrap_or_else(|e| e.into_inner());
-    let ok = result.status == Status::Success;
+    let ok = result.status.lets_children_run();
     s.finished += 1;
     let index = s.finished;
     reporter.event(Event::Finished {
@@ -339,14 +402,9 @@ fn finish(
 
 fn skipped(node: &CompiledNode, now: DateTime<Utc>, message: &str) -> NodeResult {
     NodeResult {
-        unique_id: node.unique_id.clone(),
-        status: Status::Skipped,
         message: Some(message.to_string()),
-        rows_affected: None,
-        started_at: now,
         completed_at: now,
-        seconds: 0.0,
-        thread: 0,
+        ..NodeResult::new(&node.unique_id, Status::Skipped, now, 0.0, 0)
     }
 }
 
@@ -357,15 +415,10 @@ fn failed(
     clock: Instant,
     message: String,
 ) -> NodeResult {
+    let seconds = clock.elapsed().as_secs_f64();
     NodeResult {
-        unique_id: node.unique_id.clone(),
-        status: Status::Error,
         message: Some(message),
-        rows_affected: None,
-        started_at,
-        completed_at: Utc::now(),
-        seconds: clock.elapsed().as_secs_f64(),
-        thread,
+        ..NodeResult::new(&node.unique_id, Status::Error, started_at, seconds, thread)
     }
 }
 
@@ -379,16 +432,39 @@ fn build(
 ) -> NodeResult {
     let started_at = Utc::now();
     let clock = Instant::now();
+    if node.resource_type == ResourceType::Test {
+        return match crate::data_test::evaluate(node, conn) {
+            Ok(outcome) => NodeResult {
+                message: outcome.message,
+                failures: Some(outcome.failures),
+                sample: outcome.sample,
+                ..NodeResult::new(
+                    &node.unique_id,
+                    outcome.status,
+                    started_at,
+                    clock.elapsed().as_secs_f64(),
+                    thread,
+                )
+            },
+            Err(message) => failed(
+                node,
+                thread,
+                started_at,
+                clock,
+                project.secrets.redact(&message),
+            ),
+        };
+    }
     match build_statements(project, node, conn, opts) {
         Ok(rows) => NodeResult {
-            unique_id: node.unique_id.clone(),
-            status: Status::Success,
-            message: None,
             rows_affected: rows,
-            started_at,
-            completed_at: Utc::now(),
-            seconds: clock.elapsed().as_secs_f64(),
-            thread,
+            ..NodeResult::new(
+                &node.unique_id,
+                Status::Success,
+                started_at,
+                clock.elapsed().as_secs_f64(),
+                thread,
+            )
         },
         Err(message) => {
             let _ = conn.execute("rollback");

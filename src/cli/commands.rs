@@ -30,13 +30,10 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Seed { selection, exec } => {
             execute(global, selection, exec, &[ResourceType::Seed], printer)
         }
-        Command::Build { selection, exec } => execute(
-            global,
-            selection,
-            exec,
-            &[ResourceType::Seed, ResourceType::Model],
-            printer,
-        ),
+        Command::Test { selection, exec } => {
+            execute(global, selection, exec, &[ResourceType::Test], printer)
+        }
+        Command::Build { selection, exec } => execute(global, selection, exec, BUILD, printer),
         Command::Retry { exec } => retry(global, exec, printer),
         Command::Show {
             selection,
@@ -50,6 +47,8 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Clean => clean(global, printer),
     }
 }
+
+const BUILD: &[ResourceType] = &[ResourceType::Seed, ResourceType::Model, ResourceType::Test];
 
 fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
     let vars = match &global.vars {
@@ -198,17 +197,20 @@ fn execute(
         &etlx::artifacts::run_results(&project, &c, &results, elapsed, args),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
-    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
-    let (ok, errors, skipped) = (
-        count(Status::Success),
-        count(Status::Error),
-        count(Status::Skipped),
-    );
+    let count = |f: fn(Status) -> bool| results.iter().filter(|r| f(r.status)).count();
+    let ok = count(|s| matches!(s, Status::Success | Status::Pass));
+    let warned = count(|s| s == Status::Warn);
+    let errors = count(Status::is_failure);
+    let skipped = count(|s| s == Status::Skipped);
     reporter.summary(&results, elapsed);
+    let warned = match warned {
+        0 => String::new(),
+        n => format!(", {n} warned"),
+    };
     printer.info(
         "summary",
         &format!(
-            "Done in {elapsed:.2}s: {ok} ok, {errors} failed, {skipped} skipped, {} total",
+            "Done in {elapsed:.2}s: {ok} ok{warned}, {errors} failed, {skipped} skipped, {} total",
             results.len()
         ),
     );
@@ -255,7 +257,7 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|r| matches!(r["status"].as_str(), Some("error" | "skipped")))
+        .filter(|r| matches!(r["status"].as_str(), Some("error" | "fail" | "skipped")))
         .filter_map(|r| {
             r["unique_id"]
                 .as_str()?
@@ -275,13 +277,7 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
         select: vec![names.join(" ")],
         exclude: Vec::new(),
     };
-    execute(
-        global,
-        &selection,
-        exec,
-        &[ResourceType::Seed, ResourceType::Model],
-        printer,
-    )
+    execute(global, &selection, exec, BUILD, printer)
 }
 
 /// What templates need from the warehouse: which relations exist, and a connection.
@@ -330,14 +326,7 @@ fn show(
             return Ok(Outcome::Failed);
         }
     };
-    let mut out = comfy_table::Table::new();
-    out.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-    out.force_no_tty();
-    out.set_header(&table.columns);
-    for row in &table.rows {
-        out.add_row(row.iter().map(|v| v.as_deref().unwrap_or("NULL")));
-    }
-    printer.result(&out.to_string());
+    printer.result(&super::reporter::render_table(&table));
     Ok(Outcome::Success)
 }
 

@@ -108,7 +108,15 @@ pub enum Command {
         #[command(flatten)]
         exec: ExecArgs,
     },
-    /// Seeds and models, in one run over the DAG.
+    /// Run the data tests of the selected nodes.
+    Test {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Seeds, models and their tests, in one run over the DAG: each node's tests run right
+    /// after it, and a failing test skips what is downstream.
     Build {
         #[command(flatten)]
         selection: Selection,

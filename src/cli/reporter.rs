@@ -5,14 +5,27 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use etlx::compile::Compilation;
+use etlx::project::ResourceType;
 use etlx::run::{Event, NodeResult, Reporter, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Printer;
 
+/// Rows as a table for the terminal.
+pub fn render_table(table: &etlx::adapter::Table) -> String {
+    let mut out = comfy_table::Table::new();
+    out.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    out.force_no_tty();
+    out.set_header(&table.columns);
+    for row in &table.rows {
+        out.add_row(row.iter().map(|v| v.as_deref().unwrap_or("NULL")));
+    }
+    out.to_string()
+}
+
 pub struct RunReporter<'a> {
     printer: &'a Printer,
-    /// unique_id -> (name, materialization, relation)
+    /// unique_id -> (name, materialization or "test", relation or compiled path)
     nodes: HashMap<String, (String, String, String)>,
     bar: Option<ProgressBar>,
     /// Names of the nodes being built right now, for the bar.
@@ -25,14 +38,17 @@ impl<'a> RunReporter<'a> {
             .nodes
             .values()
             .map(|n| {
-                (
-                    n.unique_id.clone(),
-                    (
-                        n.name.clone(),
-                        n.config.materialized().to_string(),
-                        n.relation.to_sql(),
+                let (kind, place) = match n.resource_type {
+                    ResourceType::Test => (
+                        "test".to_string(),
+                        n.compiled_path
+                            .as_deref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
                     ),
-                )
+                    _ => (n.config.materialized().to_string(), n.relation.to_sql()),
+                };
+                (n.unique_id.clone(), (n.name.clone(), kind, place))
             })
             .collect();
         let bar = (printer.is_text() && !printer.is_quiet() && std::io::stdout().is_terminal())
@@ -60,17 +76,42 @@ impl<'a> RunReporter<'a> {
         }
     }
 
-    /// Failures again at the end, in full, where they are easy to find.
+    /// Failures again at the end, in full, where they are easy to find: for a test, how many
+    /// rows failed, the first of them, and the SQL that finds them.
     pub fn summary(&self, results: &[NodeResult], _elapsed: f64) {
-        for r in results.iter().filter(|r| r.status == Status::Error) {
-            let name = self
+        for r in results
+            .iter()
+            .filter(|r| r.status.is_failure() || r.status == Status::Warn)
+        {
+            let (name, _, place) = self
                 .nodes
                 .get(&r.unique_id)
-                .map_or(r.unique_id.as_str(), |n| n.0.as_str());
-            self.printer.error_line(&format!(
-                "error in {name}: {}",
-                r.message.as_deref().unwrap_or("failed")
-            ));
+                .map_or((r.unique_id.as_str(), "", ""), |n| {
+                    (n.0.as_str(), n.1.as_str(), n.2.as_str())
+                });
+            let word = match r.status {
+                Status::Warn => "warning in",
+                Status::Fail => "failed:",
+                _ => "error in",
+            };
+            let mut text = format!("\n{word} {name}");
+            match r.failures {
+                Some(n) if r.status != Status::Error => {
+                    text.push_str(&format!(
+                        ": {n} failing row{}",
+                        if n == 1 { "" } else { "s" }
+                    ));
+                    if let Some(sample) = &r.sample {
+                        text.push_str(&format!("\n{}", render_table(sample)));
+                    }
+                    text.push_str(&format!("\n  compiled SQL: {place}"));
+                }
+                _ => text.push_str(&format!(": {}", r.message.as_deref().unwrap_or("failed"))),
+            }
+            if let (Some(_), Some(message)) = (r.failures, &r.message) {
+                text.push_str(&format!("\n  {message}"));
+            }
+            self.printer.error_line(&text);
         }
     }
 
@@ -102,10 +143,17 @@ impl<'a> RunReporter<'a> {
             Status::Success => "OK",
             Status::Error => "ERROR",
             Status::Skipped => "SKIP",
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Warn => "WARN",
         };
-        let detail = match (r.status, r.rows_affected) {
-            (Status::Success, Some(rows)) => format!("{rows} rows in {:.2}s", r.seconds),
-            (Status::Success, None) => format!("in {:.2}s", r.seconds),
+        let detail = match (r.status, r.rows_affected, r.failures) {
+            (Status::Pass, _, _) => format!("in {:.2}s", r.seconds),
+            (Status::Fail | Status::Warn, _, Some(n)) => {
+                format!("{n} failing rows in {:.2}s", r.seconds)
+            }
+            (Status::Success, Some(rows), _) => format!("{rows} rows in {:.2}s", r.seconds),
+            (Status::Success, None, _) => format!("in {:.2}s", r.seconds),
             _ => r
                 .message
                 .clone()
@@ -116,6 +164,11 @@ impl<'a> RunReporter<'a> {
                 .to_string(),
         };
         let width = total.to_string().len();
+        if kind == "test" {
+            return format!(
+                "{index:>width$} of {total}  {status:<5} {kind:<11} {name}  [{detail}]"
+            );
+        }
         format!(
             "{index:>width$} of {total}  {status:<5} {kind:<11} {name} -> {relation}  [{detail}]"
         )

@@ -5,6 +5,7 @@
 //! loaded, so one `etlx compile` lists every mistake with its location.
 
 pub mod config;
+pub mod data_tests;
 pub mod profile;
 pub mod properties;
 pub mod yaml;
@@ -330,6 +331,7 @@ fn load_root(
     add_macros(&mut project, &texts, diags);
     let yaml_docs = parse_yaml_files(&texts, diags);
     properties::apply(&mut project, &yaml_docs, diags);
+    data_tests::add_generic_tests(&mut project, diags);
     apply_project_config(&mut project, &doc, diags);
     Ok(Some(project))
 }
@@ -688,7 +690,38 @@ fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &m
         }
         project.macro_files.push(file.clone());
     }
+    add_builtin_tests(project);
 }
+
+/// etlx's own generic tests, as a macro file read before the project's, so that a project's
+/// `{% test not_null(...) %}` replaces the built-in one.
+fn add_builtin_tests(project: &mut Project) {
+    let file = SourceFile {
+        path: PathBuf::from(BUILTIN_TESTS_PATH),
+        text: Arc::from(include_str!("../template/builtin_tests.sql")),
+    };
+    for def in crate::template::macro_definitions(&file.text) {
+        let name = format!("test_{}", def.name);
+        if project.macros.contains_key(&name) {
+            continue;
+        }
+        let line = crate::diag::line_col(&file.text, def.span.start).0;
+        project.macros.insert(
+            name.clone(),
+            MacroDef {
+                unique_id: format!("macro.etlx.{name}"),
+                name,
+                path: file.path.clone(),
+                line,
+                is_test: true,
+            },
+        );
+    }
+    project.macro_files.insert(0, file);
+}
+
+/// Where the built-in generic tests appear to live, in error messages and the manifest.
+pub const BUILTIN_TESTS_PATH: &str = "<etlx>/builtin_tests.sql";
 
 fn parse_yaml_files(files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) -> Vec<Document> {
     let parsed: Vec<_> = files

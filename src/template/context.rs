@@ -737,6 +737,12 @@ pub(crate) fn register_globals(env: &mut Environment<'static>) {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     });
+    // A generic test's `where:` config: the model, filtered, in place of the model.
+    env.add_function("__etlx_where", |relation: Value, filter: String| {
+        Value::from(format!(
+            "(select * from {relation} where {filter}) as dbt_subquery"
+        ))
+    });
     env.add_global("exceptions", Value::from_object(Exceptions));
 }
 
