@@ -688,6 +688,17 @@ fn select_nodes(project: &Project, compilation: &mut Compilation, opts: &Compile
                     format!("the selection criterion '{term}' does not match any node"),
                 ));
             }
+            let mut ids: HashSet<String> = ids.into_iter().collect();
+            let excluded: HashSet<String> = match opts.exclude.is_empty() {
+                true => HashSet::new(),
+                false => selector::select(&compilation.graph, &candidates, &opts.exclude, &[])
+                    .map(|(ids, _)| ids.into_iter().collect())
+                    .unwrap_or_default(),
+            };
+            // `ls` (no resource types) lists exactly what the selectors match.
+            if opts.resource_types.contains(&ResourceType::Test) {
+                add_tests_of_selected(&compilation.nodes, &mut ids, &excluded);
+            }
             let wanted: HashSet<String> = ids
                 .into_iter()
                 .filter(|id| {
@@ -704,6 +715,23 @@ fn select_nodes(project: &Project, compilation: &mut Compilation, opts: &Compile
             .diagnostics
             .push(Diagnostic::error("selector", e.to_string())),
     }
+}
+
+/// dbt's eager indirect selection: selecting a node selects the tests that read it, so
+/// `etlx test -s stg_events` runs stg_events' tests. Explicitly excluded tests stay out.
+fn add_tests_of_selected(
+    nodes: &IndexMap<String, CompiledNode>,
+    ids: &mut HashSet<String>,
+    excluded: &HashSet<String>,
+) {
+    let tests: Vec<String> = nodes
+        .values()
+        .filter(|n| n.resource_type == ResourceType::Test && !ids.contains(&n.unique_id))
+        .filter(|n| n.depends_on.iter().any(|p| ids.contains(p)))
+        .filter(|n| !excluded.contains(&n.unique_id))
+        .map(|n| n.unique_id.clone())
+        .collect();
+    ids.extend(tests);
 }
 
 pub fn resource_type_of(unique_id: &str) -> Option<ResourceType> {

@@ -150,7 +150,8 @@ impl<'a> RunReporter<'a> {
         let detail = match (r.status, r.rows_affected, r.failures) {
             (Status::Pass, _, _) => format!("in {:.2}s", r.seconds),
             (Status::Fail | Status::Warn, _, Some(n)) => {
-                format!("{n} failing rows in {:.2}s", r.seconds)
+                let s = if n == 1 { "" } else { "s" };
+                format!("{n} failing row{s} in {:.2}s", r.seconds)
             }
             (Status::Success, Some(rows), _) => format!("{rows} rows in {:.2}s", r.seconds),
             (Status::Success, None, _) => format!("in {:.2}s", r.seconds),

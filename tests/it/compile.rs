@@ -30,7 +30,7 @@ fn valid_project_compiles_for_each_dialect() {
         let out = f.etlx(&["compile", "--target", dialect]);
         assert_eq!(out.code, 0, "{dialect}: {}", out.stderr);
         assert!(
-            out.stdout.contains("Compiled 3 models and 1 test"),
+            out.stdout.contains("Compiled 3 models and 3 tests"),
             "{}",
             out.stdout
         );

@@ -31,7 +31,13 @@ fn selectors_follow_dbt_semantics() {
         ),
         (
             &["-s", "stg_orders+"],
-            &["stg_orders", "customer_orders", "assert_revenue_positive"],
+            &[
+                "stg_orders",
+                "customer_orders",
+                "assert_revenue_positive",
+                "not_null_customer_orders_customer_id",
+                "unique_customer_orders_customer_id",
+            ],
         ),
         (&["-s", "stg_orders+1"], &["stg_orders", "customer_orders"]),
         (&["-s", "tag:daily"], &["customer_orders"]),
