@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::compile::Compilation;
-use crate::project::{Node, Project, ResourceType, Source};
+use crate::project::{Node, Project, Source};
 
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 
@@ -26,7 +26,21 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
             Some((compiled.unique_id.clone(), node_json(project, node, c)))
         })
         .collect();
-    let nodes: Map<String, Value> = built.into_iter().collect();
+    let (unit_tests, nodes): (Vec<_>, Vec<_>) = built
+        .into_iter()
+        .partition(|(id, _)| project.unit_tests.contains_key(id));
+    let nodes: Map<String, Value> = nodes.into_iter().collect();
+    let unit_tests: Map<String, Value> = unit_tests
+        .into_iter()
+        .map(|(id, mut node)| {
+            if let Some(test) = project.unit_tests.get(&id) {
+                node["model"] = json!(test.model);
+                node["overrides"] =
+                    json!({"vars": test.vars, "macros": {"is_incremental": test.is_incremental}});
+            }
+            (id, node)
+        })
+        .collect();
     let sources: Map<String, Value> = project
         .sources
         .values()
@@ -80,7 +94,7 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
         "group_map": {},
         "saved_queries": {},
         "semantic_models": {},
-        "unit_tests": {},
+        "unit_tests": unit_tests,
     });
     redact(manifest, &project.secrets)
 }
@@ -89,7 +103,7 @@ fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
     let compiled = &c.nodes[&node.unique_id];
     let relation = compiled.relation.clone();
     let is_relation =
-        node.resource_type != ResourceType::Test && compiled.config.materialized() != "ephemeral";
+        node.resource_type.is_relation() && compiled.config.materialized() != "ephemeral";
     json!({
         "unique_id": node.unique_id,
         "name": node.name,

@@ -23,6 +23,7 @@ use crate::graph::selector::{self, Candidate};
 use crate::project::{Config, Node, Project, ResourceType, Source};
 use crate::sql::{self, Dialect, StaticAnalysis};
 use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
+use crate::unit_test::{self, UnitPlan};
 
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
@@ -71,6 +72,9 @@ pub struct CompiledNode {
     /// The SQL as rendered for the target, ephemeral parents inlined; `None` if not selected.
     pub compiled_sql: Option<String>,
     pub compiled_path: Option<PathBuf>,
+    /// Unit tests: the inputs and the model's SQL over them.
+    #[serde(skip)]
+    pub unit: Option<Arc<UnitPlan>>,
     pub checksum: String,
     /// `pre_hook` / `post_hook` statements, rendered like the model.
     pub pre_hooks: Vec<String>,
@@ -144,6 +148,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
                 sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
                 compiled_sql: None,
                 compiled_path: None,
+                unit: None,
                 checksum: hex_sha256(node.file.text.as_bytes()),
                 pre_hooks: Vec::new(),
                 post_hooks: Vec::new(),
@@ -184,7 +189,8 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
             Some(task) => render_task(project, &templates, &shared, task, &mut compilation),
             None => {
                 render_project_hooks(project, &templates, &shared, &mut compilation);
-                render_selected(project, &templates, shared, &mut compilation, opts);
+                render_selected(project, &templates, shared.clone(), &mut compilation, opts);
+                render_unit_tests(project, &templates, &shared, &mut compilation, opts);
             }
         }
         phase("compile render and SQL analysis");
@@ -275,7 +281,7 @@ fn discover(
     let dialect = project.target.dialect;
     let results: Vec<_> = nodes
         .par_iter()
-        .filter(|n| n.resource_type != ResourceType::Seed)
+        .filter(|n| !matches!(n.resource_type, ResourceType::Seed | ResourceType::UnitTest))
         .map(|node| {
             let this = Relation::table(
                 dialect,
@@ -355,7 +361,7 @@ fn relations(
     for node in project
         .nodes
         .values()
-        .filter(|n| n.resource_type != ResourceType::Test)
+        .filter(|n| n.resource_type.is_relation())
     {
         let Some(config) = configs.get(node.unique_id.as_str()) else {
             continue;
@@ -513,7 +519,7 @@ fn resolve_dependencies(
 ) {
     let by_name: HashMap<String, String> = nodes
         .values()
-        .filter(|n| n.resource_type != ResourceType::Test)
+        .filter(|n| n.resource_type.is_relation())
         .map(|n| (n.name.clone(), n.unique_id.clone()))
         .collect();
     let disabled_names: HashSet<&str> = project
@@ -547,6 +553,12 @@ fn resolve_dependencies(
             } else {
                 diags.push(missing_source(project, node, s, t));
             }
+        }
+        // A unit test depends on its model, as in dbt's manifest, though it never reads it.
+        if let Some(test) = project.unit_tests.get(&compiled.unique_id)
+            && let Some(id) = by_name.get(&test.model)
+        {
+            deps.insert(id.clone());
         }
         compiled.depends_on = deps.into_iter().collect();
     }
@@ -726,12 +738,27 @@ fn add_tests_of_selected(
 ) {
     let tests: Vec<String> = nodes
         .values()
-        .filter(|n| n.resource_type == ResourceType::Test && !ids.contains(&n.unique_id))
+        .filter(|n| matches!(n.resource_type, ResourceType::Test | ResourceType::UnitTest))
+        .filter(|n| !ids.contains(&n.unique_id))
         .filter(|n| n.depends_on.iter().any(|p| ids.contains(p)))
         .filter(|n| !excluded.contains(&n.unique_id))
         .map(|n| n.unique_id.clone())
         .collect();
     ids.extend(tests);
+}
+
+/// `unit`, `generic` (declared in YAML) or `singular` (a SQL file), for `test_type:`.
+fn test_type(resource_type: ResourceType, file: &std::path::Path) -> Option<&'static str> {
+    let in_yaml = file
+        .parent()
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e == "yml" || e == "yaml");
+    match resource_type {
+        ResourceType::UnitTest => Some("unit"),
+        ResourceType::Test if in_yaml => Some("generic"),
+        ResourceType::Test => Some("singular"),
+        _ => None,
+    }
 }
 
 pub fn resource_type_of(unique_id: &str) -> Option<ResourceType> {
@@ -754,7 +781,7 @@ pub fn candidates<'a>(
                 path: crate::diag::display_path(&node.file.path),
                 config: &c.config,
                 source: None,
-                test_type: (c.resource_type == ResourceType::Test).then_some("singular"),
+                test_type: test_type(c.resource_type, &node.file.path),
                 package: &project.name,
             })
         })
@@ -816,7 +843,10 @@ fn render_selected(
         .filter_map(|id| {
             let compiled = c.nodes.get(id)?;
             let node = project.nodes.get(id)?;
-            if node.resource_type == ResourceType::Seed {
+            if matches!(
+                node.resource_type,
+                ResourceType::Seed | ResourceType::UnitTest
+            ) {
                 return None;
             }
             let this = compiled.relation.clone();
@@ -899,6 +929,125 @@ fn render_selected(
             compiled.compiled_sql = Some(sql.sql);
         }
     }
+}
+
+/// Each selected unit test renders its model over the test's inputs, in the DuckDB dialect,
+/// with the test's vars and `is_incremental`, and without the warehouse.
+fn render_unit_tests(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    c: &mut Compilation,
+    opts: &CompileOptions,
+) {
+    let selected: Vec<&crate::project::UnitTest> = c
+        .selected
+        .iter()
+        .filter_map(|id| project.unit_tests.get(id))
+        .collect();
+    let results: Vec<_> = selected
+        .par_iter()
+        .map(|test| {
+            (
+                test.unique_id.clone(),
+                plan_unit_test(project, templates, shared, c, test),
+            )
+        })
+        .collect();
+    for (id, result) in results {
+        match result {
+            Ok(plan) => {
+                let path = PathBuf::from(&project.paths.target)
+                    .join("compiled")
+                    .join(&project.name)
+                    .join("unit_tests")
+                    .join(&plan_model_name(project, &id))
+                    .join(format!("{}.sql", id.rsplit('.').next().unwrap_or(&id)));
+                if opts.write
+                    && let Err(e) = write_file(&project.root.join(&path), &plan.sql)
+                {
+                    c.diagnostics.push(Diagnostic::error(
+                        "io",
+                        format!("cannot write {}: {e}", path.display()),
+                    ));
+                }
+                if let Some(node) = c.nodes.get_mut(&id) {
+                    node.compiled_sql = Some(plan.sql.clone());
+                    node.compiled_path = Some(path);
+                    node.unit = Some(Arc::new(plan));
+                }
+            }
+            Err(d) => c.diagnostics.push(*d),
+        }
+    }
+}
+
+fn plan_model_name(project: &Project, id: &str) -> String {
+    project
+        .unit_tests
+        .get(id)
+        .map_or_else(String::new, |t| t.model.clone())
+}
+
+fn plan_unit_test(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    c: &Compilation,
+    test: &crate::project::UnitTest,
+) -> Result<UnitPlan, Box<Diagnostic>> {
+    let model = project
+        .nodes
+        .values()
+        .find(|n| n.resource_type == ResourceType::Model && n.name == test.model)
+        .ok_or_else(|| {
+            Box::new(Diagnostic::error(
+                "unit-test",
+                format!("no model '{}'", test.model),
+            ))
+        })?;
+    let compiled = c.nodes.get(&model.unique_id).ok_or_else(|| {
+        Box::new(Diagnostic::error(
+            "unit-test",
+            format!("model '{}' is disabled", test.model),
+        ))
+    })?;
+    let inputs = unit_test::input_tables(project, test);
+    let (refs, sources, this) = unit_test::substitutions(&inputs);
+    let mut vars = shared.vars.clone();
+    vars.extend(test.vars.clone());
+    // Inputs not given still render, so that the check below can name them.
+    let mut relations = shared.relations.clone();
+    relations.extend(refs);
+    let mut all_sources = shared.sources.clone();
+    all_sources.extend(sources);
+    let local = Arc::new(Shared {
+        dialect: Some(Dialect::DuckDb),
+        relations,
+        sources: all_sources,
+        vars,
+        connection: None,
+        ..(**shared).clone()
+    });
+    let this = this.unwrap_or(Relation::Cte {
+        name: "__etlx_given_this".to_string(),
+    });
+    let req = node_request(
+        &local,
+        model,
+        &compiled.config,
+        this,
+        Mode::Compile,
+        test.is_incremental,
+    );
+    let (sql, captured) = templates.render(&model.file, req)?;
+    unit_test::check_inputs(test, model, &captured, &inputs)?;
+    Ok(UnitPlan {
+        model_id: model.unique_id.clone(),
+        inputs,
+        sql,
+        expect: test.expect.clone(),
+    })
 }
 
 fn render_task(

@@ -16,3 +16,4 @@ pub mod run;
 pub mod scaffold;
 pub mod sql;
 pub mod template;
+pub mod unit_test;

@@ -114,7 +114,7 @@ fn runnable(c: &Compilation) -> Vec<&CompiledNode> {
         .iter()
         .filter_map(|id| c.nodes.get(id))
         .filter(|n| match n.resource_type {
-            ResourceType::Seed | ResourceType::Test => true,
+            ResourceType::Seed | ResourceType::Test | ResourceType::UnitTest => true,
             ResourceType::Model => n.config.materialized() != "ephemeral",
             _ => false,
         })
@@ -170,6 +170,26 @@ fn gate_on_tests(nodes: &[&CompiledNode], parents: &mut [Vec<usize>]) {
     }
 }
 
+/// A unit test reads no warehouse table, so it runs first and its model waits for it: a
+/// model whose logic is wrong is not built (dbt's `build` does the same).
+fn gate_on_unit_tests(
+    nodes: &[&CompiledNode],
+    index: &HashMap<&str, usize>,
+    parents: &mut [Vec<usize>],
+) {
+    for (t, node) in nodes.iter().enumerate() {
+        if node.resource_type != ResourceType::UnitTest {
+            continue;
+        }
+        parents[t].clear();
+        if let Some(plan) = &node.unit
+            && let Some(&model) = index.get(plan.model_id.as_str())
+        {
+            parents[model].push(t);
+        }
+    }
+}
+
 struct Schedule {
     ready: VecDeque<usize>,
     waiting_on: Vec<usize>,
@@ -196,6 +216,7 @@ pub fn execute(
         .map(|n| runnable_parents(c, n, &index))
         .collect();
     gate_on_tests(&nodes, &mut parents);
+    gate_on_unit_tests(&nodes, &index, &mut parents);
     let mut children = vec![Vec::new(); nodes.len()];
     for (child, ps) in parents.iter().enumerate() {
         for p in ps {
@@ -432,6 +453,9 @@ fn build(
 ) -> NodeResult {
     let started_at = Utc::now();
     let clock = Instant::now();
+    if node.resource_type == ResourceType::UnitTest {
+        return unit_test_result(project, node, thread, started_at, clock);
+    }
     if node.resource_type == ResourceType::Test {
         return match crate::data_test::evaluate(node, conn) {
             Ok(outcome) => NodeResult {
@@ -476,6 +500,44 @@ fn build(
                 project.secrets.redact(&message),
             )
         }
+    }
+}
+
+fn unit_test_result(
+    project: &Project,
+    node: &CompiledNode,
+    thread: usize,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+) -> NodeResult {
+    let outcome = match &node.unit {
+        Some(plan) => crate::unit_test::run(project, plan),
+        None => Err(format!("unit test {} was not compiled", node.name)),
+    };
+    match outcome {
+        Ok(verdict) => NodeResult {
+            message: Some(verdict.message),
+            failures: Some(verdict.differing),
+            sample: (!verdict.passed).then_some(verdict.diff),
+            ..NodeResult::new(
+                &node.unique_id,
+                if verdict.passed {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                started_at,
+                clock.elapsed().as_secs_f64(),
+                thread,
+            )
+        },
+        Err(message) => failed(
+            node,
+            thread,
+            started_at,
+            clock,
+            project.secrets.redact(&message),
+        ),
     }
 }
 

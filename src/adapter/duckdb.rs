@@ -22,16 +22,37 @@ pub struct DuckDb {
 impl DuckDb {
     /// Open the target's database (`path`, relative to the project; `:memory:` allowed).
     pub fn open(target: &Target, project_root: &Path) -> Result<DuckDb, AdapterError> {
-        let path = target.setting_str("path").unwrap_or(":memory:").to_string();
+        let path = target.setting_str("path").unwrap_or(":memory:");
+        let threads = target.settings.get("threads").and_then(|v| v.as_i64());
+        Self::open_path(
+            path,
+            threads,
+            target.setting_str("memory_limit"),
+            project_root,
+        )
+    }
+
+    /// A private database that lives as long as the value: unit tests run in one.
+    pub fn in_memory(project_root: &Path) -> Result<DuckDb, AdapterError> {
+        Self::open_path(":memory:", Some(1), None, project_root)
+    }
+
+    fn open_path(
+        path: &str,
+        threads: Option<i64>,
+        memory_limit: Option<&str>,
+        project_root: &Path,
+    ) -> Result<DuckDb, AdapterError> {
+        let path = path.to_string();
         let shown = path.clone();
         let open_err = |e: duckdb::Error| classify_open_error(&shown, &e.to_string());
         let mut config = Config::default()
             .enable_autoload_extension(false)
             .map_err(open_err)?;
-        if let Some(threads) = target.settings.get("threads").and_then(|v| v.as_i64()) {
+        if let Some(threads) = threads {
             config = config.threads(threads).map_err(open_err)?;
         }
-        if let Some(memory) = target.setting_str("memory_limit") {
+        if let Some(memory) = memory_limit {
             config = config.max_memory(memory).map_err(open_err)?;
         }
         let conn = if path == ":memory:" {

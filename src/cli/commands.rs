@@ -30,9 +30,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Seed { selection, exec } => {
             execute(global, selection, exec, &[ResourceType::Seed], printer)
         }
-        Command::Test { selection, exec } => {
-            execute(global, selection, exec, &[ResourceType::Test], printer)
-        }
+        Command::Test { selection, exec } => execute(global, selection, exec, TESTS, printer),
         Command::Build { selection, exec } => execute(global, selection, exec, BUILD, printer),
         Command::Retry { exec } => retry(global, exec, printer),
         Command::Show {
@@ -48,7 +46,13 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     }
 }
 
-const BUILD: &[ResourceType] = &[ResourceType::Seed, ResourceType::Model, ResourceType::Test];
+const BUILD: &[ResourceType] = &[
+    ResourceType::Seed,
+    ResourceType::Model,
+    ResourceType::Test,
+    ResourceType::UnitTest,
+];
+const TESTS: &[ResourceType] = &[ResourceType::Test, ResourceType::UnitTest];
 
 fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
     let vars = match &global.vars {
@@ -113,7 +117,11 @@ fn compile_command(
         return Ok(Outcome::Invalid);
     };
     let mut opts = selection_options(selection, true);
-    opts.resource_types = vec![ResourceType::Model, ResourceType::Test];
+    opts.resource_types = vec![
+        ResourceType::Model,
+        ResourceType::Test,
+        ResourceType::UnitTest,
+    ];
     // Like dbt, compile consults the warehouse (is_incremental, run_query) when it can.
     let adapter = open_adapter(&project);
     match &adapter {
@@ -186,7 +194,7 @@ fn execute(
         fail_fast: exec.fail_fast,
         full_refresh: exec.full_refresh,
     };
-    let reporter = super::reporter::RunReporter::new(printer, &c);
+    let reporter = super::reporter::RunReporter::new(printer, &project, &c);
     let results = etlx::run::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
@@ -398,6 +406,7 @@ fn ls(
             ResourceTypeArg::Seed => ResourceType::Seed,
             ResourceTypeArg::Source => ResourceType::Source,
             ResourceTypeArg::Test => ResourceType::Test,
+            ResourceTypeArg::UnitTest => ResourceType::UnitTest,
         })
         .collect();
     let c = compile::compile(&project, &opts);
@@ -413,9 +422,10 @@ fn ls(
         let line = match output {
             LsOutput::Name => node.name.to_string(),
             LsOutput::Path => node.path.clone(),
-            LsOutput::Selector => match node.source {
-                Some(_) => format!("source:{}", node.fqn.join(".")),
-                None => node.fqn.join("."),
+            LsOutput::Selector => match (node.source, node.resource_type) {
+                (Some(_), _) => format!("source:{}", node.fqn.join(".")),
+                (None, ResourceType::UnitTest) => format!("unit_test:{}", node.fqn.join(".")),
+                (None, _) => node.fqn.join("."),
             },
             LsOutput::Json => serde_json::json!({
                 "name": node.name,

@@ -182,6 +182,8 @@ pub enum ResourceTypeArg {
     Seed,
     Source,
     Test,
+    #[value(name = "unit_test")]
+    UnitTest,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

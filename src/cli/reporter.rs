@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use etlx::compile::Compilation;
-use etlx::project::ResourceType;
+use etlx::project::{Project, ResourceType};
 use etlx::run::{Event, NodeResult, Reporter, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -23,32 +23,73 @@ pub fn render_table(table: &etlx::adapter::Table) -> String {
     out.to_string()
 }
 
+/// What the reporter says about a node.
+struct Shown {
+    name: String,
+    /// The materialization, `test` or `unit test`.
+    kind: String,
+    /// The relation built, or the compiled SQL of a test.
+    place: String,
+    /// Tests: `model stg_events, column user_id`.
+    tested: Option<String>,
+}
+
+/// What a singular test reads: `reads model a, source l.events`.
+fn reads(n: &etlx::compile::CompiledNode) -> Option<String> {
+    if n.resource_type != ResourceType::Test || n.depends_on.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = n
+        .depends_on
+        .iter()
+        .map(|id| {
+            let mut parts = id.splitn(3, '.');
+            let kind = parts.next().unwrap_or_default();
+            let _project = parts.next();
+            format!("{kind} {}", parts.next().unwrap_or_default())
+        })
+        .collect();
+    Some(format!("reads {}", names.join(", ")))
+}
+
 pub struct RunReporter<'a> {
     printer: &'a Printer,
-    /// unique_id -> (name, materialization or "test", relation or compiled path)
-    nodes: HashMap<String, (String, String, String)>,
+    nodes: HashMap<String, Shown>,
     bar: Option<ProgressBar>,
     /// Names of the nodes being built right now, for the bar.
     running: Mutex<Vec<String>>,
 }
 
 impl<'a> RunReporter<'a> {
-    pub fn new(printer: &'a Printer, c: &Compilation) -> RunReporter<'a> {
+    pub fn new(printer: &'a Printer, project: &Project, c: &Compilation) -> RunReporter<'a> {
         let nodes = c
             .nodes
             .values()
             .map(|n| {
+                let compiled = || {
+                    n.compiled_path
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                };
                 let (kind, place) = match n.resource_type {
-                    ResourceType::Test => (
-                        "test".to_string(),
-                        n.compiled_path
-                            .as_deref()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
-                    ),
+                    ResourceType::Test => ("test".to_string(), compiled()),
+                    ResourceType::UnitTest => ("unit test".to_string(), compiled()),
                     _ => (n.config.materialized().to_string(), n.relation.to_sql()),
                 };
-                (n.unique_id.clone(), (n.name.clone(), kind, place))
+                let tested = project
+                    .nodes
+                    .get(&n.unique_id)
+                    .and_then(|node| node.tested.as_ref())
+                    .map(ToString::to_string)
+                    .or_else(|| reads(n));
+                let shown = Shown {
+                    name: n.name.clone(),
+                    kind,
+                    place,
+                    tested,
+                };
+                (n.unique_id.clone(), shown)
             })
             .collect();
         let bar = (printer.is_text() && !printer.is_quiet() && std::io::stdout().is_terminal())
@@ -83,24 +124,26 @@ impl<'a> RunReporter<'a> {
             .iter()
             .filter(|r| r.status.is_failure() || r.status == Status::Warn)
         {
-            let (name, _, place) = self
-                .nodes
-                .get(&r.unique_id)
-                .map_or((r.unique_id.as_str(), "", ""), |n| {
-                    (n.0.as_str(), n.1.as_str(), n.2.as_str())
-                });
+            let shown = self.nodes.get(&r.unique_id);
+            let name = shown.map_or(r.unique_id.as_str(), |s| s.name.as_str());
+            let place = shown.map_or("", |s| s.place.as_str());
+            let unit = shown.is_some_and(|s| s.kind == "unit test");
             let word = match r.status {
                 Status::Warn => "warning in",
                 Status::Fail => "failed:",
                 _ => "error in",
             };
             let mut text = format!("\n{word} {name}");
+            if let Some(tested) = shown.and_then(|s| s.tested.as_deref()) {
+                text.push_str(&format!(" ({tested})"));
+            }
             match r.failures {
                 Some(n) if r.status != Status::Error => {
-                    text.push_str(&format!(
-                        ": {n} failing row{}",
-                        if n == 1 { "" } else { "s" }
-                    ));
+                    let rows = if n == 1 { "row" } else { "rows" };
+                    text.push_str(&match unit {
+                        true => format!(": {n} {rows} differ from the expected rows"),
+                        false => format!(": {n} failing {rows}"),
+                    });
                     if let Some(sample) = &r.sample {
                         text.push_str(&format!("\n{}", render_table(sample)));
                     }
@@ -119,7 +162,7 @@ impl<'a> RunReporter<'a> {
         let name = self
             .nodes
             .get(unique_id)
-            .map_or(unique_id, |n| n.0.as_str())
+            .map_or(unique_id, |n| n.name.as_str())
             .to_string();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if started {
@@ -137,7 +180,7 @@ impl<'a> RunReporter<'a> {
         let (name, kind, relation) = self
             .nodes
             .get(&r.unique_id)
-            .map(|(n, k, rel)| (n.as_str(), k.as_str(), rel.as_str()))
+            .map(|s| (s.name.as_str(), s.kind.as_str(), s.place.as_str()))
             .unwrap_or((r.unique_id.as_str(), "", ""));
         let status = match r.status {
             Status::Success => "OK",
@@ -150,8 +193,13 @@ impl<'a> RunReporter<'a> {
         let detail = match (r.status, r.rows_affected, r.failures) {
             (Status::Pass, _, _) => format!("in {:.2}s", r.seconds),
             (Status::Fail | Status::Warn, _, Some(n)) => {
-                let s = if n == 1 { "" } else { "s" };
-                format!("{n} failing row{s} in {:.2}s", r.seconds)
+                let rows = if n == 1 { "row" } else { "rows" };
+                let what = if kind == "unit test" {
+                    "differing"
+                } else {
+                    "failing"
+                };
+                format!("{n} {what} {rows} in {:.2}s", r.seconds)
             }
             (Status::Success, Some(rows), _) => format!("{rows} rows in {:.2}s", r.seconds),
             (Status::Success, None, _) => format!("in {:.2}s", r.seconds),
@@ -165,7 +213,7 @@ impl<'a> RunReporter<'a> {
                 .to_string(),
         };
         let width = total.to_string().len();
-        if kind == "test" {
+        if kind.ends_with("test") {
             return format!(
                 "{index:>width$} of {total}  {status:<5} {kind:<11} {name}  [{detail}]"
             );

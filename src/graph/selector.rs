@@ -235,9 +235,15 @@ fn matches(
         Some("package") => glob.is_match(node.package),
         Some("resource_type") => node.resource_type.name() == value,
         Some("test_type") => {
-            node.test_type == Some(value) || (value == "data" && node.test_type == Some("singular"))
+            node.test_type == Some(value)
+                || (value == "data" && matches!(node.test_type, Some("singular" | "generic")))
         }
-        Some("test_name") => node.resource_type == ResourceType::Test && glob.is_match(node.name),
+        Some("test_name") => {
+            matches!(
+                node.resource_type,
+                ResourceType::Test | ResourceType::UnitTest
+            ) && glob.is_match(node.name)
+        }
         Some("source") => node
             .source
             .is_some_and(|(s, t)| match value.split_once('.') {

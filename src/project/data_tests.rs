@@ -36,6 +36,8 @@ struct Subject {
     name: String,
     is_source: bool,
     folder: PathBuf,
+    /// `model orders` or `source landing.events`.
+    display: String,
 }
 
 pub fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
@@ -49,6 +51,7 @@ pub fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
                 expression: format!("ref({})", quote(&node.name)),
                 name: node.name.clone(),
                 is_source: false,
+                display: format!("{} {}", node.resource_type.name(), node.name),
                 folder: node
                     .file
                     .path
@@ -73,6 +76,7 @@ pub fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
                 ),
                 name: format!("{}_{}", source.source_name, source.name),
                 is_source: true,
+                display: format!("source {}.{}", source.source_name, source.name),
                 folder: source.file.parent().map(PathBuf::from).unwrap_or_default(),
             },
             source.tests.clone(),
@@ -170,6 +174,10 @@ fn test_node(
         columns: IndexMap::new(),
         tests: Vec::new(),
         patch_path: None,
+        tested: Some(super::Tested {
+            relation: subject.display.clone(),
+            column: decl.column.clone(),
+        }),
     })
 }
 
@@ -316,6 +324,7 @@ mod tests {
             name: "orders".into(),
             is_source: false,
             folder: PathBuf::from("models"),
+            display: "model orders".into(),
         };
         let args = serde_json::json!({"values": ["a", "b"]});
         assert_eq!(

@@ -8,6 +8,7 @@ pub mod config;
 pub mod data_tests;
 pub mod profile;
 pub mod properties;
+pub mod unit_tests;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 pub use config::Config;
 pub use profile::{Secrets, Target};
+pub use unit_tests::UnitTest;
 use yaml::{Document, Node as Yaml};
 
 use crate::diag::{Diagnostic, Diagnostics, Location};
@@ -65,12 +67,13 @@ const PROJECT_KEYS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ResourceType {
     Model,
     Seed,
     Source,
     Test,
+    UnitTest,
 }
 
 impl ResourceType {
@@ -80,8 +83,14 @@ impl ResourceType {
             "seed" => Some(ResourceType::Seed),
             "source" => Some(ResourceType::Source),
             "test" => Some(ResourceType::Test),
+            "unit_test" => Some(ResourceType::UnitTest),
             _ => None,
         }
+    }
+
+    /// Models and seeds: what `ref()` can name.
+    pub fn is_relation(self) -> bool {
+        matches!(self, ResourceType::Model | ResourceType::Seed)
     }
 
     pub fn name(self) -> &'static str {
@@ -90,6 +99,7 @@ impl ResourceType {
             ResourceType::Seed => "seed",
             ResourceType::Source => "source",
             ResourceType::Test => "test",
+            ResourceType::UnitTest => "unit_test",
         }
     }
 }
@@ -142,6 +152,25 @@ pub struct Node {
     pub columns: IndexMap<String, Column>,
     pub tests: Vec<TestDecl>,
     pub patch_path: Option<PathBuf>,
+    /// Tests: what they check, for people reading a failure.
+    pub tested: Option<Tested>,
+}
+
+/// The subject of a test: `model stg_events` or `source landing.events`, and the column.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tested {
+    pub relation: String,
+    pub column: Option<String>,
+}
+
+impl std::fmt::Display for Tested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.relation)?;
+        if let Some(column) = &self.column {
+            write!(f, ", column {column}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A table declared under `sources:` in YAML.
@@ -216,8 +245,8 @@ pub struct Project {
     pub on_run_start: Vec<String>,
     pub on_run_end: Vec<String>,
     pub static_analysis: StaticAnalysis,
-    /// Unit tests and other YAML sections later stages read, by top-level key.
-    pub unit_tests: Vec<serde_json::Value>,
+    /// Unit tests by unique id; each is also a node, for selection.
+    pub unit_tests: IndexMap<String, UnitTest>,
 }
 
 impl Project {
@@ -311,7 +340,7 @@ fn load_root(
         static_analysis: opts
             .static_analysis
             .unwrap_or_else(|| header.static_analysis.unwrap_or_default()),
-        unit_tests: Vec::new(),
+        unit_tests: IndexMap::new(),
     };
 
     let req = profile::ProfileRequest {
@@ -332,6 +361,7 @@ fn load_root(
     let yaml_docs = parse_yaml_files(&texts, diags);
     properties::apply(&mut project, &yaml_docs, diags);
     data_tests::add_generic_tests(&mut project, diags);
+    unit_tests::check_models(&project, diags);
     apply_project_config(&mut project, &doc, diags);
     Ok(Some(project))
 }
@@ -643,6 +673,7 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
                 columns: IndexMap::new(),
                 tests: Vec::new(),
                 patch_path: None,
+                tested: None,
             },
         );
     }

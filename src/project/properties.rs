@@ -126,7 +126,7 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
             .map(Node::items)
             .unwrap_or_default()
         {
-            project.unit_tests.push(entry.to_json());
+            super::unit_tests::add(project, doc, entry, diags);
         }
     }
 }
@@ -155,7 +155,13 @@ fn list<'a>(
     }
 }
 
-fn check_keys(doc: &Document, node: &Node, known: &[&str], what: &str, diags: &mut Diagnostics) {
+pub(super) fn check_keys(
+    doc: &Document,
+    node: &Node,
+    known: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+) {
     for (key, _) in node.entries() {
         if !known.contains(&key.name.as_str()) {
             let mut d = doc.warning_at(

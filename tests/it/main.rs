@@ -8,3 +8,4 @@ mod dbt_compat;
 mod harness;
 mod ls;
 mod run;
+mod unit_tests;
