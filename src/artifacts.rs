@@ -177,7 +177,8 @@ fn redact(value: Value, secrets: &crate::project::Secrets) -> Value {
     }
 }
 
-pub const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
+pub const SOURCES_SCHEMA: &str = "https://schemas.getdbt.com/dbt/sources/v3.json";
+const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
 
 /// `run_results.json`: one entry per node the run touched, in dbt's schema.
 pub fn run_results(
@@ -223,6 +224,46 @@ pub fn run_results(
 }
 
 /// Write JSON atomically: readers never see a half-written artifact.
+/// `target/sources.json` of `etlx source freshness`, in dbt's shape.
+pub fn sources(
+    project: &Project,
+    c: &Compilation,
+    checks: &[crate::freshness::Check],
+    elapsed: f64,
+) -> Value {
+    let results: Vec<Value> = checks
+        .iter()
+        .map(|check| {
+            let completed = check.started_at
+                + chrono::Duration::milliseconds((check.seconds * 1e3) as i64);
+            json!({
+                "unique_id": check.unique_id,
+                "status": check.status,
+                "max_loaded_at": check.max_loaded_at,
+                "snapshotted_at": completed.to_rfc3339(),
+                "max_loaded_at_time_ago_in_s": check.age_seconds,
+                "criteria": check.criteria,
+                "error": check.message,
+                "adapter_response": {},
+                "timing": [{"name": "execute", "started_at": check.started_at.to_rfc3339(), "completed_at": completed.to_rfc3339()}],
+                "thread_id": "Thread-0",
+                "execution_time": check.seconds,
+            })
+        })
+        .collect();
+    let value = json!({
+        "metadata": {
+            "dbt_schema_version": SOURCES_SCHEMA,
+            "etlx_version": env!("CARGO_PKG_VERSION"),
+            "generated_at": chrono::Utc::now().to_rfc3339(),
+            "invocation_id": c.invocation_id,
+        },
+        "results": results,
+        "elapsed_time": elapsed,
+    });
+    redact(value, &project.secrets)
+}
+
 pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

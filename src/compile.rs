@@ -94,6 +94,8 @@ pub struct Compilation {
     pub on_run_end: Vec<String>,
     /// What `CompileOptions::task` rendered to.
     pub task_output: Option<String>,
+    /// Source relations as rendered (locations may use Jinja); filled when rendering.
+    pub source_relations: HashMap<(String, String), Relation>,
 }
 
 impl Compilation {
@@ -170,6 +172,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         on_run_start: Vec::new(),
         on_run_end: Vec::new(),
         task_output: None,
+        source_relations: HashMap::new(),
     };
     select_nodes(project, &mut compilation, opts);
     phase("selection");
@@ -180,6 +183,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
             &base_shared,
             &mut compilation.diagnostics,
         );
+        compilation.source_relations = sources.clone();
         let shared = Arc::new(Shared {
             relations,
             sources,
@@ -416,19 +420,33 @@ fn source_relations(
     let mut out = HashMap::new();
     for source in project.sources.values() {
         let mut relation = source_relation(project.target.dialect, source);
+        let templated = |text: &str| text.contains("{{") || text.contains("{%");
         if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation)
-            && (location.contains("{{") || location.contains("{%"))
+            && (templated(location) || source.format.as_deref().is_some_and(templated))
         {
-            let req = RenderRequest::without_node(shared);
-            let name = format!(
-                "{} (location of {}.{})",
-                crate::diag::display_path(&source.file),
-                source.source_name,
-                source.name
-            );
-            match templates.render_str(&name, location, req) {
-                Ok(rendered) => *reader = file_reader(source, &rendered),
-                Err(d) => diags.push(*d),
+            let render = |what: &str, text: &str| {
+                let name = format!(
+                    "{} ({what} of {}.{})",
+                    crate::diag::display_path(&source.file),
+                    source.source_name,
+                    source.name
+                );
+                templates.render_str(&name, text, RenderRequest::without_node(shared))
+            };
+            let format = source
+                .format
+                .as_deref()
+                .map(|f| render("format", f))
+                .transpose();
+            match (render("location", location), format) {
+                (Ok(location), Ok(format)) => {
+                    let source = Source {
+                        format: format.map(|f| f.trim().to_string()),
+                        ..source.clone()
+                    };
+                    *reader = file_reader(&source, &location);
+                }
+                (Err(d), _) | (_, Err(d)) => diags.push(*d),
             }
         }
         out.insert((source.source_name.clone(), source.name.clone()), relation);

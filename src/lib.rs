@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod compile;
 pub mod data_test;
 pub mod diag;
+pub mod freshness;
 pub mod graph;
 pub mod materialize;
 pub mod project;

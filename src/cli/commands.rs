@@ -1,17 +1,19 @@
 //! One function per command: call the library, print, choose the outcome.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use etlx::adapter::{Adapter, Catalog, SharedConnection};
 use etlx::compile::{self, Compilation, CompileOptions, Task};
+use etlx::freshness::{self, FreshnessStatus};
 use etlx::project::{self, LoadOptions, Project, ResourceType};
 use etlx::run::{RunOptions, Status};
 use etlx::sql::StaticAnalysis;
 
 use super::{
     Cli, Command, ExecArgs, Global, LsOutput, Outcome, Printer, ResourceTypeArg, Selection,
-    StaticAnalysisArg,
+    SourceCommand, StaticAnalysisArg,
 };
 
 pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
@@ -41,6 +43,9 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::RunOperation { name, args } => {
             run_operation(global, name, args.as_deref(), printer)
         }
+        Command::Source {
+            command: SourceCommand::Freshness { selection, output },
+        } => source_freshness(global, selection, output.as_deref(), printer),
         Command::Debug => debug(global, printer),
         Command::Clean => clean(global, printer),
     }
@@ -441,6 +446,113 @@ fn ls(
         printer.result(&line);
     }
     Ok(Outcome::Success)
+}
+
+/// `source freshness`: the age of each selected source's newest row, judged and printed.
+fn source_freshness(
+    global: &Global,
+    selection: &Selection,
+    output: Option<&std::path::Path>,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let adapter = open_adapter(&project)?;
+    let mut opts = selection_options(selection, true);
+    opts.resource_types = vec![ResourceType::Source];
+    let Some(c) = compile_and_report(&project, &opts, printer, "checked")? else {
+        return Ok(Outcome::Invalid);
+    };
+    let sources: Vec<&etlx::project::Source> = c
+        .selected
+        .iter()
+        .filter_map(|id| project.sources.get(id))
+        .filter(|s| freshness::checkable(s))
+        .collect();
+    if sources.is_empty() {
+        printer.info(
+            "summary",
+            "No selected source has both `loaded_at_field` and `freshness`; nothing to check",
+        );
+        return Ok(Outcome::Success);
+    }
+    let mut conn = adapter.connect()?;
+    let mut checks = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let key = (source.source_name.clone(), source.name.clone());
+        let relation = c
+            .source_relations
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| etlx::compile::source_relation(project.target.dialect, source));
+        if let Some(check) = freshness::check(adapter.dialect(), source, &relation, conn.as_mut()) {
+            printer.info(
+                "freshness",
+                &freshness_line(source, &check, i + 1, sources.len()),
+            );
+            checks.push(check);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let path = output.map_or_else(|| project.target_dir().join("sources.json"), PathBuf::from);
+    etlx::artifacts::write_json(
+        &path,
+        &etlx::artifacts::sources(&project, &c, &checks, elapsed),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    let count = |f: fn(FreshnessStatus) -> bool| checks.iter().filter(|c| f(c.status)).count();
+    let failed = count(FreshnessStatus::is_failure);
+    printer.info(
+        "summary",
+        &format!(
+            "Done in {elapsed:.2}s: {} pass, {} warn, {failed} error, {} total",
+            count(|s| s == FreshnessStatus::Pass),
+            count(|s| s == FreshnessStatus::Warn),
+            checks.len()
+        ),
+    );
+    Ok(if failed > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn freshness_line(
+    source: &etlx::project::Source,
+    check: &freshness::Check,
+    index: usize,
+    total: usize,
+) -> String {
+    let status = match check.status {
+        FreshnessStatus::Pass => "PASS",
+        FreshnessStatus::Warn => "WARN",
+        FreshnessStatus::Error => "ERROR",
+        FreshnessStatus::RuntimeError => "ERROR",
+    };
+    let mut limits = Vec::new();
+    if let Some(p) = check.criteria.warn_after {
+        limits.push(format!("warn after {p}"));
+    }
+    if let Some(p) = check.criteria.error_after {
+        limits.push(format!("error after {p}"));
+    }
+    let detail = match (check.age_seconds, &check.message) {
+        (Some(age), _) => format!(
+            "newest row {} old; {}",
+            freshness::describe_age(age),
+            limits.join(", ")
+        ),
+        (None, Some(message)) => message.lines().next().unwrap_or_default().to_string(),
+        (None, None) => String::new(),
+    };
+    let width = total.to_string().len();
+    format!(
+        "{index:>width$} of {total}  {status:<5} freshness   {}.{}  [{detail}]",
+        source.source_name, source.name
+    )
 }
 
 fn init(global: &Global, name: &str, printer: &Printer) -> anyhow::Result<Outcome> {

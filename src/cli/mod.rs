@@ -165,6 +165,11 @@ pub enum Command {
         #[arg(long)]
         args: Option<String>,
     },
+    /// Commands about sources: `etlx source freshness`.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
     /// Create a new project.
     Init {
         /// Project name (also the folder created).
@@ -174,6 +179,19 @@ pub enum Command {
     Debug,
     /// Delete the clean-targets (target/ by default).
     Clean,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// How long ago each source's newest row was loaded, against its warn_after/error_after;
+    /// writes target/sources.json.
+    Freshness {
+        #[command(flatten)]
+        selection: Selection,
+        /// Where to write the results (default: target/sources.json).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -126,6 +126,63 @@ pub struct Column {
     pub tags: Vec<String>,
 }
 
+/// How recent a source's newest row must be: `etlx source freshness`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Freshness {
+    pub warn_after: Option<Period>,
+    pub error_after: Option<Period>,
+    /// A `where` condition that limits the rows looked at.
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Period {
+    pub count: u64,
+    pub period: PeriodUnit,
+}
+
+impl Period {
+    pub fn seconds(self) -> f64 {
+        let unit = match self.period {
+            PeriodUnit::Minute => 60.0,
+            PeriodUnit::Hour => 3600.0,
+            PeriodUnit::Day => 86400.0,
+        };
+        self.count as f64 * unit
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.period {
+            PeriodUnit::Minute => "minute",
+            PeriodUnit::Hour => "hour",
+            PeriodUnit::Day => "day",
+        };
+        let s = if self.count == 1 { "" } else { "s" };
+        write!(f, "{} {unit}{s}", self.count)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodUnit {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl PeriodUnit {
+    pub fn parse(text: &str) -> Option<PeriodUnit> {
+        match text {
+            "minute" => Some(PeriodUnit::Minute),
+            "hour" => Some(PeriodUnit::Hour),
+            "day" => Some(PeriodUnit::Day),
+            _ => None,
+        }
+    }
+}
+
 /// A data test declared in YAML, kept for `etlx test`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestDecl {
@@ -188,7 +245,7 @@ pub struct Source {
     pub options: serde_json::Map<String, serde_json::Value>,
     pub description: String,
     pub loaded_at_field: Option<String>,
-    pub freshness: serde_json::Value,
+    pub freshness: Option<Freshness>,
     pub columns: IndexMap<String, Column>,
     pub tests: Vec<TestDecl>,
     pub config: Config,

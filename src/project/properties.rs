@@ -7,7 +7,9 @@
 use indexmap::IndexMap;
 
 use super::yaml::{Document, Node};
-use super::{Column, Config, Project, ResourceType, Source, TestDecl};
+use super::{
+    Column, Config, Freshness, Period, PeriodUnit, Project, ResourceType, Source, TestDecl,
+};
 use crate::diag::Diagnostics;
 
 const TOP_KEYS: &[&str] = &[
@@ -399,6 +401,7 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
         let format = get("format");
         if let Some(f) = &format
             && !["parquet", "csv", "json"].contains(&f.as_str())
+            && !f.contains("{{")
         {
             let pos = table
                 .get("format")
@@ -430,7 +433,7 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
         let freshness = table
             .get("freshness")
             .or_else(|| entry.get("freshness"))
-            .map_or(serde_json::Value::Null, Node::to_json);
+            .and_then(|n| freshness(doc, n, diags));
         project.sources.insert(
             unique_id.clone(),
             Source {
@@ -461,4 +464,56 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
             },
         );
     }
+}
+
+/// `freshness: {warn_after: {count: 12, period: hour}, error_after: ..., filter: ...}`;
+/// `freshness: null` turns it off for one table of a source that has it.
+fn freshness(doc: &Document, node: &Node, diags: &mut Diagnostics) -> Option<Freshness> {
+    if node.is_null() {
+        return None;
+    }
+    check_keys(
+        doc,
+        node,
+        &["warn_after", "error_after", "filter"],
+        "freshness",
+        diags,
+    );
+    let after = |key: &str, diags: &mut Diagnostics| -> Option<Period> {
+        let n = node.get(key).filter(|n| !n.is_null())?;
+        let count = n.get("count").and_then(|c| match c.value {
+            super::yaml::Value::Int(i) if i > 0 => Some(i as u64),
+            _ => None,
+        });
+        let unit = n
+            .get("period")
+            .and_then(Node::as_str)
+            .and_then(PeriodUnit::parse);
+        match (count, unit) {
+            (Some(count), Some(period)) => Some(Period { count, period }),
+            _ => {
+                diags.push(
+                    doc.error_at(
+                        n.pos,
+                        "freshness",
+                        format!("`{key}` needs a positive `count` and a `period`"),
+                    )
+                    .hint(format!(
+                        "write {key}: {{count: 12, period: hour}} (period: minute, hour or day)"
+                    )),
+                );
+                None
+            }
+        }
+    };
+    let warn_after = after("warn_after", diags);
+    let error_after = after("error_after", diags);
+    if warn_after.is_none() && error_after.is_none() {
+        return None;
+    }
+    Some(Freshness {
+        warn_after,
+        error_after,
+        filter: node.get("filter").and_then(Node::as_scalar_string),
+    })
 }
