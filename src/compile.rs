@@ -488,7 +488,15 @@ pub fn file_reader(source: &Source, location: &str) -> String {
         location.to_string()
     };
     let mut args = vec![Dialect::DuckDb.literal(&path)];
-    for (key, value) in &source.options {
+    // `options: {json: {...}, parquet: {...}}` holds arguments for one format only, so a
+    // source whose format is a var can carry both.
+    let formats = ["csv", "json", "parquet"];
+    let own = source.options.get(format).and_then(|v| v.as_object());
+    let shared = source
+        .options
+        .iter()
+        .filter(|(k, _)| !formats.contains(&k.as_str()));
+    for (key, value) in shared.chain(own.into_iter().flatten()) {
         args.push(format!("{key} = {}", duckdb_literal(value)));
     }
     format!("{reader}({})", args.join(", "))

@@ -6,8 +6,8 @@
 
 use crate::adapter::{Connection, Table};
 use crate::compile::CompiledNode;
+use crate::project::Target;
 use crate::run::Status;
-use crate::sql::Dialect;
 
 /// Failing rows shown with a failed test.
 pub const SAMPLE_ROWS: usize = 5;
@@ -20,7 +20,11 @@ pub struct Outcome {
     pub message: Option<String>,
 }
 
-pub fn evaluate(node: &CompiledNode, conn: &mut dyn Connection) -> Result<Outcome, String> {
+pub fn evaluate(
+    node: &CompiledNode,
+    target: &Target,
+    conn: &mut dyn Connection,
+) -> Result<Outcome, String> {
     let sql = node
         .compiled_sql
         .as_deref()
@@ -42,7 +46,7 @@ pub fn evaluate(node: &CompiledNode, conn: &mut dyn Connection) -> Result<Outcom
         .unwrap_or(0);
     let mut message = None;
     if node.config.get_bool("store_failures") == Some(true) {
-        message = Some(store_failures(node, conn, &failing)?);
+        message = Some(store_failures(node, target, conn, &failing)?);
     }
     let status = judge(node, failures)?;
     let sample = match failures {
@@ -100,27 +104,24 @@ fn threshold(condition: &str, n: u64) -> Option<bool> {
     })
 }
 
-/// Keep the failing rows in `<schema>_dbt_test__audit.<test name>` (dbt's place for them),
-/// replaced on every run; returns where they are.
+/// Keep the failing rows in `<target schema>_dbt_test__audit.<test name>` (dbt's place for
+/// them, or the test's `schema` config), replaced on every run; returns where they are.
 fn store_failures(
     node: &CompiledNode,
+    target: &Target,
     conn: &mut dyn Connection,
     failing: &str,
 ) -> Result<String, String> {
-    let dialect = Dialect::DuckDb;
-    let schema = node.config.get_str("schema").map_or_else(
-        || {
-            format!(
-                "{}_dbt_test__audit",
-                node.relation.schema().unwrap_or("main")
-            )
-        },
-        str::to_string,
-    );
+    let dialect = target.dialect;
+    let schema = match node.config.get_str("schema") {
+        Some(custom) => format!("{}_{custom}", target.schema),
+        None => format!("{}_dbt_test__audit", target.schema),
+    };
     let table = format!("{}.{}", dialect.quote(&schema), dialect.quote(&node.name));
     let statements = [
         format!("create schema if not exists {}", dialect.quote(&schema)),
-        format!("create or replace table {table} as (\n{failing}\n)"),
+        format!("drop table if exists {table}"),
+        format!("create table {table} as (\n{failing}\n)"),
     ];
     for sql in &statements {
         conn.execute(sql).map_err(|e| e.to_string())?;

@@ -457,7 +457,7 @@ fn build(
         return unit_test_result(project, node, thread, started_at, clock);
     }
     if node.resource_type == ResourceType::Test {
-        return match crate::data_test::evaluate(node, conn) {
+        return match crate::data_test::evaluate(node, &project.target, conn) {
             Ok(outcome) => NodeResult {
                 message: outcome.message,
                 failures: Some(outcome.failures),
