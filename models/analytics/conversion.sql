@@ -1,6 +1,7 @@
 -- Per day: users who went free -> paid (upgrades) and paid -> free (downgrades), against
 -- the day's free users. A table over two small tables: one row per level change, and two
--- per day.
+-- per day. upgrades_per_free_user can pass 1: a user whose last free play was the day
+-- before upgrades on a day they were never free, and a user can upgrade twice in a day.
 with changes as (
     select
         change_date,
@@ -28,7 +29,7 @@ select
     case
         when coalesce(a.free_users, 0) > 0
             then round(coalesce(c.upgrades, 0) * 1.0 / a.free_users, 4)
-    end as upgrade_rate
+    end as upgrades_per_free_user
 from active as a
 left join changes as c
     on a.activity_date = c.change_date
