@@ -12,11 +12,6 @@
     on_schema_change='fail'
 ) }}
 
-with batch_days as (
-    select distinct cast(played_at as date) as activity_date
-    from {{ ref('stg_events') }}
-)
-
 select
     cast(played_at as date) as activity_date,
     level,
@@ -24,5 +19,5 @@ select
     count(distinct user_id || ':' || cast(session_id as varchar)) as sessions,
     count(*) as plays
 from {{ ref('fct_songplays') }}
-where cast(played_at as date) in (select activity_date from batch_days)
+where cast(played_at as date) in {{ batch_days() }}
 group by 1, 2

@@ -7,16 +7,11 @@
     on_schema_change='fail'
 ) }}
 
-with batch_days as (
-    select distinct cast(played_at as date) as play_date
-    from {{ ref('stg_events') }}
-)
-
 select
     cast(played_at as date) as play_date,
     cast(extract(hour from played_at) as integer) as hour_of_day,
     count(*) as plays,
     count(distinct user_id) as listeners
 from {{ ref('fct_songplays') }}
-where cast(played_at as date) in (select play_date from batch_days)
+where cast(played_at as date) in {{ batch_days() }}
 group by 1, 2

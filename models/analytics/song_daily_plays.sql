@@ -8,11 +8,6 @@
     on_schema_change='fail'
 ) }}
 
-with batch_days as (
-    select distinct cast(played_at as date) as play_date
-    from {{ ref('stg_events') }}
-)
-
 select
     cast(played_at as date) as play_date,
     song_id,
@@ -21,5 +16,5 @@ select
     count(distinct user_id) as listeners
 from {{ ref('fct_songplays') }}
 where song_id is not null
-  and cast(played_at as date) in (select play_date from batch_days)
+  and cast(played_at as date) in {{ batch_days() }}
 group by 1, 2, 3
