@@ -1,13 +1,48 @@
+-- One row per song play, accumulated batch by batch. The batch's plays are merged on
+-- songplay_id (a hash of the play's natural key: user, session, item, ts), so a play that
+-- is re-sent, or a batch that is re-run, updates a row to the same values instead of adding one.
+{{ config(
+    materialized='incremental',
+    unique_key='songplay_id',
+    incremental_strategy='merge',
+    on_schema_change='fail'
+) }}
+
+with plays as (
+    select * from {{ ref('stg_events') }}
+),
+
+-- The catalog can list one song (same title and artist) under two ids: pick the one whose
+-- duration is closest to the play's length, then the smallest id, so each play gets one song.
+matched as (
+    select
+        p.event_id,
+        s.song_id,
+        s.artist_id
+    from plays as p
+    join {{ ref('stg_songs') }} as s
+        on p.song_title = s.title
+        and p.artist_name = s.artist_name
+    qualify row_number() over (
+        partition by p.event_id
+        order by abs(coalesce(s.duration_s - p.duration_s, 0)), s.song_id
+    ) = 1
+)
+
 select
-    {{ surrogate_key(['e.user_id', 'e.session_id', 'e.item_in_session']) }} as songplay_id,
-    e.played_at,
-    e.user_id,
-    e.level,
-    s.song_id,
-    s.artist_id,
-    e.session_id,
-    e.location,
-    e.user_agent
-from {{ ref('stg_events') }} as e
-left join {{ ref('stg_songs') }} as s
-    on e.song = s.title and e.artist = s.artist_name
+    p.event_id as songplay_id,
+    p.played_at,
+    p.user_id,
+    p.level,
+    m.song_id,
+    m.artist_id,
+    p.session_id,
+    p.item_in_session,
+    p.location,
+    p.user_agent,
+    p.song_title,
+    p.artist_name,
+    p.duration_s
+from plays as p
+left join matched as m
+    on p.event_id = m.event_id

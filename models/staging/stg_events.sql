@@ -1,26 +1,71 @@
--- One row per song play, typed and de-duplicated; bad rows stay in the landing zone.
-with plays as (
+-- One row per song play of the batch(es) read (var `batch`), typed, filtered and
+-- de-duplicated. Bad rows (no user, not a NextSong, malformed ts) stay in the landing zone.
+-- Every column is cast here, not in the reader, so the model reads JSON (text ts) and Parquet
+-- alike.
+with typed as (
     select
-        try_cast(nullif("userId", '') as bigint) as user_id,
-        {{ epoch_ms_to_timestamp('ts') }} as played_at,
-        "sessionId" as session_id,
-        "itemInSession" as item_in_session,
-        level,
-        song,
-        artist,
-        length as duration_s,
-        location,
-        "userAgent" as user_agent,
-        "firstName" as first_name,
-        "lastName" as last_name,
-        gender
+        nullif(trim(cast("userId" as varchar)), '') as user_id,
+        try_cast("sessionId" as bigint) as session_id,
+        try_cast("itemInSession" as bigint) as item_in_session,
+        -- ts is epoch milliseconds; a malformed one ('2025-13-45T99', '') becomes null.
+        -- Through double so '1541030400000.0' and 1.5410304e12 still count; try_cast again
+        -- so 'NaN' or 'inf' do not fail the cast to bigint.
+        try_cast(try_cast(cast(ts as varchar) as double) as bigint) as ts_ms,
+        cast(level as varchar) as level,
+        cast(song as varchar) as song_title,
+        cast(artist as varchar) as artist_name,
+        try_cast(length as double) as duration_s,
+        cast("firstName" as varchar) as first_name,
+        cast("lastName" as varchar) as last_name,
+        cast(gender as varchar) as gender,
+        cast(location as varchar) as location,
+        cast("userAgent" as varchar) as user_agent,
+        try_cast(try_cast(registration as double) as bigint) as registration_ms,
+        cast(auth as varchar) as auth,
+        try_cast(status as integer) as http_status
     from {{ source('landing', 'events') }}
     where page = 'NextSong'
-      and nullif("userId", '') is not null
-      and ts is not null
+),
+
+valid as (
+    select *
+    from typed
+    where user_id is not null
+      and session_id is not null
+      and item_in_session is not null
+      -- 1970 .. 2100: anything else is a malformed timestamp, not a play
+      and ts_ms > 0
+      and ts_ms < 4102444800000
+),
+
+-- The same play can arrive twice (re-sent in a later batch, or twice in one file): keep one.
+-- Re-sent events are exact copies; the order by only makes the pick deterministic if not.
+deduplicated as (
+    select *
+    from valid
+    qualify row_number() over (
+        partition by user_id, session_id, item_in_session, ts_ms
+        order by level, song_title, artist_name, duration_s, location, first_name, last_name
+    ) = 1
 )
-select *
-from plays
-qualify row_number() over (
-    partition by user_id, session_id, item_in_session order by played_at
-) = 1
+
+select
+    {{ surrogate_key(['user_id', 'session_id', 'item_in_session', 'ts_ms']) }} as event_id,
+    user_id,
+    session_id,
+    item_in_session,
+    ts_ms,
+    {{ epoch_ms_to_timestamp('ts_ms') }} as played_at,
+    level,
+    song_title,
+    artist_name,
+    duration_s,
+    first_name,
+    last_name,
+    gender,
+    location,
+    user_agent,
+    {{ epoch_ms_to_timestamp('registration_ms') }} as registered_at,
+    auth,
+    http_status
+from deduplicated

@@ -1,10 +1,22 @@
-select distinct
-    song_id,
-    title,
-    artist_id,
-    artist_name,
-    artist_location,
-    year,
-    duration
-from {{ source('landing', 'songs') }}
+-- The song catalog, one row per song_id. Empty strings and year 0 mean "unknown": null here.
+with typed as (
+    select
+        nullif(trim(cast(song_id as varchar)), '') as song_id,
+        cast(title as varchar) as title,
+        nullif(trim(cast(artist_id as varchar)), '') as artist_id,
+        cast(artist_name as varchar) as artist_name,
+        nullif(trim(cast(artist_location as varchar)), '') as artist_location,
+        nullif(try_cast(year as integer), 0) as release_year,
+        try_cast(duration as double) as duration_s
+    from {{ source('landing', 'songs') }}
+)
+
+select *
+from typed
 where song_id is not null
+  and artist_id is not null
+-- a song listed twice under one id: keep one, deterministically
+qualify row_number() over (
+    partition by song_id
+    order by title, artist_id, artist_name, artist_location, release_year, duration_s
+) = 1
