@@ -57,7 +57,7 @@ pub fn input_tables(project: &Project, test: &UnitTest) -> Vec<InputTable> {
             table: table_name(&g.input),
             input: g.input.clone(),
             rows: g.rows.clone(),
-            declared: declared_columns(project, &g.input),
+            declared: declared_columns(project, &g.input, &test.model),
         })
         .collect()
 }
@@ -139,19 +139,23 @@ fn table_name(input: &Input) -> String {
     format!("__etlx_given_{safe}")
 }
 
-fn declared_columns(project: &Project, input: &Input) -> IndexMap<String, String> {
-    let columns = match input {
-        Input::Ref(name) => project
+/// The `this` of a unit test is the model's own table, so its columns are the model's.
+fn declared_columns(project: &Project, input: &Input, model: &str) -> IndexMap<String, String> {
+    let by_name = |name: &str| {
+        project
             .nodes
             .values()
-            .find(|n| &n.name == name)
-            .map(|n| &n.columns),
+            .find(|n| n.name == name && n.resource_type.is_relation())
+            .map(|n| &n.columns)
+    };
+    let columns = match input {
+        Input::Ref(name) => by_name(name),
+        Input::This => by_name(model),
         Input::Source(s, t) => project
             .sources
             .values()
             .find(|src| &src.source_name == s && &src.name == t)
             .map(|src| &src.columns),
-        Input::This => None,
     };
     columns
         .into_iter()
@@ -171,7 +175,13 @@ pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, String> {
     }
     let sql = plan.sql.trim().trim_end_matches(';');
     conn.execute(&format!("create table __etlx_actual as {sql}"))
-        .map_err(|e| format!("the model failed on the given rows: {e}"))?;
+        .map_err(|e| {
+            let hint = match e.to_string().contains("Referenced column") {
+                true => "\n  hint: give that column in the input's rows, or declare the input's columns with `data_type:` in YAML so the ones not given are null",
+                false => "",
+            };
+            format!("the model failed on the given rows: {e}{hint}")
+        })?;
     let actual_types: IndexMap<String, String> = conn
         .describe("select * from __etlx_actual")
         .map_err(|e| e.to_string())?
