@@ -987,7 +987,7 @@ fn render_unit_tests(
                     .join("compiled")
                     .join(&project.name)
                     .join("unit_tests")
-                    .join(&plan_model_name(project, &id))
+                    .join(plan_model_name(project, &id))
                     .join(format!("{}.sql", id.rsplit('.').next().unwrap_or(&id)));
                 if opts.write
                     && let Err(e) = write_file(&project.root.join(&path), &plan.sql)
@@ -1039,7 +1039,8 @@ fn plan_unit_test(
         ))
     })?;
     let inputs = unit_test::input_tables(project, test);
-    let (refs, sources, this) = unit_test::substitutions(&inputs);
+    let subs = unit_test::substitutions(&inputs);
+    let (refs, sources, this) = (subs.refs, subs.sources, subs.this);
     let mut vars = shared.vars.clone();
     vars.extend(test.vars.clone());
     // Inputs not given still render, so that the check below can name them.

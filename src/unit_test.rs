@@ -62,30 +62,35 @@ pub fn input_tables(project: &Project, test: &UnitTest) -> Vec<InputTable> {
         .collect()
 }
 
+/// Where `ref`, `source` and `this` point while a unit test's model renders.
+pub struct Substitutions {
+    pub refs: HashMap<String, Relation>,
+    pub sources: HashMap<(String, String), Relation>,
+    pub this: Option<Relation>,
+}
+
 /// Relations that send every given input to its table; `this` too when given.
-pub fn substitutions(
-    inputs: &[InputTable],
-) -> (
-    HashMap<String, Relation>,
-    HashMap<(String, String), Relation>,
-    Option<Relation>,
-) {
-    let (mut refs, mut sources, mut this) = (HashMap::new(), HashMap::new(), None);
+pub fn substitutions(inputs: &[InputTable]) -> Substitutions {
+    let mut out = Substitutions {
+        refs: HashMap::new(),
+        sources: HashMap::new(),
+        this: None,
+    };
     for input in inputs {
         let relation = Relation::Cte {
             name: input.table.clone(),
         };
         match &input.input {
             Input::Ref(name) => {
-                refs.insert(name.clone(), relation);
+                out.refs.insert(name.clone(), relation);
             }
             Input::Source(s, t) => {
-                sources.insert((s.clone(), t.clone()), relation);
+                out.sources.insert((s.clone(), t.clone()), relation);
             }
-            Input::This => this = Some(relation),
+            Input::This => out.this = Some(relation),
         }
     }
-    (refs, sources, this)
+    out
 }
 
 /// After the render: every `ref` and `source` the model read must have been given.
