@@ -119,3 +119,25 @@ fn mistakes_in_unit_tests_point_at_the_yaml() {
     );
     assert!(out.stderr.contains("models/broken.yml:3"), "{}", out.stderr);
 }
+
+#[test]
+fn unit_tests_of_a_redshift_project_run_locally() {
+    let f = Fixture::new("unit");
+    let out = f.etlx(&[
+        "test",
+        "--target",
+        "redshift",
+        "-s",
+        "test_type:unit",
+        "--exclude",
+        "downgrade_is_wrongly_expected",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("4 ok, 0 failed"), "{}", out.stdout);
+    // dim_users calls a macro with a redshift__ version (decode): the DuckDB one ran.
+    let sql = f.read("target/compiled/unit/unit_tests/dim_users/first_load_keeps_latest_level.sql");
+    assert!(sql.contains("case level when 'paid'"), "{sql}");
+    // Anything else needs the warehouse, and says so.
+    let out = f.etlx(&["test", "--target", "redshift"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+}
