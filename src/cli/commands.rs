@@ -46,6 +46,29 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Source {
             command: SourceCommand::Freshness { selection, output },
         } => source_freshness(global, selection, output.as_deref(), printer),
+        Command::Generate {
+            out,
+            batches,
+            events,
+            users,
+            songs,
+            seed,
+            format,
+        } => {
+            let opts = etlx::landing::Options {
+                out: out.clone(),
+                batches: *batches,
+                events: *events,
+                users: *users,
+                songs: *songs,
+                seed: *seed,
+                format: match format {
+                    super::LandingFormat::Json => etlx::landing::Format::Json,
+                    super::LandingFormat::Parquet => etlx::landing::Format::Parquet,
+                },
+            };
+            generate(&opts, printer)
+        }
         Command::Debug => debug(global, printer),
         Command::Clean => clean(global, printer),
     }
@@ -570,6 +593,34 @@ fn freshness_line(
         "{index:>width$} of {total}  {status:<5} freshness   {}.{}  [{detail}]",
         source.source_name, source.name
     )
+}
+
+fn generate(opts: &etlx::landing::Options, printer: &Printer) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let written = etlx::landing::generate(opts)?;
+    let (mut events, mut bytes) = (0, 0);
+    for w in &written {
+        printer.info(
+            "generated",
+            &format!(
+                "{:>9} rows  {:>8.1} MB  {}",
+                w.events,
+                w.bytes as f64 / 1e6,
+                w.path.display()
+            ),
+        );
+        events += w.events;
+        bytes += w.bytes;
+    }
+    printer.info(
+        "summary",
+        &format!(
+            "Wrote {events} rows, {:.1} MB, in {:.2}s",
+            bytes as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(Outcome::Success)
 }
 
 fn init(global: &Global, name: &str, printer: &Printer) -> anyhow::Result<Outcome> {

@@ -170,6 +170,28 @@ pub enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// Write synthetic landing data (music-streaming events and a song catalog), seeded.
+    Generate {
+        /// Landing folder to write (events/batch_NNN/ and songs/).
+        #[arg(long, default_value = "landing")]
+        out: PathBuf,
+        /// Number of batches.
+        #[arg(long, default_value_t = 3)]
+        batches: usize,
+        /// Events per batch (about).
+        #[arg(long, default_value_t = 1500)]
+        events: usize,
+        /// Distinct users (default: events / 16).
+        #[arg(long)]
+        users: Option<usize>,
+        /// Songs in the catalog.
+        #[arg(long, default_value_t = 300)]
+        songs: usize,
+        #[arg(long, default_value_t = 20181101)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = LandingFormat::Json)]
+        format: LandingFormat,
+    },
     /// Create a new project.
     Init {
         /// Project name (also the folder created).
@@ -179,6 +201,12 @@ pub enum Command {
     Debug,
     /// Delete the clean-targets (target/ by default).
     Clean,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LandingFormat {
+    Json,
+    Parquet,
 }
 
 #[derive(Debug, Subcommand)]

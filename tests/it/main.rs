@@ -5,6 +5,7 @@
 mod compile;
 mod data_tests;
 mod dbt_compat;
+mod demo;
 mod freshness;
 mod harness;
 mod ls;
