@@ -5,7 +5,7 @@
 //! from the project root (`file_search_path`), whatever directory etlx was started in.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use duckdb::Config;
 
@@ -17,6 +17,34 @@ pub struct DuckDb {
     /// Kept open for the whole run: connections are cloned from it.
     root: Mutex<duckdb::Connection>,
     path: String,
+    log: Option<SqlLog>,
+}
+
+/// Every statement sent to the database, in order, when `ETLX_SQL_LOG` names a file: the
+/// throughput benchmark replays it through DuckDB alone to measure what etlx adds.
+#[derive(Clone)]
+struct SqlLog(Arc<Mutex<std::fs::File>>);
+
+/// Ends each statement in the log.
+pub const SQL_LOG_SEPARATOR: &str = "\n-- etlx:end-of-statement\n";
+
+impl SqlLog {
+    fn from_env() -> Option<SqlLog> {
+        let path = std::env::var_os("ETLX_SQL_LOG")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(SqlLog(Arc::new(Mutex::new(file))))
+    }
+
+    fn write(&self, sql: &str) {
+        use std::io::Write;
+        if let Ok(mut file) = self.0.lock() {
+            let _ = write!(file, "{sql}{SQL_LOG_SEPARATOR}");
+        }
+    }
 }
 
 impl DuckDb {
@@ -24,12 +52,10 @@ impl DuckDb {
     pub fn open(target: &Target, project_root: &Path) -> Result<DuckDb, AdapterError> {
         let path = target.setting_str("path").unwrap_or(":memory:");
         let threads = target.settings.get("threads").and_then(|v| v.as_i64());
-        Self::open_path(
-            path,
-            threads,
-            target.setting_str("memory_limit"),
-            project_root,
-        )
+        let memory_limit = target.setting_str("memory_limit");
+        let mut db = Self::open_path(path, threads, memory_limit, project_root)?;
+        db.log = SqlLog::from_env();
+        Ok(db)
     }
 
     /// A private database that lives as long as the value: unit tests run in one.
@@ -76,6 +102,7 @@ impl DuckDb {
         Ok(DuckDb {
             root: Mutex::new(conn),
             path,
+            log: None,
         })
     }
 }
@@ -129,6 +156,7 @@ impl Adapter for DuckDb {
         })?;
         Ok(Box::new(DuckDbConnection {
             conn: root.try_clone().map_err(db_err)?,
+            log: self.log.clone(),
         }))
     }
 
@@ -160,10 +188,14 @@ impl Adapter for DuckDb {
 
 struct DuckDbConnection {
     conn: duckdb::Connection,
+    log: Option<SqlLog>,
 }
 
 impl Connection for DuckDbConnection {
     fn execute(&mut self, sql: &str) -> Result<Option<u64>, AdapterError> {
+        if let Some(log) = &self.log {
+            log.write(sql);
+        }
         // `execute` reports rows changed for a single statement; batches report nothing.
         match self.conn.prepare(sql) {
             Ok(mut stmt) => stmt.execute([]).map(|n| Some(n as u64)).map_err(db_err),
@@ -172,6 +204,9 @@ impl Connection for DuckDbConnection {
     }
 
     fn query(&mut self, sql: &str) -> Result<Table, AdapterError> {
+        if let Some(log) = &self.log {
+            log.write(sql);
+        }
         // Every value as text, whatever its type: callers print or compare, never compute.
         let wrapped = format!(
             "select columns(*)::varchar from ({}) as etlx_q",

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end throughput of the demo warehouse: `etlx generate` writes a landing zone of
+# BATCHES batches of EVENTS events (default 10 x 250,000, about 1 GB of JSON lines), then
+# `etlx build` processes it batch by batch: staging, star schema upserts, analytics, every
+# data test and unit test. Each build logs the SQL it sends (ETLX_SQL_LOG); the reference
+# replays exactly those statements through the duckdb crate with nothing around them
+# (examples/replay_sql.rs), in the same run, on the same machine. The same again from Parquet.
+#
+#   bench/throughput.sh                 # 10 batches x 250,000 events
+#   bench/throughput.sh 4 50000         # a quick run
+#
+# Prints a markdown table per format: per-batch time, events/s, MB/s of raw input, peak
+# memory (max RSS) and the etlx/reference ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+batches="${1:-10}"
+events="${2:-250000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-target}"
+cargo build --quiet --bin etlx --example replay_sql
+etlx="$CARGO_TARGET_DIR/debug/etlx"
+replay="$CARGO_TARGET_DIR/debug/examples/replay_sql"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The demo project without its sample landing zone.
+mkdir -p "$work/p"
+cp -r models macros seeds etlx_project.yml profiles.yml "$work/p/"
+mkdir -p "$work/p/tests" && cp tests/*.sql "$work/p/tests/"
+cd "$work/p"
+"$etlx" generate --out landing --batches "$batches" --events "$events" --quiet
+"$etlx" generate --out landing --batches "$batches" --events "$events" --format parquet --quiet
+threads=$(grep -m1 'threads:' profiles.yml | awk '{print $2}')
+
+now() { date +%s.%N; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB RAM"
+echo "etlx and the reference: dev-profile builds (DuckDB itself at -O2); etlx build --threads 1"
+for format in json parquet; do
+  rm -rf target ref.duckdb ./*.log
+  echo
+  echo "### $format: $batches batches of ~$events events"
+  echo
+  echo "| batch | events | input MB | etlx build | reference | etlx/reference | events/s | MB/s (JSON) | peak RSS |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  te=0; tr=0; tev=0; tmb=0; peak=0
+  for k in $(seq -f "%03g" 1 "$batches"); do
+    dir="landing/events/batch_$k"
+    n=$(wc -l < "$dir/events.json")
+    # MB/s counts the raw JSON lines either way: the input the pipeline stands for.
+    mb=$(echo "$(stat -c %s "$dir/events.json") / 1000000" | bc -l)
+    start=$(now)
+    ETLX_SQL_LOG="$work/p/batch_$k.log" /usr/bin/time -f %M -o rss.txt \
+      "$etlx" build --quiet --threads 1 --vars "{batch: batch_$k, landing_format: $format}"
+    e=$(echo "$(now) - $start" | bc -l)
+    rss=$(( $(cat rss.txt) / 1024 ))
+    start=$(now)
+    "$replay" "batch_$k.log" ref.duckdb "$threads" > /dev/null
+    r=$(echo "$(now) - $start" | bc -l)
+    printf "| %s | %d | %.1f | %.2f s | %.2f s | %.2f× | %.0f | %.1f | %d MB |\n" \
+      "$k" "$n" "$mb" "$e" "$r" "$(echo "$e / $r" | bc -l)" "$(echo "$n / $e" | bc -l)" \
+      "$(echo "$mb / $e" | bc -l)" "$rss"
+    te=$(echo "$te + $e" | bc -l); tr=$(echo "$tr + $r" | bc -l)
+    tev=$((tev + n)); tmb=$(echo "$tmb + $mb" | bc -l); peak=$(( rss > peak ? rss : peak ))
+  done
+  printf "| **all** | %d | %.1f | %.2f s | %.2f s | %.2f× | %.0f | %.1f | %d MB |\n" \
+    "$tev" "$tmb" "$te" "$tr" "$(echo "$te / $tr" | bc -l)" "$(echo "$tev / $te" | bc -l)" \
+    "$(echo "$tmb / $te" | bc -l)" "$peak"
+done

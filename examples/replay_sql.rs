@@ -1,0 +1,51 @@
+//! The reference for `bench/throughput.sh`: the statements one `etlx build` sent to DuckDB
+//! (logged with `ETLX_SQL_LOG`), executed by the duckdb crate directly, in the same order, on
+//! one connection, with nothing around them. The difference between `etlx build` and this is
+//! what the tool adds to the engine's own work.
+//!
+//! usage: cargo run --example replay_sql -- SQL_LOG DATABASE [DUCKDB_THREADS]
+
+use std::time::Instant;
+
+const SEPARATOR: &str = "\n-- etlx:end-of-statement\n";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (log, database) = match args.as_slice() {
+        [_, log, database, ..] => (log, database),
+        _ => return Err("usage: replay_sql SQL_LOG DATABASE [DUCKDB_THREADS]".into()),
+    };
+    let mut config = duckdb::Config::default().enable_autoload_extension(false)?;
+    if let Some(threads) = args.get(3) {
+        config = config.threads(threads.parse()?)?;
+    }
+    let conn = duckdb::Connection::open_with_flags(database, config)?;
+    // Relative landing paths resolve from the project directory, as in etlx.
+    if let Ok(dir) = std::env::current_dir() {
+        let dir = dir.display().to_string().replace('\'', "''");
+        conn.execute_batch(&format!("SET file_search_path = '{dir}'"))?;
+    }
+    let text = std::fs::read_to_string(log)?;
+    let statements: Vec<&str> = text
+        .split(SEPARATOR)
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    let clock = Instant::now();
+    for sql in &statements {
+        // A query's rows are read to the end, as etlx reads them; several statements in one
+        // string (a transaction) go as a batch, as etlx sends them.
+        match conn.prepare(sql) {
+            Ok(mut stmt) => {
+                let mut rows = stmt.query([])?;
+                while rows.next()?.is_some() {}
+            }
+            Err(_) => conn.execute_batch(sql)?,
+        }
+    }
+    println!(
+        "{} statements in {:.3} s",
+        statements.len(),
+        clock.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
