@@ -31,7 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|s| !s.trim().is_empty())
         .collect();
     let clock = Instant::now();
+    let mut times: Vec<(f64, &str)> = Vec::new();
     for sql in &statements {
+        let one = Instant::now();
         // A query's rows are read to the end, as etlx reads them; several statements in one
         // string (a transaction) go as a batch, as etlx sends them.
         match conn.prepare(sql) {
@@ -40,6 +42,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 while rows.next()?.is_some() {}
             }
             Err(_) => conn.execute_batch(sql)?,
+        }
+        times.push((one.elapsed().as_secs_f64(), sql));
+    }
+    // REPLAY_SLOWEST=N lists the N slowest statements, to see where the engine's time goes.
+    if let Some(n) = std::env::var("REPLAY_SLOWEST").ok().and_then(|n| n.parse().ok()) {
+        times.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (t, sql) in times.iter().take(n) {
+            let head: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("{t:8.3} s  {}", head.chars().take(150).collect::<String>());
         }
     }
     println!(
