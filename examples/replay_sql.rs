@@ -46,7 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.push((one.elapsed().as_secs_f64(), sql));
     }
     // REPLAY_SLOWEST=N lists the N slowest statements, to see where the engine's time goes.
-    if let Some(n) = std::env::var("REPLAY_SLOWEST").ok().and_then(|n| n.parse().ok()) {
+    if let Some(n) = std::env::var("REPLAY_SLOWEST")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
         times.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (t, sql) in times.iter().take(n) {
             let head: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
