@@ -453,11 +453,13 @@ fn build(
 ) -> NodeResult {
     let started_at = Utc::now();
     let clock = Instant::now();
-    if node.resource_type == ResourceType::UnitTest {
-        return unit_test_result(project, node, thread, started_at, clock);
-    }
-    if node.resource_type == ResourceType::Test {
-        return match crate::data_test::evaluate(node, &project.target, conn) {
+    let tested = match node.resource_type {
+        ResourceType::UnitTest => Some(unit_test_outcome(project, node)),
+        ResourceType::Test => Some(crate::data_test::evaluate(node, &project.target, conn)),
+        _ => None,
+    };
+    if let Some(outcome) = tested {
+        return match outcome {
             Ok(outcome) => NodeResult {
                 message: outcome.message,
                 failures: Some(outcome.failures),
@@ -503,42 +505,26 @@ fn build(
     }
 }
 
-fn unit_test_result(
+/// A unit test's verdict in the shape of a data test's outcome: the diff is its sample.
+fn unit_test_outcome(
     project: &Project,
     node: &CompiledNode,
-    thread: usize,
-    started_at: DateTime<Utc>,
-    clock: Instant,
-) -> NodeResult {
-    let outcome = match &node.unit {
-        Some(plan) => crate::unit_test::run(project, plan),
-        None => Err(format!("unit test {} was not compiled", node.name)),
-    };
-    match outcome {
-        Ok(verdict) => NodeResult {
-            message: Some(verdict.message),
-            failures: Some(verdict.differing),
-            sample: (!verdict.passed).then_some(verdict.diff),
-            ..NodeResult::new(
-                &node.unique_id,
-                if verdict.passed {
-                    Status::Pass
-                } else {
-                    Status::Fail
-                },
-                started_at,
-                clock.elapsed().as_secs_f64(),
-                thread,
-            )
+) -> Result<crate::data_test::Outcome, String> {
+    let plan = node
+        .unit
+        .as_ref()
+        .ok_or_else(|| format!("unit test {} was not compiled", node.name))?;
+    let verdict = crate::unit_test::run(project, plan)?;
+    Ok(crate::data_test::Outcome {
+        status: if verdict.passed {
+            Status::Pass
+        } else {
+            Status::Fail
         },
-        Err(message) => failed(
-            node,
-            thread,
-            started_at,
-            clock,
-            project.secrets.redact(&message),
-        ),
-    }
+        failures: verdict.differing,
+        sample: (!verdict.passed).then_some(verdict.diff),
+        message: Some(verdict.message),
+    })
 }
 
 fn build_statements(
