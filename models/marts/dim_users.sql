@@ -12,20 +12,13 @@
     on_schema_change='fail'
 ) }}
 
+{#- The columns read from the batch and from the table already built: the same list. #}
+{%- set columns = ['user_id', 'first_name', 'last_name', 'gender', 'level', 'location',
+    'state_code', 'user_agent', 'registered_at', 'first_seen_at', 'last_seen_at',
+    'last_event_id'] %}
+
 with incoming as (
-    select
-        user_id,
-        first_name,
-        last_name,
-        gender,
-        level,
-        location,
-        state_code,
-        user_agent,
-        registered_at,
-        first_seen_at,
-        last_seen_at,
-        last_event_id
+    select {{ columns | join(', ') }}
     from {{ ref('stg_users') }}
 ),
 
@@ -33,19 +26,7 @@ candidates as (
     select * from incoming
     {% if is_incremental() %}
     union all
-    select
-        user_id,
-        first_name,
-        last_name,
-        gender,
-        level,
-        location,
-        state_code,
-        user_agent,
-        registered_at,
-        first_seen_at,
-        last_seen_at,
-        last_event_id
+    select {{ columns | join(', ') }}
     from {{ this }}
     where user_id in (select user_id from incoming)
     {% endif %}
