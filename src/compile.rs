@@ -96,6 +96,9 @@ pub struct Compilation {
     pub task_output: Option<String>,
     /// Source relations as rendered (locations may use Jinja); filled when rendering.
     pub source_relations: HashMap<(String, String), Relation>,
+    /// For each source with a `location`, by unique id: the DuckDB reader of its files. On a
+    /// server target the executor loads them into the source's table with it.
+    pub source_readers: HashMap<String, String>,
 }
 
 impl Compilation {
@@ -173,17 +176,19 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         on_run_end: Vec::new(),
         task_output: None,
         source_relations: HashMap::new(),
+        source_readers: HashMap::new(),
     };
     select_nodes(project, &mut compilation, opts);
     phase("selection");
     if opts.render && !compilation.diagnostics.has_errors() {
-        let sources = source_relations(
+        let (sources, readers) = source_relations(
             project,
             &templates,
             &base_shared,
             &mut compilation.diagnostics,
         );
         compilation.source_relations = sources.clone();
+        compilation.source_readers = readers;
         let shared = Arc::new(Shared {
             relations,
             sources,
@@ -410,48 +415,65 @@ fn relations(
 }
 
 /// Source relations: landing files read in place on DuckDB, tables elsewhere. A `location`
-/// may use Jinja (`landing/events/{{ var('batch') }}/`); it is rendered here.
+/// may use Jinja (`landing/events/{{ var('batch') }}/`); it is rendered here, and so is the
+/// reader of every file source.
 fn source_relations(
     project: &Project,
     templates: &Templates,
     shared: &Arc<Shared>,
     diags: &mut Diagnostics,
-) -> HashMap<(String, String), Relation> {
-    let mut out = HashMap::new();
+) -> (HashMap<(String, String), Relation>, HashMap<String, String>) {
+    let mut relations = HashMap::new();
+    let mut readers = HashMap::new();
     for source in project.sources.values() {
         let mut relation = source_relation(project.target.dialect, source);
-        let templated = |text: &str| text.contains("{{") || text.contains("{%");
-        if let (Some(location), Relation::Files { reader, .. }) = (&source.location, &mut relation)
-            && (templated(location) || source.format.as_deref().is_some_and(templated))
-        {
-            let render = |what: &str, text: &str| {
-                let name = format!(
-                    "{} ({what} of {}.{})",
-                    crate::diag::display_path(&source.file),
-                    source.source_name,
-                    source.name
-                );
-                templates.render_str(&name, text, RenderRequest::without_node(shared))
-            };
-            let format = source
-                .format
-                .as_deref()
-                .map(|f| render("format", f))
-                .transpose();
-            match (render("location", location), format) {
-                (Ok(location), Ok(format)) => {
-                    let source = Source {
-                        format: format.map(|f| f.trim().to_string()),
-                        ..source.clone()
-                    };
-                    *reader = file_reader(&source, &location);
+        if let Some(location) = &source.location {
+            match rendered_reader(source, location, templates, shared) {
+                Ok(reader) => {
+                    if let Relation::Files { reader: r, .. } = &mut relation {
+                        r.clone_from(&reader);
+                    }
+                    readers.insert(source.unique_id.clone(), reader);
                 }
-                (Err(d), _) | (_, Err(d)) => diags.push(*d),
+                Err(d) => diags.push(*d),
             }
         }
-        out.insert((source.source_name.clone(), source.name.clone()), relation);
+        relations.insert((source.source_name.clone(), source.name.clone()), relation);
     }
-    out
+    (relations, readers)
+}
+
+fn rendered_reader(
+    source: &Source,
+    location: &str,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+) -> Result<String, Box<crate::diag::Diagnostic>> {
+    let render = |what: &str, text: &str| {
+        if !(text.contains("{{") || text.contains("{%")) {
+            return Ok(text.to_string());
+        }
+        let name = format!(
+            "{} ({what} of {}.{})",
+            crate::diag::display_path(&source.file),
+            source.source_name,
+            source.name
+        );
+        templates.render_str(&name, text, RenderRequest::without_node(shared))
+    };
+    let format = source
+        .format
+        .as_deref()
+        .map(|f| render("format", f).map(|f| f.trim().to_string()))
+        .transpose()?;
+    let location = render("location", location)?;
+    Ok(file_reader(
+        &Source {
+            format,
+            ..source.clone()
+        },
+        &location,
+    ))
 }
 
 pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {

@@ -11,6 +11,7 @@ pub mod data_test;
 pub mod diag;
 pub mod freshness;
 pub mod graph;
+pub mod ingest;
 pub mod landing;
 pub mod materialize;
 pub mod project;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::adapter::{Adapter, Catalog, Connection, RelationKind, Table};
 use crate::compile::{Compilation, CompiledNode};
-use crate::materialize::{self, Situation, Strategy, Target, duckdb as sqlgen};
+use crate::materialize::{self, Situation, Strategy, Target};
 use crate::project::{Project, ResourceType};
 use crate::template::Relation;
 
@@ -232,22 +232,29 @@ pub fn execute(
         finished: 0,
         stopped: false,
     });
+    let loads = sources_to_load(project, c, &nodes);
     let start = [
         c.on_run_start.clone(),
-        missing_schemas(&nodes, &opts.catalog),
+        missing_schemas(&nodes, &loads, adapter.dialect(), &opts.catalog),
     ]
     .concat();
-    if let Some(failure) = run_project_hook(project, adapter, "on-run-start", &start) {
-        let reason = format!(
-            "skipped: {}",
-            failure.message.as_deref().unwrap_or("on-run-start failed")
-        );
-        let mut results: Vec<NodeResult> = nodes
+    let failure = run_project_hook(project, adapter, "on-run-start", &start).map(|f| vec![f]);
+    let mut loaded = Vec::new();
+    if let Some(failed) =
+        failure.or_else(|| load_sources(project, c, adapter, opts, &loads, reporter, &mut loaded))
+    {
+        let reason = failed
             .iter()
-            .map(|n| skipped(n, failure.completed_at, &reason))
+            .find(|r| r.status == Status::Error)
+            .and_then(|r| r.message.as_deref())
+            .unwrap_or("on-run-start failed");
+        let reason = format!("skipped: {reason}");
+        let now = Utc::now();
+        return loaded
+            .into_iter()
+            .chain(failed)
+            .chain(nodes.iter().map(|n| skipped(n, now, &reason)))
             .collect();
-        results.insert(0, failure);
-        return results;
     }
     let wake = Condvar::new();
     let total = nodes.len();
@@ -296,31 +303,142 @@ pub fn execute(
             ));
         }
     }
-    state
-        .results
+    loaded
         .into_iter()
-        .flatten()
+        .chain(state.results.into_iter().flatten())
         .chain(end_failure)
         .collect()
 }
 
-/// `create schema` for each schema the run builds into that does not exist yet, once.
-fn missing_schemas(nodes: &[&CompiledNode], catalog: &Catalog) -> Vec<String> {
-    let mut schemas: Vec<String> = Vec::new();
-    for node in nodes {
-        if let Relation::Table {
-            schema, dialect, ..
-        } = &node.relation
-            && !catalog.has_schema(schema)
+/// Sources with landing files that the selected nodes read, on a server target: their files
+/// are loaded into the source's table before anything reads it. DuckDB reads them in place.
+fn sources_to_load<'a>(
+    project: &'a Project,
+    c: &Compilation,
+    nodes: &[&CompiledNode],
+) -> Vec<&'a crate::project::Source> {
+    if project.target.dialect == crate::sql::Dialect::DuckDb {
+        return Vec::new();
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    let mut stack: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.resource_type != ResourceType::UnitTest)
+        .flat_map(|n| n.depends_on.iter().map(String::as_str))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if c.source_readers.contains_key(id) {
+            ids.push(id);
+        } else if let Some(parent) = c
+            .nodes
+            .get(id)
+            .filter(|p| p.config.materialized() == "ephemeral")
         {
-            let sql = sqlgen::create_schema(&Target {
-                schema,
-                name: "",
-                dialect: *dialect,
+            stack.extend(parent.depends_on.iter().map(String::as_str));
+        }
+    }
+    ids.sort_unstable();
+    ids.iter()
+        .filter_map(|id| project.sources.get(*id))
+        .collect()
+}
+
+/// Load each source's files; `Some` with the failure if one fails (the run stops there: every
+/// node reads what the sources hold).
+fn load_sources(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    sources: &[&crate::project::Source],
+    reporter: &dyn Reporter,
+    loaded: &mut Vec<NodeResult>,
+) -> Option<Vec<NodeResult>> {
+    for (index, source) in sources.iter().enumerate() {
+        let (started_at, clock) = (Utc::now(), Instant::now());
+        reporter.event(Event::Started {
+            unique_id: &source.unique_id,
+            thread: 0,
+            total: sources.len(),
+        });
+        let select = format!("select * from {}", c.source_readers.get(&source.unique_id)?);
+        let t = Target {
+            schema: &source.schema,
+            name: &source.identifier,
+            dialect: adapter.dialect(),
+        };
+        let s = situation(&opts.catalog, &source.schema, &source.identifier, true);
+        let outcome = adapter
+            .connect()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                let n = crate::ingest::load(
+                    &project.root,
+                    &select,
+                    conn.as_mut(),
+                    &t,
+                    &s,
+                    &source.config,
+                );
+                if n.is_err() {
+                    let _ = conn.execute("rollback");
+                }
+                n
             });
-            if !schemas.contains(&sql) {
-                schemas.push(sql);
-            }
+        let seconds = clock.elapsed().as_secs_f64();
+        let result = match outcome {
+            Ok(rows) => NodeResult {
+                rows_affected: Some(rows),
+                ..NodeResult::new(&source.unique_id, Status::Success, started_at, seconds, 0)
+            },
+            Err(message) => NodeResult {
+                message: Some(format!(
+                    "loading the files of source {}.{}: {}",
+                    source.source_name,
+                    source.name,
+                    project.secrets.redact(&message)
+                )),
+                ..NodeResult::new(&source.unique_id, Status::Error, started_at, seconds, 0)
+            },
+        };
+        reporter.event(Event::Finished {
+            result: &result,
+            index: index + 1,
+            total: sources.len(),
+        });
+        if result.status == Status::Error {
+            return Some(vec![result]);
+        }
+        loaded.push(result);
+    }
+    None
+}
+
+/// `create schema` for each schema the run builds or loads into that does not exist yet, once.
+fn missing_schemas(
+    nodes: &[&CompiledNode],
+    loads: &[&crate::project::Source],
+    dialect: crate::sql::Dialect,
+    catalog: &Catalog,
+) -> Vec<String> {
+    let built = nodes.iter().filter_map(|n| match &n.relation {
+        Relation::Table { schema, .. } => Some(schema.as_str()),
+        _ => None,
+    });
+    let loaded = loads.iter().map(|s| s.schema.as_str());
+    let mut schemas: Vec<String> = Vec::new();
+    for schema in loaded.chain(built) {
+        let sql = materialize::create_schema(&Target {
+            schema,
+            name: "",
+            dialect,
+        });
+        if !catalog.has_schema(schema) && !schemas.contains(&sql) {
+            schemas.push(sql);
         }
     }
     schemas
@@ -547,17 +665,23 @@ fn build_statements(
         name: identifier,
         dialect: *dialect,
     };
-    // Each relation is built once per run, so what the catalog said at the start still holds.
-    let existing = opts.catalog.kind(schema, identifier);
     let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
-    let situation = Situation {
-        existing,
-        full_refresh,
-    };
+    let situation = situation(&opts.catalog, schema, identifier, full_refresh);
     run_statements(conn, &node.pre_hooks)?;
     let rows = build_relation(project, node, conn, &t, &situation)?;
     run_statements(conn, &node.post_hooks)?;
     Ok(rows)
+}
+
+/// What exists before a relation is built. Each relation is built once per run, so what the
+/// catalog said at the start still holds.
+fn situation(catalog: &Catalog, schema: &str, name: &str, full_refresh: bool) -> Situation {
+    Situation {
+        existing: catalog.kind(schema, name),
+        full_refresh,
+        leftover_building: catalog.kind(schema, &format!("{name}__etlx_tmp")),
+        leftover_previous: catalog.kind(schema, &format!("{name}__etlx_old")),
+    }
 }
 
 /// Run statements in order; the rows written by the statements that write rows, if reported.
@@ -592,30 +716,35 @@ fn build_relation(
     s: &Situation,
 ) -> Result<Option<u64>, String> {
     let sql = node.compiled_sql.as_deref().unwrap_or_default();
-    match node.config.materialized() {
-        "view" => run_statements(conn, &sqlgen::view(t, sql, s)),
-        "table" => run_statements(conn, &sqlgen::table(t, sql, s)),
+    let config = &node.config;
+    match config.materialized() {
+        "view" => run_statements(conn, &materialize::view(t, sql, s, config)),
+        "table" => run_statements(conn, &materialize::table(t, sql, s, config)),
         "seed" => {
             let path = project
                 .nodes
                 .get(&node.unique_id)
                 .map(|n| crate::diag::display_path(&n.file.path))
                 .unwrap_or_default();
-            let select = sqlgen::seed_select(&path, &node.config).map_err(|e| e.to_string())?;
-            run_statements(conn, &sqlgen::table(t, &select, s))
+            let select =
+                materialize::duckdb::seed_select(&path, config).map_err(|e| e.to_string())?;
+            if t.dialect == crate::sql::Dialect::DuckDb {
+                run_statements(conn, &materialize::table(t, &select, s, config))
+            } else {
+                crate::ingest::load(&project.root, &select, conn, t, s, config).map(Some)
+            }
         }
         "incremental" if s.existing != Some(RelationKind::Table) || s.full_refresh => {
-            run_statements(conn, &sqlgen::table(t, sql, s))
+            run_statements(conn, &materialize::table(t, sql, s, config))
         }
         "incremental" => {
-            let strategy =
-                Strategy::from_config(&node.config, t.dialect).map_err(|e| e.to_string())?;
-            run_statements(conn, &sqlgen::stage(t, sql))?;
+            let strategy = Strategy::from_config(config, t.dialect).map_err(|e| e.to_string())?;
+            run_statements(conn, &materialize::stage(t, sql))?;
             let incoming = conn
-                .describe(&format!("select * from {}", sqlgen::stage_name(t)))
+                .describe(&format!("select * from {}", materialize::stage_name(t)))
                 .map_err(|e| e.to_string())?;
             let current = conn.columns(t.schema, t.name).map_err(|e| e.to_string())?;
-            let (added, removed) = materialize::schema_changes(&node.config, &current, &incoming)
+            let (added, removed) = materialize::schema_changes(config, &current, &incoming)
                 .map_err(|e| e.to_string())?;
             // Columns the batch does not carry are left alone (NULL in new rows).
             let keep: Vec<_> = current
@@ -626,7 +755,10 @@ fn build_relation(
                         .any(|i| i.name.eq_ignore_ascii_case(&c.name))
                 })
                 .collect();
-            run_statements(conn, &sqlgen::apply(t, &strategy, &keep, &added, &removed))
+            run_statements(
+                conn,
+                &materialize::apply(t, &strategy, &keep, &added, &removed),
+            )
         }
         other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).to_string()),
     }

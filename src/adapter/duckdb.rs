@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use duckdb::Config;
 
-use super::{Adapter, AdapterError, Catalog, ColumnInfo, Connection, RelationKind, Table};
+use super::{
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, RowSink,
+    Table, column_infos, relation_kind,
+};
 use crate::project::Target;
 use crate::sql::Dialect;
 
@@ -56,6 +59,45 @@ impl DuckDb {
         let mut db = Self::open_path(path, threads, memory_limit, project_root)?;
         db.log = SqlLog::from_env();
         Ok(db)
+    }
+
+    /// Run a query and hand its rows, every value as text, to `each` a chunk at a time, so a
+    /// landing batch streams into a server warehouse without being held in memory.
+    pub fn stream(
+        &self,
+        sql: &str,
+        chunk: usize,
+        each: &mut dyn FnMut(&[Vec<Option<String>>]) -> Result<(), AdapterError>,
+    ) -> Result<u64, AdapterError> {
+        let conn = self.root.lock().map_err(|_| AdapterError::Database {
+            message: "connection poisoned".into(),
+        })?;
+        let wrapped = format!(
+            "select columns(*)::varchar from ({}) as etlx_q",
+            sql.trim().trim_end_matches(';')
+        );
+        let mut stmt = conn.prepare(&wrapped).map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        let mut buffer: Vec<Vec<Option<String>>> = Vec::with_capacity(chunk);
+        let mut total = 0;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let width = row.as_ref().column_count();
+            let values = (0..width)
+                .map(|i| row.get::<_, Option<String>>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
+            buffer.push(values);
+            if buffer.len() >= chunk {
+                each(&buffer)?;
+                total += buffer.len() as u64;
+                buffer.clear();
+            }
+        }
+        if !buffer.is_empty() {
+            each(&buffer)?;
+            total += buffer.len() as u64;
+        }
+        Ok(total)
     }
 
     /// A private database that lives as long as the value: unit tests run in one.
@@ -259,26 +301,12 @@ impl Connection for DuckDbConnection {
         let sql = sql.trim().trim_end_matches(';');
         Ok(column_infos(self.query(&format!("describe {sql}"))?))
     }
-}
 
-fn relation_kind(table_type: &str) -> RelationKind {
-    if table_type.contains("VIEW") {
-        RelationKind::View
-    } else {
-        RelationKind::Table
+    fn copy_in<'a>(
+        &'a mut self,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Box<dyn RowSink + 'a>, AdapterError> {
+        Ok(Box::new(InsertSink::new(self, table, columns)))
     }
-}
-
-/// The first two columns of a catalog query as (name, type) pairs.
-fn column_infos(table: Table) -> Vec<ColumnInfo> {
-    table
-        .rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(ColumnInfo {
-                name: r.first()?.clone()?,
-                data_type: r.get(1)?.clone()?,
-            })
-        })
-        .collect()
 }

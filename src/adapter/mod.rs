@@ -6,6 +6,7 @@
 //! block on their own runtime.
 
 pub mod duckdb;
+pub mod postgres;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,24 @@ pub enum AdapterError {
     Open { path: String, message: String },
     #[error("{message}")]
     Database { message: String },
+    /// The target's settings cannot work; said before anything connects.
+    #[error("{0}")]
+    Config(String),
+    /// A server did not take the connection. Never carries the password.
+    #[error("cannot connect to {address}: {reason}{}", hint_suffix(.hint))]
+    Connect {
+        address: String,
+        reason: String,
+        hint: String,
+    },
+}
+
+fn hint_suffix(hint: &str) -> String {
+    if hint.is_empty() {
+        String::new()
+    } else {
+        format!("; {hint}")
+    }
 }
 
 pub trait Connection: Send {
@@ -56,6 +75,103 @@ pub trait Connection: Send {
     fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
     /// Column names and types of a query's result, without running it to completion.
     fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
+    /// Rows into an existing table, streamed: files read on this machine reach a server
+    /// warehouse this way. Multi-row INSERTs unless the warehouse has something faster.
+    fn copy_in<'a>(
+        &'a mut self,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Box<dyn RowSink + 'a>, AdapterError>;
+}
+
+/// Where loaded rows go, a chunk at a time; `finish` says how many arrived.
+pub trait RowSink {
+    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<(), AdapterError>;
+    fn finish(self: Box<Self>) -> Result<u64, AdapterError>;
+}
+
+/// Rows as `insert into … values (…), (…)` statements of a bounded size: what Redshift takes
+/// without S3 (it has no `COPY FROM STDIN`).
+pub struct InsertSink<'a> {
+    conn: &'a mut dyn Connection,
+    head: String,
+    rows: u64,
+}
+
+/// Redshift caps a statement at 16 MB; stay far below it.
+const INSERT_BYTES: usize = 1 << 20;
+
+impl<'a> InsertSink<'a> {
+    pub fn new(conn: &'a mut dyn Connection, table: &str, columns: &[String]) -> InsertSink<'a> {
+        let list = columns
+            .iter()
+            .map(|c| Dialect::Postgres.quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        InsertSink {
+            conn,
+            head: format!("insert into {table} ({list}) values\n"),
+            rows: 0,
+        }
+    }
+}
+
+impl RowSink for InsertSink<'_> {
+    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<(), AdapterError> {
+        let mut sql = self.head.clone();
+        let mut pending = 0;
+        for row in rows {
+            let values: Vec<String> = row
+                .iter()
+                .map(|v| {
+                    v.as_deref()
+                        .map_or("null".into(), |v| Dialect::Postgres.literal(v))
+                })
+                .collect();
+            if pending > 0 {
+                sql.push_str(",\n");
+            }
+            sql.push_str(&format!("({})", values.join(", ")));
+            pending += 1;
+            if sql.len() > INSERT_BYTES {
+                self.conn.execute(&sql)?;
+                self.rows += pending;
+                sql = self.head.clone();
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            self.conn.execute(&sql)?;
+            self.rows += pending;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<u64, AdapterError> {
+        Ok(self.rows)
+    }
+}
+
+pub(crate) fn relation_kind(table_type: &str) -> RelationKind {
+    if table_type.contains("VIEW") {
+        RelationKind::View
+    } else {
+        RelationKind::Table
+    }
+}
+
+/// The first two columns of a catalog query as (name, type) pairs.
+pub(crate) fn column_infos(table: Table) -> Vec<ColumnInfo> {
+    table
+        .rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(ColumnInfo {
+                name: r.first()?.clone()?,
+                data_type: r.get(1)?.clone()?,
+            })
+        })
+        .collect()
 }
 
 /// The relations that exist, by schema and name.

@@ -185,15 +185,23 @@ fn compile_command(
 }
 
 fn open_adapter(project: &Project) -> anyhow::Result<Box<dyn Adapter>> {
-    match project.target.dialect {
-        etlx::sql::Dialect::DuckDb => Ok(Box::new(etlx::adapter::duckdb::DuckDb::open(
+    open_adapter_for(project, project.target.threads)
+}
+
+/// The target's adapter; a server target pools a connection per worker plus one for the
+/// queries templates make (`run_query`).
+fn open_adapter_for(project: &Project, threads: usize) -> anyhow::Result<Box<dyn Adapter>> {
+    use etlx::sql::Dialect;
+    Ok(match project.target.dialect {
+        Dialect::DuckDb => Box::new(etlx::adapter::duckdb::DuckDb::open(
             &project.target,
             &project.root,
-        )?)),
-        other => bail!(
-            "target type '{other}' cannot run yet: only duckdb targets run in this version (compile works for every target)"
-        ),
-    }
+        )?),
+        Dialect::Postgres | Dialect::Redshift => Box::new(etlx::adapter::postgres::Postgres::open(
+            &project.target,
+            threads + 1,
+        )?),
+    })
 }
 
 /// `run`, `seed` and `build`: compile what is selected, then build it over the DAG.
@@ -213,7 +221,8 @@ fn execute(
     opts.full_refresh = exec.full_refresh;
     // Unit tests never use the target, so `etlx test -s test_type:unit` works where the
     // warehouse cannot be reached (a Redshift project on a laptop or in CI).
-    let opened = open_adapter(&project)
+    let threads = exec.threads.unwrap_or(project.target.threads).max(1);
+    let opened = open_adapter_for(&project, threads)
         .and_then(|a| connect_options(a.as_ref(), &mut opts).map(|catalog| (a, catalog)));
     let (adapter, catalog, unreachable) = match opened {
         Ok((adapter, catalog)) => (adapter, catalog, None),
@@ -235,7 +244,7 @@ fn execute(
     }
     let run_opts = RunOptions {
         catalog,
-        threads: exec.threads.unwrap_or(project.target.threads).max(1),
+        threads,
         fail_fast: exec.fail_fast,
         full_refresh: exec.full_refresh,
     };
@@ -683,11 +692,20 @@ fn debug(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
         project.sources.len(),
         project.macros.len()
     ));
-    Ok(if diags.has_errors() {
-        Outcome::Invalid
-    } else {
-        Outcome::Success
-    })
+    if diags.has_errors() {
+        return Ok(Outcome::Invalid);
+    }
+    // The connection check: what a new profile most often gets wrong.
+    match open_adapter_for(&project, 1).and_then(|a| Ok(a.describe()?)) {
+        Ok(server) => {
+            printer.result(&format!("connection: OK, {server}"));
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            printer.result(&format!("connection: FAILED, {e:#}"));
+            Ok(Outcome::Failed)
+        }
+    }
 }
 
 fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {

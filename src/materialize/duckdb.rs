@@ -5,10 +5,6 @@ use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
 use crate::sql::Dialect;
 
-pub fn create_schema(t: &Target) -> String {
-    format!("create schema if not exists {}", t.dialect.quote(t.schema))
-}
-
 fn drop_existing(t: &Target, existing: Option<RelationKind>) -> Option<String> {
     match existing? {
         RelationKind::Table => Some(format!("drop table if exists {}", t.qualified())),
@@ -83,12 +79,7 @@ pub fn apply(
     for c in removed {
         out.push(format!("alter table {target} drop column {}", q(c)));
     }
-    let columns: Vec<&str> = target_columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .filter(|c| !removed.iter().any(|r| r.eq_ignore_ascii_case(c)))
-        .chain(added.iter().map(|c| c.name.as_str()))
-        .collect();
+    let columns = super::kept_columns(target_columns, added, removed);
     let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
     let insert = format!("insert into {target} ({list}) select {list} from {stage}");
     let on = |keys: &[String], left: &str, right: &str| {
@@ -189,7 +180,7 @@ mod tests {
         let fresh = Situation::default();
         let over_view = Situation {
             existing: Some(RelationKind::View),
-            full_refresh: false,
+            ..Situation::default()
         };
         let cols = [col("id"), col("amount")];
         let text = [
@@ -200,7 +191,7 @@ mod tests {
                     "select 1;",
                     &Situation {
                         existing: Some(RelationKind::Table),
-                        full_refresh: false,
+                        ..Situation::default()
                     },
                 ),
             ),

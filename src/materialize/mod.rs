@@ -6,6 +6,7 @@
 //! transaction, so a failure or a killed process leaves the previous version intact.
 
 pub mod duckdb;
+pub mod postgres;
 
 use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
@@ -16,6 +17,70 @@ use crate::sql::Dialect;
 pub struct Situation {
     pub existing: Option<RelationKind>,
     pub full_refresh: bool,
+    /// Server targets: relations under the temporary names (`__etlx_tmp`, `__etlx_old`) that a
+    /// killed run left behind, to be cleared first.
+    pub leftover_building: Option<RelationKind>,
+    pub leftover_previous: Option<RelationKind>,
+}
+
+pub fn create_schema(t: &Target) -> String {
+    format!("create schema if not exists {}", t.dialect.quote(t.schema))
+}
+
+/// The SQL of one materialization, for the target's dialect.
+pub fn view(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
+    match t.dialect {
+        Dialect::DuckDb => duckdb::view(t, sql, s),
+        _ => postgres::view(t, sql, s, config),
+    }
+}
+
+pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
+    match t.dialect {
+        Dialect::DuckDb => duckdb::table(t, sql, s),
+        _ => postgres::table(t, sql, s, config),
+    }
+}
+
+pub fn stage(t: &Target, sql: &str) -> Vec<String> {
+    match t.dialect {
+        Dialect::DuckDb => duckdb::stage(t, sql),
+        _ => postgres::stage(t, sql),
+    }
+}
+
+pub fn stage_name(t: &Target) -> String {
+    match t.dialect {
+        Dialect::DuckDb => duckdb::stage_name(t),
+        _ => postgres::stage_name(t),
+    }
+}
+
+pub fn apply(
+    t: &Target,
+    strategy: &Strategy,
+    target_columns: &[ColumnInfo],
+    added: &[ColumnInfo],
+    removed: &[String],
+) -> Vec<String> {
+    match t.dialect {
+        Dialect::DuckDb => duckdb::apply(t, strategy, target_columns, added, removed),
+        _ => postgres::apply(t, strategy, target_columns, added, removed),
+    }
+}
+
+/// The columns an incremental batch writes: the table's, less those removed, plus those added.
+fn kept_columns<'a>(
+    target_columns: &'a [ColumnInfo],
+    added: &'a [ColumnInfo],
+    removed: &[String],
+) -> Vec<&'a str> {
+    target_columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|c| !removed.iter().any(|r| r.eq_ignore_ascii_case(c)))
+        .chain(added.iter().map(|c| c.name.as_str()))
+        .collect()
 }
 
 /// A relation's parts, quoted as the dialect needs.
