@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::adapter::duckdb::DuckDb;
-use crate::adapter::{Adapter, ColumnInfo, Connection};
+use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
 use crate::materialize::{Situation, Target, postgres};
 use crate::project::Config;
 
@@ -35,17 +35,48 @@ pub fn load(
             name: c.name,
         })
         .collect();
-    execute(conn, &postgres::start_load(t, &columns, s, config))?;
+    // Same columns as the table holds: refill it in place, so the views that read it stay.
+    // Otherwise build a new table and swap it in (which drops those views).
+    let in_place = s.existing == Some(RelationKind::Table)
+        && !s.full_refresh
+        && same_columns(
+            &conn.columns(t.schema, t.name).map_err(|e| e.to_string())?,
+            &columns,
+        );
+    let (start, into, finish) = if in_place {
+        (
+            vec![
+                "begin".to_string(),
+                format!("truncate table {}", t.qualified()),
+            ],
+            t.qualified(),
+            vec!["commit".to_string()],
+        )
+    } else {
+        (
+            postgres::start_load(t, &columns, s, config),
+            postgres::building(t),
+            postgres::finish_load(t, s),
+        )
+    };
+    execute(conn, &start)?;
     let names: Vec<String> = columns.into_iter().map(|c| c.name).collect();
-    let mut sink = conn
-        .copy_in(&postgres::building(t), &names)
-        .map_err(|e| e.to_string())?;
+    let mut sink = conn.copy_in(&into, &names).map_err(|e| e.to_string())?;
     reader
         .stream(select, CHUNK, &mut |rows| sink.write(rows))
         .map_err(|e| e.to_string())?;
     let loaded = sink.finish().map_err(|e| e.to_string())?;
-    execute(conn, &postgres::finish_load(t, s))?;
+    execute(conn, &finish)?;
     Ok(loaded)
+}
+
+/// Whether the table's columns (as the catalog spells their types) are the ones to load.
+fn same_columns(current: &[ColumnInfo], wanted: &[ColumnInfo]) -> bool {
+    current.len() == wanted.len()
+        && current.iter().zip(wanted).all(|(c, w)| {
+            c.name.eq_ignore_ascii_case(&w.name)
+                && postgres::canonical_type(&c.data_type) == postgres::canonical_type(&w.data_type)
+        })
 }
 
 fn execute(conn: &mut dyn Connection, statements: &[String]) -> Result<(), String> {

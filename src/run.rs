@@ -371,7 +371,7 @@ fn load_sources(
             name: &source.identifier,
             dialect: adapter.dialect(),
         };
-        let s = situation(&opts.catalog, &source.schema, &source.identifier, true);
+        let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
         let outcome = adapter
             .connect()
             .map_err(|e| e.to_string())
@@ -666,7 +666,14 @@ fn build_statements(
         dialect: *dialect,
     };
     let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
-    let situation = situation(&opts.catalog, schema, identifier, full_refresh);
+    let mut situation = situation(&opts.catalog, schema, identifier, full_refresh);
+    // On a server, rebuilding a relation drops the views that read it (`cascade`), so what
+    // the catalog said at the start may be gone: ask again. One query; DuckDB never drops.
+    if *dialect != crate::sql::Dialect::DuckDb {
+        situation.existing = conn
+            .relation_kind(schema, identifier)
+            .map_err(|e| e.to_string())?;
+    }
     run_statements(conn, &node.pre_hooks)?;
     let rows = build_relation(project, node, conn, &t, &situation)?;
     run_statements(conn, &node.post_hooks)?;

@@ -291,6 +291,29 @@ pub fn column_type(duckdb_type: &str, dialect: Dialect) -> String {
     mapped.to_string()
 }
 
+/// A type as `format_type` spells it, so a type written in DDL compares with the catalog's.
+pub fn canonical_type(ddl: &str) -> String {
+    let t = ddl.trim().to_ascii_lowercase();
+    let renamed = [
+        ("timestamptz", "timestamp with time zone"),
+        ("timestamp", "timestamp without time zone"),
+        ("varchar", "character varying"),
+        ("int8", "bigint"),
+        ("int4", "integer"),
+        ("int", "integer"),
+        ("float8", "double precision"),
+        ("bool", "boolean"),
+    ];
+    for (short, long) in renamed {
+        if let Some(rest) = t.strip_prefix(short)
+            && (rest.is_empty() || rest.starts_with('('))
+        {
+            return format!("{long}{rest}");
+        }
+    }
+    t
+}
+
 /// Compiled SQL as the body of a statement: no trailing semicolon.
 fn body(sql: &str) -> &str {
     sql.trim().trim_end_matches(';').trim_end()

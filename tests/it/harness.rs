@@ -36,6 +36,11 @@ impl Fixture {
         run_in(self.path(), args)
     }
 
+    /// `etlx` with extra environment variables (a test's own database, a secret).
+    pub fn etlx_with(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        run_with(self.path(), args, env)
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
@@ -55,8 +60,13 @@ impl Fixture {
 
 /// Run etlx in `dir` with a stable environment: no colour, fixed width, no user profiles.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    run_with(dir, args, &[])
+}
+
+pub fn run_with(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
     let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_etlx"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100")

@@ -9,5 +9,7 @@ mod demo;
 mod freshness;
 mod harness;
 mod ls;
+mod pg;
+mod postgres;
 mod run;
 mod unit_tests;

@@ -1,0 +1,223 @@
+//! The `postgres` target on a real PostgreSQL server: materializations, incremental batches,
+//! seeds and landing files loaded with COPY, atomic failure (including a killed process),
+//! and connection errors that say what is wrong without the password.
+
+use crate::harness::{Fixture, Output};
+use crate::pg::PgDatabase;
+
+fn ok(out: &Output) {
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+/// `etlx <args> --target pg` on the fixture, against the test's database.
+fn etlx(f: &Fixture, db: &PgDatabase, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--target", "pg"]);
+    f.etlx_with(&all, &db.env())
+}
+
+#[test]
+fn batches_merge_delete_insert_and_append_without_duplicates() {
+    let Some(db) = PgDatabase::create("batches") else {
+        return;
+    };
+    let f = Fixture::new("warehouse");
+    ok(&etlx(&f, &db, &["build"]));
+    assert_eq!(db.query("select count(*) from analytics.orders"), [["3"]]);
+    // The landing file became a table, loaded through COPY.
+    assert_eq!(db.query("select count(*) from landing.orders"), [["3"]]);
+    ok(&etlx(&f, &db, &["build", "--vars", "{batch: batch_2}"]));
+    assert_eq!(
+        db.query("select order_id, amount from analytics.orders order by 1"),
+        [["1", "10"], ["2", "25"], ["3", "30"], ["4", "40"]]
+    );
+    assert_eq!(
+        db.query("select count(*), sum(amount) from analytics.orders_by_key"),
+        [["4", "105"]]
+    );
+    assert_eq!(
+        db.query("select batch, count(*) from analytics.orders_log group by 1 order by 1"),
+        [["batch_1", "3"], ["batch_2", "3"]]
+    );
+    assert_eq!(
+        db.query("select name, total from analytics.customer_totals order by 1"),
+        [["ADA", "35"], ["GRACE", "30"], ["LINUS", "40"]]
+    );
+    // A view, a table and the seed, each what its materialization says.
+    assert_eq!(
+        db.query(
+            "select table_name, table_type from information_schema.tables \
+             where table_schema = 'analytics' and table_name in ('stg_orders', 'customers', 'fragile') order by 1"
+        ),
+        [
+            ["customers", "BASE TABLE"],
+            ["fragile", "BASE TABLE"],
+            ["stg_orders", "VIEW"]
+        ]
+    );
+    // Re-running the batch changes nothing; --full-refresh rebuilds from it alone.
+    ok(&etlx(&f, &db, &["build", "--vars", "{batch: batch_2}"]));
+    assert_eq!(
+        db.query("select count(*), sum(amount) from analytics.orders"),
+        [["4", "105"]]
+    );
+    ok(&etlx(
+        &f,
+        &db,
+        &[
+            "run",
+            "-s",
+            "orders",
+            "--full-refresh",
+            "--vars",
+            "{batch: batch_2}",
+        ],
+    ));
+    assert_eq!(db.query("select count(*) from analytics.orders"), [["3"]]);
+    assert_eq!(
+        db.query("select count(*) from information_schema.tables where table_name like '%etlx%'"),
+        [["0"]],
+        "no temporary or staged relation is left behind"
+    );
+}
+
+#[test]
+fn a_failing_model_keeps_its_previous_table_and_skips_its_children() {
+    let Some(db) = PgDatabase::create("failing") else {
+        return;
+    };
+    let f = Fixture::new("warehouse");
+    ok(&etlx(&f, &db, &["build"]));
+    let out = etlx(&f, &db, &["build", "--vars", "{break: true}"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("fragile was told to break"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.contains("SKIP") && l.contains(" fragile_child -> ")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(db.query("select x from analytics.fragile"), [["1"]]);
+    assert_eq!(db.query("select y from analytics.fragile_child"), [["2"]]);
+}
+
+#[test]
+fn a_process_killed_mid_build_leaves_the_previous_table() {
+    let Some(db) = PgDatabase::create("killed") else {
+        return;
+    };
+    let f = Fixture::new("warehouse");
+    ok(&etlx(&f, &db, &["build"]));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args([
+            "run",
+            "-s",
+            "fragile",
+            "--vars",
+            "{slow: true}",
+            "--target",
+            "pg",
+        ])
+        .envs(db.env())
+        .env("HOME", f.path())
+        .current_dir(f.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the server is running the slow statement, then kill the client mid-build.
+    let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
+    let mut seen = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("etlx exited on its own ({status}) before it could be killed");
+        }
+        if db.query(running) == [["1"]] {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the slow build never started on the server");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server rolls the dead client's transaction back once it notices; cancel it so the
+    // test does not wait for the statement to finish.
+    db.query("select pg_cancel_backend(pid) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and pid <> pg_backend_pid()");
+    let mut gone = false;
+    for _ in 0..100 {
+        if db.query(running) == [["0"]] {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the killed build is still running on the server");
+    assert_eq!(db.query("select x from analytics.fragile"), [["1"]]);
+    assert_eq!(
+        db.query(
+            "select count(*) from information_schema.tables where table_name like '%etlx_tmp%'"
+        ),
+        [["0"]]
+    );
+    // The next run builds normally.
+    ok(&etlx(&f, &db, &["run", "-s", "fragile"]));
+}
+
+#[test]
+fn debug_checks_the_connection_and_errors_never_show_the_password() {
+    let Some(db) = PgDatabase::create("connect") else {
+        return;
+    };
+    let f = Fixture::new("warehouse");
+    let out = etlx(&f, &db, &["debug"]);
+    ok(&out);
+    assert!(
+        out.stdout.contains("connection: OK, PostgreSQL"),
+        "{}",
+        out.stdout
+    );
+    let with = |pairs: &[(&str, &str)]| {
+        let mut env = db.env();
+        for (k, v) in pairs {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        f.etlx_with(&["debug", "--target", "pg"], &env)
+    };
+    let wrong = "wrong-password-123";
+    let cases = [
+        (
+            with(&[("ETLX_ENV_SECRET_TEST_PG_PASSWORD", wrong)]),
+            "password authentication failed",
+        ),
+        (with(&[("ETLX_TEST_PG_PORT", "1")]), "connection refused"),
+        (
+            with(&[("ETLX_TEST_PG_DATABASE", "etlx_no_such_database")]),
+            "check `dbname`",
+        ),
+        // The local server's certificate is self-signed: verify-full must refuse it.
+        (
+            with(&[("ETLX_TEST_PG_SSLMODE", "verify-full")]),
+            "sslrootcert",
+        ),
+    ];
+    for (out, expected) in cases {
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(all.contains(expected), "expected '{expected}' in:\n{all}");
+        assert!(!all.contains(wrong), "the password leaked:\n{all}");
+        if !db.password().is_empty() {
+            assert!(!all.contains(db.password()), "the password leaked:\n{all}");
+        }
+    }
+}
