@@ -62,6 +62,20 @@ pub struct RunReporter<'a> {
 
 impl<'a> RunReporter<'a> {
     pub fn new(printer: &'a Printer, project: &Project, c: &Compilation) -> RunReporter<'a> {
+        // Landing files loaded into a server warehouse show as `load` lines.
+        let loads = project
+            .sources
+            .values()
+            .filter(|s| c.source_readers.contains_key(&s.unique_id))
+            .map(|s| {
+                let shown = Shown {
+                    name: format!("{}.{}", s.source_name, s.name),
+                    kind: "load".to_string(),
+                    place: etlx::compile::source_relation(project.target.dialect, s).to_sql(),
+                    tested: None,
+                };
+                (s.unique_id.clone(), shown)
+            });
         let nodes = c
             .nodes
             .values()
@@ -91,6 +105,7 @@ impl<'a> RunReporter<'a> {
                 };
                 (n.unique_id.clone(), shown)
             })
+            .chain(loads)
             .collect();
         let bar = (printer.is_text() && !printer.is_quiet() && std::io::stdout().is_terminal())
             .then(|| {
