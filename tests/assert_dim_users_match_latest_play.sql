@@ -1,17 +1,22 @@
 -- dim_users is built batch by batch, in whatever order the batches ran. Recomputed from the
 -- whole of fct_songplays, each user's level must be the level of their latest play, and
 -- first/last seen must span all their plays. Returns the users where the two disagree.
-with latest as (
+-- (The latest play is numbered, then filtered: PostgreSQL has no qualify.)
+with plays as (
     select
         user_id,
         level,
         songplay_id,
         min(played_at) over (partition by user_id) as first_seen_at,
-        max(played_at) over (partition by user_id) as last_seen_at
+        max(played_at) over (partition by user_id) as last_seen_at,
+        row_number() over (
+            partition by user_id order by played_at desc, songplay_id desc
+        ) as recency
     from {{ ref('fct_songplays') }}
-    qualify row_number() over (
-        partition by user_id order by played_at desc, songplay_id desc
-    ) = 1
+),
+
+latest as (
+    select * from plays where recency = 1
 )
 
 select

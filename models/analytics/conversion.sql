@@ -5,8 +5,9 @@
 with changes as (
     select
         change_date,
-        count(*) filter (where change_type = 'upgrade') as upgrades,
-        count(*) filter (where change_type = 'downgrade') as downgrades
+        -- count(case ...), not count(*) filter (...): Redshift has no filter clause
+        count(case when change_type = 'upgrade' then 1 end) as upgrades,
+        count(case when change_type = 'downgrade' then 1 end) as downgrades
     from {{ ref('fct_level_changes') }}
     group by 1
 ),
@@ -14,8 +15,8 @@ with changes as (
 active as (
     select
         activity_date,
-        sum(active_users) filter (where level = 'free') as free_users,
-        sum(active_users) filter (where level = 'paid') as paid_users
+        sum(case when level = 'free' then active_users end) as free_users,
+        sum(case when level = 'paid' then active_users end) as paid_users
     from {{ ref('daily_active_users') }}
     group by 1
 )
@@ -26,9 +27,11 @@ select
     coalesce(a.paid_users, 0) as paid_users,
     coalesce(c.upgrades, 0) as upgrades,
     coalesce(c.downgrades, 0) as downgrades,
+    -- * 1.0: integers divide without truncation everywhere; PostgreSQL's round() returns
+    -- numeric, the cast keeps the column a double as in DuckDB
     case
         when coalesce(a.free_users, 0) > 0
-            then round(coalesce(c.upgrades, 0) * 1.0 / a.free_users, 4)
+            then cast(round(coalesce(c.upgrades, 0) * 1.0 / a.free_users, 4) as double precision)
     end as upgrades_per_free_user
 from active as a
 left join changes as c

@@ -12,7 +12,8 @@
     on_schema_change='fail'
 ) }}
 
-{#- The columns read from the batch and from the table already built: the same list. #}
+{#- The columns read from the batch and from the table already built, and kept from the newest
+    row: the same list. #}
 {%- set columns = ['user_id', 'first_name', 'last_name', 'gender', 'level', 'location',
     'state_code', 'user_agent', 'registered_at', 'first_seen_at', 'last_seen_at',
     'last_event_id'] %}
@@ -33,12 +34,18 @@ candidates as (
 ),
 
 -- the row of the newest play wins (ties by event id: a total order, whatever the batch order)
+-- (row_number in a subquery: PostgreSQL has no qualify)
 latest as (
-    select *
-    from candidates
-    qualify row_number() over (
-        partition by user_id order by last_seen_at desc, last_event_id desc
-    ) = 1
+    select {{ columns | join(', ') }}
+    from (
+        select
+            *,
+            row_number() over (
+                partition by user_id order by last_seen_at desc, last_event_id desc
+            ) as recency
+        from candidates
+    ) as ranked
+    where recency = 1
 ),
 
 seen as (

@@ -14,19 +14,24 @@ with plays as (
 
 -- The catalog can list one song (same title and artist) under two ids: pick the one whose
 -- duration is closest to the play's length, then the smallest id, so each play gets one song.
+-- (row_number in a subquery: PostgreSQL has no qualify)
 matched as (
-    select
-        p.event_id,
-        s.song_id,
-        s.artist_id
-    from plays as p
-    join {{ ref('stg_songs') }} as s
-        on p.song_title = s.title
-        and p.artist_name = s.artist_name
-    qualify row_number() over (
-        partition by p.event_id
-        order by abs(coalesce(s.duration_s - p.duration_s, 0)), s.song_id
-    ) = 1
+    select event_id, song_id, artist_id
+    from (
+        select
+            p.event_id,
+            s.song_id,
+            s.artist_id,
+            row_number() over (
+                partition by p.event_id
+                order by abs(coalesce(s.duration_s - p.duration_s, 0)), s.song_id
+            ) as closeness
+        from plays as p
+        join {{ ref('stg_songs') }} as s
+            on p.song_title = s.title
+            and p.artist_name = s.artist_name
+    ) as candidates
+    where closeness = 1
 )
 
 select

@@ -6,17 +6,24 @@ with typed as (
         nullif(trim(cast(artist_id as varchar)), '') as artist_id,
         cast(artist_name as varchar) as artist_name,
         nullif(trim(cast(artist_location as varchar)), '') as artist_location,
-        nullif(try_cast(year as integer), 0) as release_year,
-        try_cast(duration as double) as duration_s
+        nullif({{ safe_cast('year', 'integer') }}, 0) as release_year,
+        {{ safe_cast('duration', 'double') }} as duration_s
     from {{ source('landing', 'songs') }}
+),
+
+-- a song listed twice under one id: keep one, deterministically (row_number in a subquery: PostgreSQL has no qualify)
+numbered as (
+    select
+        *,
+        row_number() over (
+            partition by song_id
+            order by title, artist_id, artist_name, artist_location, release_year, duration_s
+        ) as copy_number
+    from typed
+    where song_id is not null
+      and artist_id is not null
 )
 
-select *
-from typed
-where song_id is not null
-  and artist_id is not null
--- a song listed twice under one id: keep one, deterministically
-qualify row_number() over (
-    partition by song_id
-    order by title, artist_id, artist_name, artist_location, release_year, duration_s
-) = 1
+select song_id, title, artist_id, artist_name, artist_location, release_year, duration_s
+from numbered
+where copy_number = 1
