@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use duckdb::Config;
 
 use super::{
-    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, RowSink,
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, Row, RowSink,
     Table, column_infos, relation_kind,
 };
 use crate::project::Target;
@@ -67,7 +67,7 @@ impl DuckDb {
         &self,
         sql: &str,
         chunk: usize,
-        each: &mut dyn FnMut(&[Vec<Option<String>>]) -> Result<(), AdapterError>,
+        each: &mut dyn FnMut(&[Row]) -> Result<(), AdapterError>,
     ) -> Result<u64, AdapterError> {
         let conn = self.root.lock().map_err(|_| AdapterError::Database {
             message: "connection poisoned".into(),
@@ -78,7 +78,7 @@ impl DuckDb {
         );
         let mut stmt = conn.prepare(&wrapped).map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
-        let mut buffer: Vec<Vec<Option<String>>> = Vec::with_capacity(chunk);
+        let mut buffer: Vec<Row> = Vec::with_capacity(chunk);
         let mut total = 0;
         while let Some(row) = rows.next().map_err(db_err)? {
             let width = row.as_ref().column_count();

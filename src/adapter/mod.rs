@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::sql::Dialect;
 
+/// One row, every value as text (`None` for NULL).
+pub type Row = Vec<Option<String>>;
+
 /// Rows as text: what `etlx show`, `run_query` and data tests need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
@@ -86,7 +89,7 @@ pub trait Connection: Send {
 
 /// Where loaded rows go, a chunk at a time; `finish` says how many arrived.
 pub trait RowSink {
-    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<(), AdapterError>;
+    fn write(&mut self, rows: &[Row]) -> Result<(), AdapterError>;
     fn finish(self: Box<Self>) -> Result<u64, AdapterError>;
 }
 
@@ -117,7 +120,7 @@ impl<'a> InsertSink<'a> {
 }
 
 impl RowSink for InsertSink<'_> {
-    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<(), AdapterError> {
+    fn write(&mut self, rows: &[Row]) -> Result<(), AdapterError> {
         let mut sql = self.head.clone();
         let mut pending = 0;
         for row in rows {

@@ -19,7 +19,7 @@ use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::config::SslMode as WireSslMode;
 
 use super::{
-    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, RowSink,
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, Row, RowSink,
     Table, column_infos, relation_kind,
 };
 use crate::project::Target;
@@ -577,7 +577,7 @@ struct CopySink<'a> {
 }
 
 impl RowSink for CopySink<'_> {
-    fn write(&mut self, rows: &[Vec<Option<String>>]) -> Result<(), AdapterError> {
+    fn write(&mut self, rows: &[Row]) -> Result<(), AdapterError> {
         let mut buf = BytesMut::with_capacity(rows.len() * 128);
         for row in rows {
             for (i, value) in row.iter().enumerate() {

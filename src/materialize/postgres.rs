@@ -37,7 +37,7 @@ fn rename(qualified: &str, to: &str, dialect: Dialect) -> String {
 /// is dropped once the swap is committed.
 fn swap_in(t: &Target, s: &Situation) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(old) = s.existing {
+    if s.existing.is_some() {
         out.push(rename(
             &t.qualified(),
             &format!("{}__etlx_old", t.name),

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::harness::run_in;
 
 /// A copy of the root project (without the Rust tests) in a temporary directory.
-fn demo() -> tempfile::TempDir {
+pub fn demo() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("temp dir");
     for entry in walkdir::WalkDir::new(root).min_depth(1) {

@@ -2,6 +2,9 @@
 //! seeds and landing files loaded with COPY, atomic failure (including a killed process),
 //! and connection errors that say what is wrong without the password.
 
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
 use crate::harness::{Fixture, Output};
 use crate::pg::PgDatabase;
 
@@ -220,4 +223,113 @@ fn debug_checks_the_connection_and_errors_never_show_the_password() {
             assert!(!all.contains(db.password()), "the password leaked:\n{all}");
         }
     }
+}
+
+/// Every value in a form both engines print alike: numbers to 6 significant digits (sums
+/// of doubles differ in the last bits by summation order), booleans spelled out.
+fn canonical(value: &str) -> String {
+    match value {
+        "t" => "true".into(),
+        "f" => "false".into(),
+        v => match v.parse::<f64>() {
+            Ok(x) => format!("{x:.5e}"),
+            Err(_) => v.to_string(),
+        },
+    }
+}
+
+/// Row count and an order-independent checksum per table, from rows as text.
+fn fingerprint(tables: Vec<(String, Vec<Vec<String>>)>) -> BTreeMap<String, (usize, u64)> {
+    tables
+        .into_iter()
+        .map(|(name, rows)| {
+            let sum = rows.iter().fold(0u64, |acc, row| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                for v in row {
+                    canonical(v).hash(&mut h);
+                }
+                acc.wrapping_add(h.finish())
+            });
+            (name, (rows.len(), sum))
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_warehouse_is_the_same_on_duckdb_and_postgres() {
+    let Some(db) = PgDatabase::create("parity") else {
+        return;
+    };
+    let d = crate::demo::demo();
+    let dir = d.path();
+    let built = crate::harness::run_in(dir, &["build"]);
+    ok(&built);
+    // On PostgreSQL batch by batch, with a re-run: the incremental path, not one big load.
+    let env: Vec<(String, String)> = db
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "ETLX_ENV_SECRET_TEST_PG_PASSWORD" => ("ETLX_ENV_SECRET_PG_PASSWORD".into(), v),
+            other => (other.replace("ETLX_TEST_PG_", "ETLX_PG_"), v),
+        })
+        .collect();
+    for batch in ["batch_001", "batch_002", "batch_003", "batch_002"] {
+        let vars = format!("{{batch: {batch}}}");
+        let out =
+            crate::harness::run_with(dir, &["build", "--target", "pg", "--vars", &vars], &env);
+        ok(&out);
+    }
+    let duck = duckdb::Connection::open(dir.join("target/etlx_demo.duckdb")).expect("open");
+    let duck_rows = |sql: &str| -> Vec<Vec<String>> {
+        let mut stmt = duck
+            .prepare(&format!("select columns(*)::varchar from ({sql})"))
+            .expect(sql);
+        let mut rows = stmt.query([]).expect(sql);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().expect(sql) {
+            let n = row.as_ref().column_count();
+            out.push(
+                (0..n)
+                    .map(|i| {
+                        row.get::<_, Option<String>>(i)
+                            .expect(sql)
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            );
+        }
+        out
+    };
+    let names = "select table_name from information_schema.tables where table_schema = '{schema}' \
+                 and table_type = 'BASE TABLE' and table_name not like 'stg%' order by 1";
+    let duck_tables: Vec<String> = duck_rows(&names.replace("{schema}", "main"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let pg_tables: Vec<String> = db
+        .query(&names.replace("{schema}", "analytics"))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(duck_tables, pg_tables);
+    assert!(duck_tables.len() >= 12, "{duck_tables:?}");
+    let on_duckdb = fingerprint(
+        duck_tables
+            .iter()
+            .map(|t| (t.clone(), duck_rows(&format!("select * from main.\"{t}\""))))
+            .collect(),
+    );
+    let on_postgres = fingerprint(
+        pg_tables
+            .iter()
+            .map(|t| {
+                (
+                    t.clone(),
+                    db.query(&format!("select * from analytics.\"{t}\"")),
+                )
+            })
+            .collect(),
+    );
+    assert!(on_duckdb["fct_songplays"].0 > 3000, "{on_duckdb:?}");
+    assert_eq!(on_duckdb, on_postgres);
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite: starts the services the integration tests use, then `cargo test`.
+#
+#   bash tests/run.sh            # everything
+#   bash tests/run.sh postgres   # arguments go to cargo test
+#
+# PostgreSQL: the machine's own server (the Debian package; installed with apt when
+# missing), started on 127.0.0.1, with a login role for the tests; ETLX_TEST_PG_URL points
+# at it and each test creates and drops its own database. Plain `cargo test` runs the same
+# tests but skips the server ones with a message (under CI=true they fail instead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then su postgres -c "$1"; else sudo -u postgres sh -c "$1"; fi
+}
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+start_postgres() {
+  if ! command -v pg_lsclusters > /dev/null; then
+    echo "== installing PostgreSQL (apt)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql > /dev/null
+  fi
+  if [ -z "$(pg_lsclusters --no-header)" ]; then
+    as_root pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -1)" main > /dev/null
+  fi
+  read -r version cluster port status _ < <(pg_lsclusters --no-header | head -1)
+  if [ "$status" != online ]; then
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start
+  fi
+  for _ in $(seq 50); do
+    pg_isready -q -h 127.0.0.1 -p "$port" && break
+    sleep 0.2
+  done
+  pg_isready -h 127.0.0.1 -p "$port"
+  # A fresh password each run: it only has to live as long as this script.
+  local password
+  password=$(openssl rand -hex 16)
+  as_postgres "psql -q -p $port" <<SQL
+do \$\$ begin
+  if not exists (select from pg_roles where rolname = 'etlx_test') then
+    create role etlx_test login createdb;
+  end if;
+end \$\$;
+alter role etlx_test password '$password';
+SQL
+  export ETLX_TEST_PG_URL="postgres://etlx_test:$password@127.0.0.1:$port/postgres"
+  echo "== PostgreSQL $version on 127.0.0.1:$port (ETLX_TEST_PG_URL set)"
+}
+
+start_postgres
+cargo test "$@"
