@@ -151,12 +151,19 @@ fn compile_command(
         ResourceType::UnitTest,
     ];
     // Like dbt, compile consults the warehouse (is_incremental, run_query) when it can.
-    let adapter = open_adapter(&project);
-    match &adapter {
-        Ok(adapter) => {
-            connect_options(adapter.as_ref(), &mut opts)?;
+    // A target that cannot be reached still compiles (a Redshift project on a laptop): then
+    // is_incremental() is false and run_query has no warehouse to ask, so say so.
+    let connected = open_adapter(&project)
+        .and_then(|adapter| connect_options(adapter.as_ref(), &mut opts).map(|_| adapter));
+    if let Err(e) = &connected {
+        opts.connection = None;
+        opts.existing_relations = Default::default();
+        match project.target.dialect {
+            etlx::sql::Dialect::DuckDb => tracing::debug!("compiling without the warehouse: {e:#}"),
+            _ => printer.error_line(&format!(
+                "note: compiling without the warehouse (is_incremental() is false): {e:#}"
+            )),
         }
-        Err(e) => tracing::debug!("compiling without the warehouse: {e:#}"),
     }
     let Some(c) = compile_and_report(&project, &opts, printer, "compiled")? else {
         return Ok(Outcome::Invalid);
