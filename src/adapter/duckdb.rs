@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use duckdb::Config;
 
 use super::{
-    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, Row, RowSink,
-    Table, column_infos, relation_kind,
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, Table,
+    column_infos, relation_kind,
 };
 use crate::project::Target;
 use crate::sql::Dialect;
@@ -269,23 +269,6 @@ impl Connection for DuckDbConnection {
         drop(rows);
         let columns = stmt.column_names();
         Ok(Table { columns, rows: out })
-    }
-
-    fn relation_kind(
-        &mut self,
-        schema: &str,
-        name: &str,
-    ) -> Result<Option<RelationKind>, AdapterError> {
-        let sql = format!(
-            "select table_type from information_schema.tables where table_schema = {} and table_name = {}",
-            Dialect::DuckDb.literal(schema),
-            Dialect::DuckDb.literal(name)
-        );
-        let t = self.query(&sql)?;
-        Ok(t.rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .map(|kind| relation_kind(&kind)))
     }
 
     fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError> {

@@ -70,11 +70,23 @@ pub trait Connection: Send {
     /// Run one or more statements; returns rows affected by the last one when known.
     fn execute(&mut self, sql: &str) -> Result<Option<u64>, AdapterError>;
     fn query(&mut self, sql: &str) -> Result<Table, AdapterError>;
+    /// What `schema.name` is, if it exists. Every warehouse here has `information_schema`.
     fn relation_kind(
         &mut self,
         schema: &str,
         name: &str,
-    ) -> Result<Option<RelationKind>, AdapterError>;
+    ) -> Result<Option<RelationKind>, AdapterError> {
+        let sql = format!(
+            "select table_type from information_schema.tables where table_schema = {} and table_name = {}",
+            Dialect::Postgres.literal(schema),
+            Dialect::Postgres.literal(name)
+        );
+        let t = self.query(&sql)?;
+        Ok(t.rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .map(|kind| relation_kind(&kind)))
+    }
     fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
     /// Column names and types of a query's result, without running it to completion.
     fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, AdapterError>;

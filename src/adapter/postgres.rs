@@ -19,8 +19,8 @@ use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::config::SslMode as WireSslMode;
 
 use super::{
-    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, RelationKind, Row, RowSink,
-    Table, column_infos, relation_kind,
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, Table,
+    column_infos, relation_kind,
 };
 use crate::project::Target;
 use crate::sql::Dialect;
@@ -492,23 +492,6 @@ impl Connection for PgConnection {
             }
         }
         Ok(table)
-    }
-
-    fn relation_kind(
-        &mut self,
-        schema: &str,
-        name: &str,
-    ) -> Result<Option<RelationKind>, AdapterError> {
-        let sql = format!(
-            "select table_type from information_schema.tables where table_schema = {} and table_name = {}",
-            Dialect::Postgres.literal(schema),
-            Dialect::Postgres.literal(name)
-        );
-        let t = self.query(&sql)?;
-        Ok(t.rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .map(|kind| relation_kind(&kind)))
     }
 
     /// Types as DDL spells them (`character varying(20)`, `numeric(10,2)`), so a column added

@@ -1,7 +1,7 @@
 //! DuckDB's SQL for each materialization.
 
-use super::{PlanError, Situation, Strategy, Target};
-use crate::adapter::{ColumnInfo, RelationKind};
+use super::{PlanError, Situation, Target};
+use crate::adapter::RelationKind;
 use crate::project::Config;
 use crate::sql::Dialect;
 
@@ -20,7 +20,7 @@ pub fn view(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
     out.push(format!(
         "create or replace view {} as (\n{}\n)",
         t.qualified(),
-        body(sql)
+        super::body(sql)
     ));
     out.push("commit".to_string());
     out
@@ -37,89 +37,8 @@ pub fn table(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
     out.push(format!(
         "create or replace table {} as (\n{}\n)",
         t.qualified(),
-        body(sql)
+        super::body(sql)
     ));
-    out.push("commit".to_string());
-    out
-}
-
-/// The batch of an incremental model, staged once so it is read once.
-pub fn stage_name(t: &Target) -> String {
-    Dialect::DuckDb.quote(&format!("etlx_stage__{}__{}", t.schema, t.name))
-}
-
-pub fn stage(t: &Target, sql: &str) -> Vec<String> {
-    let stage = stage_name(t);
-    vec![
-        "begin".to_string(),
-        format!("drop table if exists {stage}"),
-        format!("create temp table {stage} as (\n{}\n)", body(sql)),
-    ]
-}
-
-/// Apply the staged batch to the existing relation, then commit.
-pub fn apply(
-    t: &Target,
-    strategy: &Strategy,
-    target_columns: &[ColumnInfo],
-    added: &[ColumnInfo],
-    removed: &[String],
-) -> Vec<String> {
-    let q = |c: &str| t.dialect.quote(c);
-    let target = t.qualified();
-    let stage = stage_name(t);
-    let mut out = Vec::new();
-    for c in added {
-        out.push(format!(
-            "alter table {target} add column {} {}",
-            q(&c.name),
-            c.data_type
-        ));
-    }
-    for c in removed {
-        out.push(format!("alter table {target} drop column {}", q(c)));
-    }
-    let columns = super::kept_columns(target_columns, added, removed);
-    let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-    let insert = format!("insert into {target} ({list}) select {list} from {stage}");
-    let on = |keys: &[String], left: &str, right: &str| {
-        keys.iter()
-            .map(|k| format!("{left}.{} = {right}.{}", q(k), q(k)))
-            .collect::<Vec<_>>()
-            .join(" and ")
-    };
-    match strategy {
-        Strategy::Append => out.push(insert),
-        Strategy::DeleteInsert(keys) => {
-            out.push(format!(
-                "delete from {target} as t using {stage} as s where {}",
-                on(keys, "t", "s")
-            ));
-            out.push(insert);
-        }
-        Strategy::Merge(keys) => {
-            let updates: Vec<String> = columns
-                .iter()
-                .filter(|c| !keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
-                .map(|c| format!("{} = s.{}", q(c), q(c)))
-                .collect();
-            let matched = if updates.is_empty() {
-                String::new()
-            } else {
-                format!("\nwhen matched then update set {}", updates.join(", "))
-            };
-            let values = columns
-                .iter()
-                .map(|c| format!("s.{}", q(c)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            out.push(format!(
-                "merge into {target} as t using {stage} as s on {}{matched}\nwhen not matched then insert ({list}) values ({values})",
-                on(keys, "t", "s")
-            ));
-        }
-    }
-    out.push(format!("drop table if exists {stage}"));
     out.push("commit".to_string());
     out
 }
@@ -150,14 +69,11 @@ pub fn seed_select(path: &str, config: &Config) -> Result<String, PlanError> {
     Ok(format!("select * from read_csv({})", args.join(", ")))
 }
 
-/// Compiled SQL as the body of a subquery: no trailing semicolon.
-fn body(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::ColumnInfo;
+    use crate::materialize::{Strategy, apply, stage};
 
     fn target() -> Target<'static> {
         Target {

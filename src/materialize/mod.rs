@@ -42,20 +42,23 @@ pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<Strin
     }
 }
 
-pub fn stage(t: &Target, sql: &str) -> Vec<String> {
-    match t.dialect {
-        Dialect::DuckDb => duckdb::stage(t, sql),
-        _ => postgres::stage(t, sql),
-    }
-}
-
+/// The batch of an incremental model, staged once in a temporary table so it is read once.
 pub fn stage_name(t: &Target) -> String {
-    match t.dialect {
-        Dialect::DuckDb => duckdb::stage_name(t),
-        _ => postgres::stage_name(t),
-    }
+    t.dialect
+        .quote(&format!("etlx_stage__{}__{}", t.schema, t.name))
 }
 
+pub fn stage(t: &Target, sql: &str) -> Vec<String> {
+    let stage = stage_name(t);
+    vec![
+        "begin".to_string(),
+        format!("drop table if exists {stage}"),
+        format!("create temporary table {stage} as\n{}", body(sql)),
+    ]
+}
+
+/// Apply the staged batch to the existing table, then commit. The same SQL on every
+/// warehouse, but for what Redshift lacks (an alias in DELETE, MERGE without WHEN MATCHED).
 pub fn apply(
     t: &Target,
     strategy: &Strategy,
@@ -63,10 +66,91 @@ pub fn apply(
     added: &[ColumnInfo],
     removed: &[String],
 ) -> Vec<String> {
-    match t.dialect {
-        Dialect::DuckDb => duckdb::apply(t, strategy, target_columns, added, removed),
-        _ => postgres::apply(t, strategy, target_columns, added, removed),
+    let q = |c: &str| t.dialect.quote(c);
+    let target = t.qualified();
+    let stage = stage_name(t);
+    let mut out = alter_columns(t, added, removed);
+    let columns = kept_columns(target_columns, added, removed);
+    let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    let insert = format!("insert into {target} ({list})\nselect {list} from {stage}");
+    match strategy {
+        Strategy::Append => out.push(insert),
+        Strategy::DeleteInsert(keys) => {
+            // Redshift's DELETE takes no alias: the target is named by its own name.
+            let name = q(t.name);
+            let on = keys
+                .iter()
+                .map(|k| format!("{name}.{} = {stage}.{}", q(k), q(k)))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            out.push(format!("delete from {target}\nusing {stage}\nwhere {on}"));
+            out.push(insert);
+        }
+        Strategy::Merge(keys) => out.push(merge(t, keys, &columns)),
     }
+    out.push(format!("drop table if exists {stage}"));
+    out.push("commit".to_string());
+    out
+}
+
+fn merge(t: &Target, keys: &[String], columns: &[&str]) -> String {
+    let q = |c: &str| t.dialect.quote(c);
+    let is_key = |c: &str| keys.iter().any(|k| k.eq_ignore_ascii_case(c));
+    let on = keys
+        .iter()
+        .map(|k| format!("t.{} = s.{}", q(k), q(k)))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut updates: Vec<String> = columns
+        .iter()
+        .filter(|c| !is_key(c))
+        .map(|c| format!("{} = s.{}", q(c), q(c)))
+        .collect();
+    // Redshift's MERGE needs a WHEN MATCHED clause; with only key columns, a no-op update.
+    if updates.is_empty() && t.dialect == Dialect::Redshift {
+        updates = keys
+            .iter()
+            .map(|k| format!("{} = s.{}", q(k), q(k)))
+            .collect();
+    }
+    let matched = if updates.is_empty() {
+        String::new()
+    } else {
+        format!("\nwhen matched then update set {}", updates.join(", "))
+    };
+    let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    let values = columns
+        .iter()
+        .map(|c| format!("s.{}", q(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "merge into {} as t\nusing {} as s\non {on}{matched}\nwhen not matched then insert ({list}) values ({values})",
+        t.qualified(),
+        stage_name(t)
+    )
+}
+
+/// Compiled SQL as the body of a statement: no trailing semicolon.
+fn body(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
+/// `alter table` for the columns `on_schema_change` adds and removes; the same on every
+/// warehouse.
+fn alter_columns(t: &Target, added: &[ColumnInfo], removed: &[String]) -> Vec<String> {
+    let target = t.qualified();
+    let adds = added.iter().map(|c| {
+        format!(
+            "alter table {target} add column {} {}",
+            t.dialect.quote(&c.name),
+            c.data_type
+        )
+    });
+    let drops = removed
+        .iter()
+        .map(|c| format!("alter table {target} drop column {}", t.dialect.quote(c)));
+    adds.chain(drops).collect()
 }
 
 /// The columns an incremental batch writes: the table's, less those removed, plus those added.

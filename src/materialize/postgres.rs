@@ -6,7 +6,7 @@
 //! Redshift differs (late-binding views, table attributes, `MERGE` needing both clauses,
 //! `DELETE` without aliases), the difference is spelled out here.
 
-use super::{Situation, Strategy, Target};
+use super::{Situation, Target};
 use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
 use crate::sql::Dialect;
@@ -73,7 +73,7 @@ pub fn view(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String
     out.push(format!(
         "create view {} as\n{}{binding}",
         building(t),
-        body(sql)
+        super::body(sql)
     ));
     out.extend(swap_in(t, s));
     out
@@ -85,7 +85,7 @@ pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<Strin
         "create table {}{} as\n{}",
         building(t),
         table_attributes(t.dialect, config),
-        body(sql)
+        super::body(sql)
     ));
     out.extend(swap_in(t, s));
     out
@@ -153,104 +153,6 @@ fn table_attributes(dialect: Dialect, config: &Config) -> String {
     out
 }
 
-/// The batch of an incremental model, staged once in a temporary table so it is read once.
-pub fn stage_name(t: &Target) -> String {
-    t.dialect
-        .quote(&format!("etlx_stage__{}__{}", t.schema, t.name))
-}
-
-pub fn stage(t: &Target, sql: &str) -> Vec<String> {
-    let stage = stage_name(t);
-    vec![
-        "begin".to_string(),
-        format!("drop table if exists {stage}"),
-        format!("create temporary table {stage} as\n{}", body(sql)),
-    ]
-}
-
-/// Apply the staged batch to the existing table, then commit.
-pub fn apply(
-    t: &Target,
-    strategy: &Strategy,
-    target_columns: &[ColumnInfo],
-    added: &[ColumnInfo],
-    removed: &[String],
-) -> Vec<String> {
-    let q = |c: &str| t.dialect.quote(c);
-    let target = t.qualified();
-    let stage = stage_name(t);
-    let mut out = Vec::new();
-    for c in added {
-        out.push(format!(
-            "alter table {target} add column {} {}",
-            q(&c.name),
-            c.data_type
-        ));
-    }
-    for c in removed {
-        out.push(format!("alter table {target} drop column {}", q(c)));
-    }
-    let columns = super::kept_columns(target_columns, added, removed);
-    let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-    let insert = format!("insert into {target} ({list})\nselect {list} from {stage}");
-    match strategy {
-        Strategy::Append => out.push(insert),
-        Strategy::DeleteInsert(keys) => {
-            // Redshift's DELETE takes no alias: the target is named by its own name.
-            let name = q(t.name);
-            let on = keys
-                .iter()
-                .map(|k| format!("{name}.{} = {stage}.{}", q(k), q(k)))
-                .collect::<Vec<_>>()
-                .join(" and ");
-            out.push(format!("delete from {target}\nusing {stage}\nwhere {on}"));
-            out.push(insert);
-        }
-        Strategy::Merge(keys) => out.push(merge(t, keys, &columns)),
-    }
-    out.push(format!("drop table if exists {stage}"));
-    out.push("commit".to_string());
-    out
-}
-
-fn merge(t: &Target, keys: &[String], columns: &[&str]) -> String {
-    let q = |c: &str| t.dialect.quote(c);
-    let is_key = |c: &str| keys.iter().any(|k| k.eq_ignore_ascii_case(c));
-    let on = keys
-        .iter()
-        .map(|k| format!("t.{} = s.{}", q(k), q(k)))
-        .collect::<Vec<_>>()
-        .join(" and ");
-    let mut updates: Vec<String> = columns
-        .iter()
-        .filter(|c| !is_key(c))
-        .map(|c| format!("{} = s.{}", q(c), q(c)))
-        .collect();
-    // Redshift's MERGE needs a WHEN MATCHED clause; with only key columns, a no-op update.
-    if updates.is_empty() && t.dialect == Dialect::Redshift {
-        updates = keys
-            .iter()
-            .map(|k| format!("{} = s.{}", q(k), q(k)))
-            .collect();
-    }
-    let matched = if updates.is_empty() {
-        String::new()
-    } else {
-        format!("\nwhen matched then update set {}", updates.join(", "))
-    };
-    let list = columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-    let values = columns
-        .iter()
-        .map(|c| format!("s.{}", q(c)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "merge into {} as t\nusing {} as s\non {on}{matched}\nwhen not matched then insert ({list}) values ({values})",
-        t.qualified(),
-        stage_name(t)
-    )
-}
-
 /// The column type on this warehouse for a type DuckDB reported while reading files.
 pub fn column_type(duckdb_type: &str, dialect: Dialect) -> String {
     let upper = duckdb_type.to_ascii_uppercase();
@@ -310,14 +212,10 @@ pub fn canonical_type(ddl: &str) -> String {
     t
 }
 
-/// Compiled SQL as the body of a statement: no trailing semicolon.
-fn body(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::materialize::{Strategy, apply, stage};
 
     fn col(name: &str, data_type: &str) -> ColumnInfo {
         ColumnInfo {

@@ -111,3 +111,26 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// Rows of a query on a DuckDB database file, every value as text (NULL as "").
+pub fn duckdb_rows(database: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = duckdb::Connection::open(database).expect("open warehouse");
+    let mut stmt = conn
+        .prepare(&format!("select columns(*)::varchar from ({sql})"))
+        .expect(sql);
+    let mut rows = stmt.query([]).expect(sql);
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().expect(sql) {
+        let n = row.as_ref().column_count();
+        out.push(
+            (0..n)
+                .map(|i| {
+                    row.get::<_, Option<String>>(i)
+                        .expect(sql)
+                        .unwrap_or_default()
+                })
+                .collect(),
+        );
+    }
+    out
+}

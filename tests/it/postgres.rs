@@ -279,27 +279,8 @@ fn the_demo_warehouse_is_the_same_on_duckdb_and_postgres() {
             crate::harness::run_with(dir, &["build", "--target", "pg", "--vars", &vars], &env);
         ok(&out);
     }
-    let duck = duckdb::Connection::open(dir.join("target/etlx_demo.duckdb")).expect("open");
-    let duck_rows = |sql: &str| -> Vec<Vec<String>> {
-        let mut stmt = duck
-            .prepare(&format!("select columns(*)::varchar from ({sql})"))
-            .expect(sql);
-        let mut rows = stmt.query([]).expect(sql);
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().expect(sql) {
-            let n = row.as_ref().column_count();
-            out.push(
-                (0..n)
-                    .map(|i| {
-                        row.get::<_, Option<String>>(i)
-                            .expect(sql)
-                            .unwrap_or_default()
-                    })
-                    .collect(),
-            );
-        }
-        out
-    };
+    let database = dir.join("target/etlx_demo.duckdb");
+    let duck_rows = |sql: &str| crate::harness::duckdb_rows(&database, sql);
     let names = "select table_name from information_schema.tables where table_schema = '{schema}' \
                  and table_type = 'BASE TABLE' and table_name not like 'stg%' order by 1";
     let duck_tables: Vec<String> = duck_rows(&names.replace("{schema}", "main"))

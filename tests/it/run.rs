@@ -15,26 +15,7 @@ fn show_prints_a_model_s_rows() {
 
 /// Rows of a query on the fixture's warehouse, every value as text.
 fn query(f: &Fixture, sql: &str) -> Vec<Vec<String>> {
-    let conn =
-        duckdb::Connection::open(f.path().join("target/warehouse.duckdb")).expect("open warehouse");
-    let mut stmt = conn
-        .prepare(&format!("select columns(*)::varchar from ({sql})"))
-        .expect(sql);
-    let mut rows = stmt.query([]).expect(sql);
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().expect(sql) {
-        let n = row.as_ref().column_count();
-        out.push(
-            (0..n)
-                .map(|i| {
-                    row.get::<_, Option<String>>(i)
-                        .expect(sql)
-                        .unwrap_or_default()
-                })
-                .collect(),
-        );
-    }
-    out
+    crate::harness::duckdb_rows(&f.path().join("target/warehouse.duckdb"), sql)
 }
 
 fn ok(out: &Output) {
