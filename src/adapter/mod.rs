@@ -255,3 +255,43 @@ pub trait Adapter: Send + Sync {
     /// A one-line description for `etlx debug`, e.g. the server version.
     fn describe(&self) -> Result<String, AdapterError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Redshift's load path, run on DuckDB (the SQL is the same): quotes, NULL versus empty
+    /// text, newlines, and more rows than fit in one statement.
+    #[test]
+    fn insert_sink_keeps_every_value_and_splits_large_loads() {
+        let db = duckdb::DuckDb::in_memory(std::path::Path::new(".")).expect("duckdb");
+        let mut conn = db.connect().expect("connect");
+        conn.execute("create table t (a varchar, b varchar)")
+            .expect("create");
+        let mut rows: Vec<Row> = vec![
+            vec![Some("it's".into()), None],
+            vec![Some(String::new()), Some("two\nlines".into())],
+        ];
+        let long = "x".repeat(400);
+        rows.extend((0..5000).map(|i| vec![Some(format!("{i:05}")), Some(long.clone())]));
+        let mut sink = conn
+            .copy_in("t", &["a".to_string(), "b".to_string()])
+            .expect("sink");
+        sink.write(&rows).expect("write");
+        assert_eq!(sink.finish().expect("finish"), 5002);
+        let t = conn
+            .query("select a, b from t where a in ('it''s', '') order by a")
+            .expect("query");
+        assert_eq!(
+            t.rows,
+            [
+                [Some(String::new()), Some("two\nlines".to_string())],
+                [Some("it's".to_string()), None]
+            ]
+        );
+        let t = conn
+            .query("select count(*), sum(length(b)) from t where a like '0%'")
+            .expect("query");
+        assert_eq!(t.rows, [[Some("5000".into()), Some("2000000".into())]]);
+    }
+}

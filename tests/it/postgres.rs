@@ -177,6 +177,32 @@ fn a_process_killed_mid_build_leaves_the_previous_table() {
 }
 
 #[test]
+fn statement_timeout_stops_a_slow_model_and_keeps_its_previous_table() {
+    let Some(db) = PgDatabase::create("timeout") else {
+        return;
+    };
+    let f = Fixture::new("warehouse");
+    ok(&etlx(&f, &db, &["run", "-s", "fragile"]));
+    let mut env = db.env();
+    env.push(("ETLX_TEST_PG_STATEMENT_TIMEOUT".into(), "300ms".into()));
+    let out = f.etlx_with(
+        &[
+            "run",
+            "-s",
+            "fragile",
+            "--vars",
+            "{slow: true}",
+            "--target",
+            "pg",
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("statement timeout"), "{}", out.stderr);
+    assert_eq!(db.query("select x from analytics.fragile"), [["1"]]);
+}
+
+#[test]
 fn debug_checks_the_connection_and_errors_never_show_the_password() {
     let Some(db) = PgDatabase::create("connect") else {
         return;
