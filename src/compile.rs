@@ -99,6 +99,8 @@ pub struct Compilation {
     /// For each source with a `location`, by unique id: the DuckDB reader of its files. On a
     /// server target the executor loads them into the source's table with it.
     pub source_readers: HashMap<String, String>,
+    /// The same sources' locations as rendered (`s3://…` ones are mirrored before a run).
+    pub source_locations: HashMap<String, String>,
 }
 
 impl Compilation {
@@ -177,11 +179,16 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         task_output: None,
         source_relations: HashMap::new(),
         source_readers: HashMap::new(),
+        source_locations: HashMap::new(),
     };
     select_nodes(project, &mut compilation, opts);
     phase("selection");
     if opts.render && !compilation.diagnostics.has_errors() {
-        let (sources, readers) = source_relations(
+        let RenderedSources {
+            relations: sources,
+            readers,
+            locations,
+        } = source_relations(
             project,
             &templates,
             &base_shared,
@@ -189,6 +196,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         );
         compilation.source_relations = sources.clone();
         compilation.source_readers = readers;
+        compilation.source_locations = locations;
         let shared = Arc::new(Shared {
             relations,
             sources,
@@ -422,33 +430,49 @@ fn source_relations(
     templates: &Templates,
     shared: &Arc<Shared>,
     diags: &mut Diagnostics,
-) -> (HashMap<(String, String), Relation>, HashMap<String, String>) {
+) -> RenderedSources {
+    let mut locations = HashMap::new();
     let mut relations = HashMap::new();
     let mut readers = HashMap::new();
     for source in project.sources.values() {
         let mut relation = source_relation(project.target.dialect, source);
         if let Some(location) = &source.location {
-            match rendered_reader(source, location, templates, shared) {
-                Ok(reader) => {
+            match rendered_reader(project, source, location, templates, shared) {
+                Ok((reader, location)) => {
                     if let Relation::Files { reader: r, .. } = &mut relation {
                         r.clone_from(&reader);
                     }
                     readers.insert(source.unique_id.clone(), reader);
+                    locations.insert(source.unique_id.clone(), location);
                 }
                 Err(d) => diags.push(*d),
             }
         }
         relations.insert((source.source_name.clone(), source.name.clone()), relation);
     }
-    (relations, readers)
+    RenderedSources {
+        relations,
+        readers,
+        locations,
+    }
 }
 
+/// Every source's relation, and the reader and rendered location of those with files.
+struct RenderedSources {
+    relations: HashMap<(String, String), Relation>,
+    readers: HashMap<String, String>,
+    locations: HashMap<String, String>,
+}
+
+/// The DuckDB reader of a source's files and its rendered location. Files in S3 are read
+/// from the local mirror the run keeps of them (`<target>/s3_cache/<bucket>/<key>`).
 fn rendered_reader(
+    project: &Project,
     source: &Source,
     location: &str,
     templates: &Templates,
     shared: &Arc<Shared>,
-) -> Result<String, Box<crate::diag::Diagnostic>> {
+) -> Result<(String, String), Box<crate::diag::Diagnostic>> {
     let render = |what: &str, text: &str| {
         if !(text.contains("{{") || text.contains("{%")) {
             return Ok(text.to_string());
@@ -467,13 +491,23 @@ fn rendered_reader(
         .map(|f| render("format", f).map(|f| f.trim().to_string()))
         .transpose()?;
     let location = render("location", location)?;
-    Ok(file_reader(
+    let local = match location.strip_prefix("s3://") {
+        Some(rest) => format!("{}/{rest}", s3_cache_dir(project)),
+        None => location.clone(),
+    };
+    let reader = file_reader(
         &Source {
             format,
             ..source.clone()
         },
-        &location,
-    ))
+        &local,
+    );
+    Ok((reader, location))
+}
+
+/// Where S3 landing data is mirrored, relative to the project.
+pub fn s3_cache_dir(project: &Project) -> String {
+    format!("{}/s3_cache", project.paths.target)
 }
 
 pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {

@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod artifacts;
+pub mod aws;
 pub mod compile;
 pub mod data_test;
 pub mod diag;
@@ -14,7 +15,9 @@ pub mod graph;
 pub mod ingest;
 pub mod landing;
 pub mod materialize;
+pub mod prepare;
 pub mod project;
+pub mod publish;
 pub mod run;
 pub mod scaffold;
 pub mod sql;

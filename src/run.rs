@@ -232,7 +232,8 @@ pub fn execute(
         finished: 0,
         stopped: false,
     });
-    let loads = sources_to_load(project, c, &nodes);
+    let sources = crate::prepare::sources_read(project, c, &nodes);
+    let loads = crate::prepare::loaded(project, &sources);
     let start = [
         c.on_run_start.clone(),
         missing_schemas(&nodes, &loads, adapter.dialect(), &opts.catalog),
@@ -240,9 +241,9 @@ pub fn execute(
     .concat();
     let failure = run_project_hook(project, adapter, "on-run-start", &start).map(|f| vec![f]);
     let mut loaded = Vec::new();
-    if let Some(failed) =
-        failure.or_else(|| load_sources(project, c, adapter, opts, &loads, reporter, &mut loaded))
-    {
+    if let Some(failed) = failure.or_else(|| {
+        crate::prepare::prepare(project, c, adapter, opts, &sources, reporter, &mut loaded)
+    }) {
         let reason = failed
             .iter()
             .find(|r| r.status == Status::Error)
@@ -308,114 +309,6 @@ pub fn execute(
         .chain(state.results.into_iter().flatten())
         .chain(end_failure)
         .collect()
-}
-
-/// Sources with landing files that the selected nodes read, on a server target: their files
-/// are loaded into the source's table before anything reads it. DuckDB reads them in place.
-fn sources_to_load<'a>(
-    project: &'a Project,
-    c: &Compilation,
-    nodes: &[&CompiledNode],
-) -> Vec<&'a crate::project::Source> {
-    if project.target.dialect == crate::sql::Dialect::DuckDb {
-        return Vec::new();
-    }
-    let mut ids: Vec<&str> = Vec::new();
-    let mut stack: Vec<&str> = nodes
-        .iter()
-        .filter(|n| n.resource_type != ResourceType::UnitTest)
-        .flat_map(|n| n.depends_on.iter().map(String::as_str))
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        if c.source_readers.contains_key(id) {
-            ids.push(id);
-        } else if let Some(parent) = c
-            .nodes
-            .get(id)
-            .filter(|p| p.config.materialized() == "ephemeral")
-        {
-            stack.extend(parent.depends_on.iter().map(String::as_str));
-        }
-    }
-    ids.sort_unstable();
-    ids.iter()
-        .filter_map(|id| project.sources.get(*id))
-        .collect()
-}
-
-/// Load each source's files; `Some` with the failure if one fails (the run stops there: every
-/// node reads what the sources hold).
-fn load_sources(
-    project: &Project,
-    c: &Compilation,
-    adapter: &dyn Adapter,
-    opts: &RunOptions,
-    sources: &[&crate::project::Source],
-    reporter: &dyn Reporter,
-    loaded: &mut Vec<NodeResult>,
-) -> Option<Vec<NodeResult>> {
-    for (index, source) in sources.iter().enumerate() {
-        let (started_at, clock) = (Utc::now(), Instant::now());
-        reporter.event(Event::Started {
-            unique_id: &source.unique_id,
-            thread: 0,
-            total: sources.len(),
-        });
-        let select = format!("select * from {}", c.source_readers.get(&source.unique_id)?);
-        let t = Target {
-            schema: &source.schema,
-            name: &source.identifier,
-            dialect: adapter.dialect(),
-        };
-        let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
-        let outcome = adapter
-            .connect()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| {
-                let n = crate::ingest::load(
-                    &project.root,
-                    &select,
-                    conn.as_mut(),
-                    &t,
-                    &s,
-                    &source.config,
-                );
-                if n.is_err() {
-                    let _ = conn.execute("rollback");
-                }
-                n
-            });
-        let seconds = clock.elapsed().as_secs_f64();
-        let result = match outcome {
-            Ok(rows) => NodeResult {
-                rows_affected: Some(rows),
-                ..NodeResult::new(&source.unique_id, Status::Success, started_at, seconds, 0)
-            },
-            Err(message) => NodeResult {
-                message: Some(format!(
-                    "loading the files of source {}.{}: {}",
-                    source.source_name,
-                    source.name,
-                    project.secrets.redact(&message)
-                )),
-                ..NodeResult::new(&source.unique_id, Status::Error, started_at, seconds, 0)
-            },
-        };
-        reporter.event(Event::Finished {
-            result: &result,
-            index: index + 1,
-            total: sources.len(),
-        });
-        if result.status == Status::Error {
-            return Some(vec![result]);
-        }
-        loaded.push(result);
-    }
-    None
 }
 
 /// `create schema` for each schema the run builds or loads into that does not exist yet, once.
@@ -682,7 +575,12 @@ fn build_statements(
 
 /// What exists before a relation is built. Each relation is built once per run, so what the
 /// catalog said at the start still holds.
-fn situation(catalog: &Catalog, schema: &str, name: &str, full_refresh: bool) -> Situation {
+pub(crate) fn situation(
+    catalog: &Catalog,
+    schema: &str,
+    name: &str,
+    full_refresh: bool,
+) -> Situation {
     Situation {
         existing: catalog.kind(schema, name),
         full_refresh,
@@ -741,6 +639,7 @@ fn build_relation(
                 crate::ingest::load(&project.root, &select, conn, t, s, config).map(Some)
             }
         }
+        "external" => crate::publish::external(project, conn, t, sql, config),
         "incremental" if s.existing != Some(RelationKind::Table) || s.full_refresh => {
             run_statements(conn, &materialize::table(t, sql, s, config))
         }

@@ -4,6 +4,10 @@
 #   bash tests/run.sh            # everything
 #   bash tests/run.sh postgres   # arguments go to cargo test
 #
+# S3 and Glue: moto's server (PyPI `moto[server]`, installed into a virtualenv under
+# ~/.cache/etlx-moto the first time), started on a free port on 127.0.0.1 for this run and
+# stopped at the end; ETLX_TEST_AWS_ENDPOINT points at it.
+#
 # PostgreSQL: the machine's own server (the Debian package; installed with apt when
 # missing), started on 127.0.0.1, with a login role for the tests; ETLX_TEST_PG_URL points
 # at it and each test creates and drops its own database. Plain `cargo test` runs the same
@@ -51,5 +55,30 @@ SQL
   echo "== PostgreSQL $version on 127.0.0.1:$port (ETLX_TEST_PG_URL set)"
 }
 
+start_moto() {
+  local venv="$HOME/.cache/etlx-moto"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "== installing moto[server] into $venv"
+    python3 -m venv "$venv" || {
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv > /dev/null
+      python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install -q 'moto[server]'
+  fi
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "${TMPDIR:-/tmp}/etlx-moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  trap 'kill "$MOTO_PID" 2> /dev/null || true' EXIT
+  for _ in $(seq 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" \
+      2> /dev/null && break
+    sleep 0.2
+  done
+  export ETLX_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+  echo "== moto (S3 + Glue) on 127.0.0.1:$port (ETLX_TEST_AWS_ENDPOINT set)"
+}
+
 start_postgres
+start_moto
 cargo test "$@"

@@ -12,8 +12,8 @@ use etlx::run::{RunOptions, Status};
 use etlx::sql::StaticAnalysis;
 
 use super::{
-    Cli, Command, ExecArgs, Global, LsOutput, Outcome, Printer, ResourceTypeArg, Selection,
-    SourceCommand, StaticAnalysisArg,
+    CatalogCommand, Cli, Command, ExecArgs, Global, LsOutput, Outcome, Printer, ResourceTypeArg,
+    Selection, SourceCommand, StaticAnalysisArg,
 };
 
 pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
@@ -69,6 +69,10 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             };
             generate(&opts, printer)
         }
+        Command::Stage { from, to } => stage(global, from, to, printer),
+        Command::Catalog {
+            command: CatalogCommand::Register { selection },
+        } => catalog_register(global, selection, printer),
         Command::Debug => debug(global, printer),
         Command::Clean => clean(global, printer),
     }
@@ -749,4 +753,107 @@ fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// `etlx stage DIR s3://bucket/prefix/`: upload what is new or changed.
+fn stage(
+    global: &Global,
+    from: &std::path::Path,
+    to: &str,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let url = etlx::aws::S3Url::parse(to)?;
+    if !from.is_dir() {
+        bail!("{} is not a folder", from.display());
+    }
+    let started = Instant::now();
+    let aws = etlx::aws::Aws::connect(etlx::aws::AwsSettings::from_target(&project.target))?;
+    let done = aws.upload_dir(from, &url)?;
+    for key in &done.copied {
+        printer.info("uploaded", &format!("uploaded  {}", url.join(key)));
+    }
+    printer.info(
+        "summary",
+        &format!(
+            "Staged {} into {url} in {:.2}s: {} uploaded ({} bytes), {} already there",
+            from.display(),
+            started.elapsed().as_secs_f64(),
+            done.copied.len(),
+            done.bytes,
+            done.unchanged.len()
+        ),
+    );
+    Ok(Outcome::Success)
+}
+
+/// `etlx catalog register`: the selected sources whose files are in S3, as Glue tables.
+fn catalog_register(
+    global: &Global,
+    selection: &Selection,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    use etlx::aws::glue::FileFormat;
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let mut opts = selection_options(selection, true);
+    opts.resource_types = vec![ResourceType::Source];
+    let Some(c) = compile_and_report(&project, &opts, printer, "checked")? else {
+        return Ok(Outcome::Invalid);
+    };
+    let aws = etlx::aws::Aws::connect(etlx::aws::AwsSettings::from_target(&project.target))?;
+    let cache = project.root.join(etlx::compile::s3_cache_dir(&project));
+    let mut registered = 0;
+    for source in c.selected.iter().filter_map(|id| project.sources.get(id)) {
+        let (Some(location), Some(reader)) = (
+            c.source_locations.get(&source.unique_id),
+            c.source_readers.get(&source.unique_id),
+        ) else {
+            continue;
+        };
+        if !location.starts_with("s3://") {
+            continue;
+        }
+        let format = match reader.split('(').next() {
+            Some("read_json") => FileFormat::Json,
+            Some("read_csv") => FileFormat::Csv,
+            _ => FileFormat::Parquet,
+        };
+        // Columns not all declared: read them from the files, mirrored locally first.
+        let describe = || {
+            let end = location
+                .find(['*', '?', '[', '{'])
+                .unwrap_or(location.len());
+            let url = etlx::aws::S3Url::parse(&location[..end]).map_err(|e| e.to_string())?;
+            aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
+            let duck = etlx::adapter::duckdb::DuckDb::in_memory(&project.root)
+                .map_err(|e| e.to_string())?;
+            let mut conn = duck.connect().map_err(|e| e.to_string())?;
+            conn.describe(&format!("select * from {reader}"))
+                .map_err(|e| e.to_string())
+        };
+        let table = etlx::publish::register_source(&aws, source, location, format, describe)
+            .map_err(|e| anyhow::anyhow!("source {}.{}: {e}", source.source_name, source.name))?;
+        printer.info(
+            "registered",
+            &format!(
+                "registered {}.{} as {}.{} ({} columns) at {}",
+                source.source_name,
+                source.name,
+                table.database,
+                table.name,
+                table.columns.len(),
+                table.location
+            ),
+        );
+        registered += 1;
+    }
+    printer.info(
+        "summary",
+        &format!("Registered {registered} S3 source(s) in the Glue Data Catalog"),
+    );
+    Ok(Outcome::Success)
 }

@@ -192,6 +192,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = LandingFormat::Json)]
         format: LandingFormat,
     },
+    /// Upload a local folder (a landing zone, seeds) to S3 with multipart upload for large
+    /// files, skipping objects that already hold the same bytes. Uses the target's AWS settings.
+    Stage {
+        /// The folder to upload.
+        from: PathBuf,
+        /// Where to: s3://bucket/prefix/
+        to: String,
+    },
+    /// Commands about the Glue Data Catalog: `etlx catalog register`.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Create a new project.
     Init {
         /// Project name (also the folder created).
@@ -219,6 +232,17 @@ pub enum SourceCommand {
         /// Where to write the results (default: target/sources.json).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Register the file sources whose location is in S3 as external tables in Glue (database:
+    /// the source's schema, or the target's glue_database), with columns from their YAML
+    /// data_type or, when not declared, from the files themselves.
+    Register {
+        #[command(flatten)]
+        selection: Selection,
     },
 }
 

@@ -62,20 +62,32 @@ pub struct RunReporter<'a> {
 
 impl<'a> RunReporter<'a> {
     pub fn new(printer: &'a Printer, project: &Project, c: &Compilation) -> RunReporter<'a> {
-        // Landing files loaded into a server warehouse show as `load` lines.
-        let loads = project
+        // Landing files loaded into a server warehouse show as `load` lines, S3 landing data
+        // mirrored locally as `mirror` lines.
+        let file_sources = project
             .sources
             .values()
-            .filter(|s| c.source_readers.contains_key(&s.unique_id))
-            .map(|s| {
-                let shown = Shown {
-                    name: format!("{}.{}", s.source_name, s.name),
-                    kind: "load".to_string(),
-                    place: etlx::compile::source_relation(project.target.dialect, s).to_sql(),
-                    tested: None,
-                };
-                (s.unique_id.clone(), shown)
-            });
+            .filter(|s| c.source_readers.contains_key(&s.unique_id));
+        let loads = file_sources.clone().map(|s| {
+            let shown = Shown {
+                name: format!("{}.{}", s.source_name, s.name),
+                kind: "load".to_string(),
+                place: etlx::compile::source_relation(project.target.dialect, s).to_sql(),
+                tested: None,
+            };
+            (s.unique_id.clone(), shown)
+        });
+        let mirrors = file_sources.filter_map(|s| {
+            let location = c.source_locations.get(&s.unique_id)?;
+            let rest = location.strip_prefix("s3://")?;
+            let shown = Shown {
+                name: location.clone(),
+                kind: "mirror".to_string(),
+                place: format!("{}/{rest}", etlx::compile::s3_cache_dir(project)),
+                tested: None,
+            };
+            Some((etlx::prepare::mirror_id(s), shown))
+        });
         let nodes = c
             .nodes
             .values()
@@ -106,6 +118,7 @@ impl<'a> RunReporter<'a> {
                 (n.unique_id.clone(), shown)
             })
             .chain(loads)
+            .chain(mirrors)
             .collect();
         let bar = (printer.is_text() && !printer.is_quiet() && std::io::stdout().is_terminal())
             .then(|| {
@@ -217,7 +230,10 @@ impl<'a> RunReporter<'a> {
                 format!("{n} {what} {rows} in {:.2}s", r.seconds)
             }
             (Status::Success, Some(rows), _) => format!("{rows} rows in {:.2}s", r.seconds),
-            (Status::Success, None, _) => format!("in {:.2}s", r.seconds),
+            (Status::Success, None, _) => match &r.message {
+                Some(m) => format!("{m} in {:.2}s", r.seconds),
+                None => format!("in {:.2}s", r.seconds),
+            },
             _ => r
                 .message
                 .clone()

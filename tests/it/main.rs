@@ -2,6 +2,7 @@
 //!
 //! One test binary (every test binary links DuckDB, so more would multiply link time).
 
+mod aws;
 mod compile;
 mod data_tests;
 mod dbt_compat;

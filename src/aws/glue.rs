@@ -1,0 +1,314 @@
+//! The Glue Data Catalog: databases, external Parquet tables and their partitions, so Redshift
+//! Spectrum and Athena can query what etlx writes to S3 and what lands there.
+
+use aws_sdk_glue::types::{
+    Column, DatabaseInput, PartitionInput, PartitionValueList, SerDeInfo, StorageDescriptor,
+    TableInput,
+};
+
+use super::{Aws, AwsError, service_error};
+
+/// A column as Glue (Hive) types it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlueColumn {
+    pub name: String,
+    pub glue_type: String,
+}
+
+/// An external table: data columns, partition columns, where the files are and their format.
+#[derive(Debug, Clone)]
+pub struct ExternalTable {
+    pub database: String,
+    pub name: String,
+    pub columns: Vec<GlueColumn>,
+    pub partition_keys: Vec<GlueColumn>,
+    pub location: String,
+    pub format: FileFormat,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    Json,
+    Csv,
+}
+
+impl FileFormat {
+    pub fn from_name(name: &str) -> FileFormat {
+        match name {
+            "json" => FileFormat::Json,
+            "csv" => FileFormat::Csv,
+            _ => FileFormat::Parquet,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Json => "json",
+            FileFormat::Csv => "csv",
+        }
+    }
+
+    /// Input format, output format and SerDe, as Athena and Spectrum expect them.
+    fn hive(self) -> (&'static str, &'static str, &'static str) {
+        const TEXT_IN: &str = "org.apache.hadoop.mapred.TextInputFormat";
+        const TEXT_OUT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+        match self {
+            FileFormat::Parquet => (
+                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+            ),
+            FileFormat::Json => (TEXT_IN, TEXT_OUT, "org.openx.data.jsonserde.JsonSerDe"),
+            FileFormat::Csv => (
+                TEXT_IN,
+                TEXT_OUT,
+                "org.apache.hadoop.hive.serde2.OpenCSVSerde",
+            ),
+        }
+    }
+}
+
+/// Glue's type for a type DuckDB reports.
+pub fn glue_type(duckdb_type: &str) -> String {
+    let t = duckdb_type.trim().to_ascii_uppercase();
+    let mapped = match t.as_str() {
+        "VARCHAR" | "TEXT" | "STRING" | "UUID" | "JSON" | "TIME" | "INTERVAL" => "string",
+        "BIGINT" | "INT8" | "UINTEGER" => "bigint",
+        "INTEGER" | "INT" | "INT4" | "USMALLINT" => "int",
+        "SMALLINT" | "UTINYINT" => "smallint",
+        "TINYINT" => "tinyint",
+        "HUGEINT" | "UBIGINT" | "UHUGEINT" => "decimal(38,0)",
+        "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8" => "double",
+        "FLOAT" | "REAL" => "float",
+        "BOOLEAN" => "boolean",
+        "DATE" => "date",
+        "BLOB" => "binary",
+        _ if t.starts_with("TIMESTAMP") => "timestamp",
+        _ if t.starts_with("DECIMAL") => return t.to_lowercase(),
+        _ => "string",
+    };
+    mapped.to_string()
+}
+
+fn columns(cols: &[GlueColumn]) -> Result<Vec<Column>, AwsError> {
+    cols.iter()
+        .map(|c| {
+            Column::builder()
+                .name(&c.name)
+                .r#type(&c.glue_type)
+                .build()
+                .map_err(|e| AwsError::Config(e.to_string()))
+        })
+        .collect()
+}
+
+fn storage(t: &ExternalTable, location: &str) -> Result<StorageDescriptor, AwsError> {
+    let (input, output, serde) = t.format.hive();
+    let mut serde_info = SerDeInfo::builder().serialization_library(serde);
+    if t.format == FileFormat::Csv {
+        serde_info = serde_info.parameters("separatorChar", ",");
+    }
+    Ok(StorageDescriptor::builder()
+        .set_columns(Some(columns(&t.columns)?))
+        .location(location)
+        .input_format(input)
+        .output_format(output)
+        .serde_info(serde_info.build())
+        .build())
+}
+
+impl Aws {
+    pub fn ensure_database(&self, name: &str) -> Result<bool, AwsError> {
+        match self.block_on(self.glue.get_database().name(name).send()) {
+            Ok(_) => return Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) => {}
+            Err(e) => return Err(service_error("reading Glue database", name, e)),
+        }
+        let input = DatabaseInput::builder()
+            .name(name)
+            .description("created by etlx")
+            .build()
+            .map_err(|e| AwsError::Config(e.to_string()))?;
+        self.block_on(self.glue.create_database().database_input(input).send())
+            .map_err(|e| service_error("creating Glue database", name, e))?;
+        Ok(true)
+    }
+
+    /// The table's current location, or `None` when it does not exist.
+    pub fn table_location(&self, database: &str, name: &str) -> Result<Option<String>, AwsError> {
+        match self.block_on(
+            self.glue
+                .get_table()
+                .database_name(database)
+                .name(name)
+                .send(),
+        ) {
+            Ok(out) => Ok(out
+                .table()
+                .and_then(|t| t.storage_descriptor())
+                .and_then(|sd| sd.location())
+                .map(str::to_string)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(service_error(
+                "reading Glue table",
+                format!("{database}.{name}"),
+                e,
+            )),
+        }
+    }
+
+    /// Create the table, or point the existing one at the new columns and location in one
+    /// UpdateTable, so readers switch from the old files to the new ones at once.
+    pub fn upsert_table(&self, t: &ExternalTable) -> Result<(), AwsError> {
+        let what = format!("{}.{}", t.database, t.name);
+        let input = TableInput::builder()
+            .name(&t.name)
+            .set_description(t.description.clone())
+            .table_type("EXTERNAL_TABLE")
+            .parameters("classification", t.format.name())
+            .parameters("EXTERNAL", "TRUE")
+            .parameters("created_by", "etlx")
+            .storage_descriptor(storage(t, &t.location)?)
+            .set_partition_keys(Some(columns(&t.partition_keys)?))
+            .build()
+            .map_err(|e| AwsError::Config(e.to_string()))?;
+        if self.table_location(&t.database, &t.name)?.is_some() {
+            self.block_on(
+                self.glue
+                    .update_table()
+                    .database_name(&t.database)
+                    .table_input(input)
+                    .send(),
+            )
+            .map_err(|e| service_error("updating Glue table", what, e))?;
+        } else {
+            self.block_on(
+                self.glue
+                    .create_table()
+                    .database_name(&t.database)
+                    .table_input(input)
+                    .send(),
+            )
+            .map_err(|e| service_error("creating Glue table", what, e))?;
+        }
+        Ok(())
+    }
+
+    /// Every partition's values, e.g. `[["2018-11-01"], ["2018-11-02"]]`.
+    pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<Vec<String>>, AwsError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .block_on(
+                    self.glue
+                        .get_partitions()
+                        .database_name(database)
+                        .table_name(table)
+                        .set_next_token(token)
+                        .send(),
+                )
+                .map_err(|e| {
+                    service_error("reading partitions of", format!("{database}.{table}"), e)
+                })?;
+            out.extend(page.partitions().iter().map(|p| p.values().to_vec()));
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make the table's partitions exactly `wanted` (values and the folder of each), in
+    /// batches of 100 as Glue takes them.
+    pub fn replace_partitions(
+        &self,
+        t: &ExternalTable,
+        wanted: &[(Vec<String>, String)],
+    ) -> Result<(), AwsError> {
+        let what = format!("{}.{}", t.database, t.name);
+        let existing = self.partitions(&t.database, &t.name)?;
+        for batch in existing.chunks(25) {
+            let lists = batch
+                .iter()
+                .map(|values| {
+                    PartitionValueList::builder()
+                        .set_values(Some(values.clone()))
+                        .build()
+                        .map_err(|e| AwsError::Config(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.block_on(
+                self.glue
+                    .batch_delete_partition()
+                    .database_name(&t.database)
+                    .table_name(&t.name)
+                    .set_partitions_to_delete(Some(lists))
+                    .send(),
+            )
+            .map_err(|e| service_error("dropping old partitions of", what.clone(), e))?;
+        }
+        for batch in wanted.chunks(100) {
+            let inputs = batch
+                .iter()
+                .map(|(values, location)| {
+                    Ok(PartitionInput::builder()
+                        .set_values(Some(values.clone()))
+                        .storage_descriptor(storage(t, location)?)
+                        .build())
+                })
+                .collect::<Result<Vec<_>, AwsError>>()?;
+            self.block_on(
+                self.glue
+                    .batch_create_partition()
+                    .database_name(&t.database)
+                    .table_name(&t.name)
+                    .set_partition_input_list(Some(inputs))
+                    .send(),
+            )
+            .map_err(|e| service_error("adding partitions to", what.clone(), e))?;
+        }
+        Ok(())
+    }
+
+    /// The table's columns as Glue holds them: data columns, then partition keys.
+    pub fn table_columns(
+        &self,
+        database: &str,
+        name: &str,
+    ) -> Result<(Vec<GlueColumn>, Vec<GlueColumn>), AwsError> {
+        let out = self
+            .block_on(
+                self.glue
+                    .get_table()
+                    .database_name(database)
+                    .name(name)
+                    .send(),
+            )
+            .map_err(|e| service_error("reading Glue table", format!("{database}.{name}"), e))?;
+        let glue = |c: &Column| GlueColumn {
+            name: c.name().to_string(),
+            glue_type: c.r#type().unwrap_or_default().to_string(),
+        };
+        let table = out.table();
+        let data = table
+            .and_then(|t| t.storage_descriptor())
+            .map(|sd| sd.columns().iter().map(glue).collect())
+            .unwrap_or_default();
+        let keys = table
+            .map(|t| t.partition_keys().iter().map(glue).collect())
+            .unwrap_or_default();
+        Ok((data, keys))
+    }
+}

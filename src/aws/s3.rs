@@ -1,0 +1,304 @@
+//! S3 objects: listing a landing prefix, mirroring it into a local cache keyed by ETag (so
+//! DuckDB reads S3 data with no network extension), and uploading folders with multipart
+//! upload, skipping objects that already hold the same bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use md5::{Digest, Md5};
+
+use super::{Aws, AwsError, S3Url, service_error};
+
+/// Files at least this big go up in parts of this size (S3's minimum part is 5 MiB).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// What a sync or an upload did, object by object.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub copied: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    pub bytes: u64,
+}
+
+/// The cache's record of which ETag each local file holds.
+const CACHE_INDEX: &str = ".etlx-etags.json";
+
+impl Aws {
+    /// Every object under a prefix, in key order.
+    pub fn list(&self, url: &S3Url) -> Result<Vec<Object>, AwsError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .block_on(
+                    self.s3
+                        .list_objects_v2()
+                        .bucket(&url.bucket)
+                        .prefix(&url.key)
+                        .set_continuation_token(token)
+                        .send(),
+                )
+                .map_err(|e| service_error("listing", url.to_string(), e))?;
+            for o in page.contents() {
+                if let Some(key) = o.key().filter(|k| !k.ends_with('/')) {
+                    out.push(Object {
+                        key: key.to_string(),
+                        etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                        size: o.size().unwrap_or_default().max(0) as u64,
+                    });
+                }
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make `cache/<bucket>/<key>` hold exactly the objects under `url`: download what is new
+    /// or changed (by ETag), keep what is the same, delete what is gone from S3.
+    pub fn mirror(&self, url: &S3Url, cache: &Path) -> Result<Transfer, AwsError> {
+        let objects = self.list(url)?;
+        let index_path = cache.join(CACHE_INDEX);
+        let mut index: BTreeMap<String, String> = std::fs::read_to_string(&index_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let mut done = Transfer::default();
+        for o in &objects {
+            let id = format!("{}/{}", url.bucket, o.key);
+            let local = cache.join(&url.bucket).join(&o.key);
+            if index.get(&id) == Some(&o.etag) && local.exists() {
+                done.unchanged.push(o.key.clone());
+                continue;
+            }
+            let bytes = self.get(&url.bucket, &o.key)?;
+            write_atomically(&local, &bytes)?;
+            done.bytes += bytes.len() as u64;
+            done.copied.push(o.key.clone());
+            index.insert(id, o.etag.clone());
+        }
+        let listed: std::collections::HashSet<String> = objects
+            .iter()
+            .map(|o| format!("{}/{}", url.bucket, o.key))
+            .collect();
+        let prefix = format!("{}/{}", url.bucket, url.key);
+        let gone: Vec<String> = index
+            .keys()
+            .filter(|id| id.starts_with(&prefix) && !listed.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let _ = std::fs::remove_file(cache.join(&id));
+            index.remove(&id);
+            done.removed.push(id);
+        }
+        let text = serde_json::to_string_pretty(&index).unwrap_or_default();
+        write_atomically(&index_path, text.as_bytes())?;
+        Ok(done)
+    }
+
+    pub fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        let what = format!("s3://{bucket}/{key}");
+        let out = self
+            .block_on(self.s3.get_object().bucket(bucket).key(key).send())
+            .map_err(|e| service_error("downloading", what.clone(), e))?;
+        let body = self
+            .block_on(out.body.collect())
+            .map_err(|e| AwsError::Io(format!("downloading {what}: {e}")))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// The object's ETag, or `None` when there is no such object.
+    pub fn etag(&self, url: &S3Url) -> Result<Option<String>, AwsError> {
+        match self.block_on(
+            self.s3
+                .head_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .send(),
+        ) {
+            Ok(head) => Ok(head.e_tag().map(|e| e.trim_matches('"').to_string())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(service_error("checking", url.to_string(), e)),
+        }
+    }
+
+    pub fn put(&self, url: &S3Url, bytes: Vec<u8>) -> Result<(), AwsError> {
+        self.block_on(
+            self.s3
+                .put_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .body(ByteStream::from(bytes))
+                .send(),
+        )
+        .map_err(|e| service_error("uploading", url.to_string(), e))?;
+        Ok(())
+    }
+
+    /// Upload one file: in one request when small, in `PART_SIZE` parts otherwise.
+    pub fn upload_file(&self, file: &Path, url: &S3Url) -> Result<(), AwsError> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| AwsError::Io(format!("cannot read {}: {e}", file.display())))?;
+        if bytes.len() < PART_SIZE {
+            return self.put(url, bytes);
+        }
+        let what = url.to_string();
+        let started = self
+            .block_on(
+                self.s3
+                    .create_multipart_upload()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .send(),
+            )
+            .map_err(|e| service_error("starting the upload of", what.clone(), e))?;
+        let upload_id = started.upload_id().unwrap_or_default().to_string();
+        let mut parts = Vec::new();
+        for (i, chunk) in bytes.chunks(PART_SIZE).enumerate() {
+            let number = i as i32 + 1;
+            let part = self.block_on(
+                self.s3
+                    .upload_part()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(chunk.to_vec()))
+                    .send(),
+            );
+            let part = match part {
+                Ok(p) => p,
+                Err(e) => {
+                    // An abandoned upload keeps its parts (and their cost) until aborted.
+                    let _ = self.block_on(
+                        self.s3
+                            .abort_multipart_upload()
+                            .bucket(&url.bucket)
+                            .key(&url.key)
+                            .upload_id(&upload_id)
+                            .send(),
+                    );
+                    return Err(service_error("uploading a part of", what, e));
+                }
+            };
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_string))
+                    .build(),
+            );
+        }
+        self.block_on(
+            self.s3
+                .complete_multipart_upload()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send(),
+        )
+        .map_err(|e| service_error("completing the upload of", what, e))?;
+        Ok(())
+    }
+
+    /// Upload every file under `dir` to `url`, keeping relative paths; a file whose object
+    /// already has the same content (same ETag, computed locally) is skipped.
+    pub fn upload_dir(&self, dir: &Path, url: &S3Url) -> Result<Transfer, AwsError> {
+        let mut done = Transfer::default();
+        for file in files_under(dir)? {
+            let rel = file
+                .strip_prefix(dir)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let target = url.join(&rel);
+            let local = local_etag(&file)?;
+            if self.etag(&target)?.as_deref() == Some(local.as_str()) {
+                done.unchanged.push(rel);
+                continue;
+            }
+            self.upload_file(&file, &target)?;
+            done.bytes += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            done.copied.push(rel);
+        }
+        Ok(done)
+    }
+
+    /// Delete every object under `url` whose key does not start with `keep`.
+    pub fn delete_prefix_except(&self, url: &S3Url, keep: &str) -> Result<usize, AwsError> {
+        let mut n = 0;
+        for o in self.list(url)? {
+            if o.key.starts_with(keep) {
+                continue;
+            }
+            self.block_on(
+                self.s3
+                    .delete_object()
+                    .bucket(&url.bucket)
+                    .key(&o.key)
+                    .send(),
+            )
+            .map_err(|e| service_error("deleting", format!("s3://{}/{}", url.bucket, o.key), e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// The ETag S3 gives a file uploaded as `upload_file` does: the MD5 of the bytes, or for a
+/// multipart upload the MD5 of the parts' MD5s with `-<parts>`.
+pub fn local_etag(file: &Path) -> Result<String, AwsError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| AwsError::Io(format!("cannot read {}: {e}", file.display())))?;
+    if bytes.len() < PART_SIZE {
+        return Ok(hex::encode(Md5::digest(&bytes)));
+    }
+    let mut joined = Vec::new();
+    let mut parts = 0;
+    for chunk in bytes.chunks(PART_SIZE) {
+        joined.extend_from_slice(&Md5::digest(chunk));
+        parts += 1;
+    }
+    Ok(format!("{}-{parts}", hex::encode(Md5::digest(&joined))))
+}
+
+/// Files under `dir`, in a stable order.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>, AwsError> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry =
+            entry.map_err(|e| AwsError::Io(format!("cannot read {}: {e}", dir.display())))?;
+        if entry.file_type().is_file() {
+            out.push(entry.into_path());
+        }
+    }
+    Ok(out)
+}
+
+/// Write through a temporary file, so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AwsError> {
+    let io = |e: std::io::Error| AwsError::Io(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("etlx-partial");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

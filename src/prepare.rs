@@ -1,0 +1,212 @@
+//! Sources, made readable before the run: landing data in S3 is mirrored into a local cache
+//! (DuckDB and the loader read local files), and on a server target landing files are loaded
+//! into the source's table. Each step is a result of the run, so a failure shows and stops
+//! it: every model reads what the sources hold.
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::adapter::Adapter;
+use crate::aws::{Aws, AwsSettings, S3Url};
+use crate::compile::{Compilation, CompiledNode};
+use crate::materialize::Target;
+use crate::project::{Project, ResourceType, Source};
+use crate::run::{Event, NodeResult, Reporter, RunOptions, Status, situation};
+use crate::sql::Dialect;
+
+/// The file sources (those with a `location`) that the selected nodes read, directly or
+/// through ephemeral models.
+pub fn sources_read<'a>(
+    project: &'a Project,
+    c: &Compilation,
+    nodes: &[&CompiledNode],
+) -> Vec<&'a Source> {
+    let mut ids: Vec<&str> = Vec::new();
+    let mut stack: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.resource_type != ResourceType::UnitTest)
+        .flat_map(|n| n.depends_on.iter().map(String::as_str))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if c.source_readers.contains_key(id) {
+            ids.push(id);
+        } else if let Some(parent) = c
+            .nodes
+            .get(id)
+            .filter(|p| p.config.materialized() == "ephemeral")
+        {
+            stack.extend(parent.depends_on.iter().map(String::as_str));
+        }
+    }
+    ids.sort_unstable();
+    ids.iter()
+        .filter_map(|id| project.sources.get(*id))
+        .collect()
+}
+
+/// Those whose files become a table in the warehouse: every one, on a server target.
+pub fn loaded<'a>(project: &Project, sources: &[&'a Source]) -> Vec<&'a Source> {
+    match project.target.dialect {
+        Dialect::DuckDb => Vec::new(),
+        _ => sources.to_vec(),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Mirror,
+    Load,
+}
+
+/// The id a step reports under: a source's own id for its load, `<id>.s3` for its mirror.
+pub fn mirror_id(source: &Source) -> String {
+    format!("{}.s3", source.unique_id)
+}
+
+/// Mirror and load what the run reads; `Some` with the failure if a step fails.
+pub fn prepare(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    sources: &[&Source],
+    reporter: &dyn Reporter,
+    done: &mut Vec<NodeResult>,
+) -> Option<Vec<NodeResult>> {
+    let loads = loaded(project, sources);
+    let mut steps: Vec<(&Source, Step)> = sources
+        .iter()
+        .filter(|s| {
+            c.source_locations
+                .get(&s.unique_id)
+                .is_some_and(|l| l.starts_with("s3://"))
+        })
+        .map(|s| (*s, Step::Mirror))
+        .collect();
+    steps.extend(loads.iter().map(|s| (*s, Step::Load)));
+    let mut aws = None;
+    for (index, (source, step)) in steps.iter().enumerate() {
+        let id = match step {
+            Step::Mirror => mirror_id(source),
+            Step::Load => source.unique_id.clone(),
+        };
+        let (started_at, clock) = (Utc::now(), Instant::now());
+        reporter.event(Event::Started {
+            unique_id: &id,
+            thread: 0,
+            total: steps.len(),
+        });
+        let outcome = match step {
+            Step::Mirror => mirror(project, c, source, &mut aws),
+            Step::Load => load(project, c, adapter, opts, source),
+        };
+        let seconds = clock.elapsed().as_secs_f64();
+        let result = match outcome {
+            Ok((rows, message)) => NodeResult {
+                rows_affected: rows,
+                message,
+                ..NodeResult::new(&id, Status::Success, started_at, seconds, 0)
+            },
+            Err(message) => NodeResult {
+                message: Some(format!(
+                    "{} source {}.{}: {}",
+                    match step {
+                        Step::Mirror => "mirroring the S3 files of",
+                        Step::Load => "loading the files of",
+                    },
+                    source.source_name,
+                    source.name,
+                    project.secrets.redact(&message)
+                )),
+                ..NodeResult::new(&id, Status::Error, started_at, seconds, 0)
+            },
+        };
+        reporter.event(Event::Finished {
+            result: &result,
+            index: index + 1,
+            total: steps.len(),
+        });
+        if result.status == Status::Error {
+            return Some(vec![result]);
+        }
+        done.push(result);
+    }
+    None
+}
+
+type StepOutcome = Result<(Option<u64>, Option<String>), String>;
+
+/// Bring the source's S3 objects into the local cache its reader points at.
+fn mirror(
+    project: &Project,
+    c: &Compilation,
+    source: &Source,
+    aws: &mut Option<Aws>,
+) -> StepOutcome {
+    let location = c
+        .source_locations
+        .get(&source.unique_id)
+        .ok_or("no location")?;
+    if aws.is_none() {
+        *aws = Some(
+            Aws::connect(AwsSettings::from_target(&project.target)).map_err(|e| e.to_string())?,
+        );
+    }
+    let aws = aws.as_ref().ok_or("no AWS client")?;
+    let url = S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())?;
+    let cache = project.root.join(crate::compile::s3_cache_dir(project));
+    let done = aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
+    Ok((
+        None,
+        Some(format!(
+            "{} downloaded ({} bytes), {} cached, {} removed",
+            done.copied.len(),
+            done.bytes,
+            done.unchanged.len(),
+            done.removed.len()
+        )),
+    ))
+}
+
+/// The part of a location before its first glob character: what to list in S3.
+fn literal_prefix(location: &str) -> &str {
+    let end = location
+        .find(['*', '?', '[', '{'])
+        .unwrap_or(location.len());
+    &location[..end]
+}
+
+fn load(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    source: &Source,
+) -> StepOutcome {
+    let reader = c.source_readers.get(&source.unique_id).ok_or("no reader")?;
+    let select = format!("select * from {reader}");
+    let t = Target {
+        schema: &source.schema,
+        name: &source.identifier,
+        dialect: adapter.dialect(),
+    };
+    let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
+    let mut conn = adapter.connect().map_err(|e| e.to_string())?;
+    let n = crate::ingest::load(
+        &project.root,
+        &select,
+        conn.as_mut(),
+        &t,
+        &s,
+        &source.config,
+    );
+    if n.is_err() {
+        let _ = conn.execute("rollback");
+    }
+    n.map(|rows| (Some(rows), None))
+}
