@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
-use crate::materialize::{Situation, Target, postgres};
+use crate::materialize::{Situation, Target, postgres, redshift};
 use crate::project::Config;
 
 /// Rows per chunk handed from DuckDB to the warehouse.
@@ -24,17 +24,8 @@ pub fn load(
     s: &Situation,
     config: &Config,
 ) -> Result<u64, String> {
+    let columns = described(root, select, t)?;
     let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
-    let columns: Vec<ColumnInfo> = reader
-        .connect()
-        .and_then(|mut c| c.describe(select))
-        .map_err(|e| format!("cannot read the files: {e}"))?
-        .into_iter()
-        .map(|c| ColumnInfo {
-            data_type: postgres::column_type(&c.data_type, t.dialect),
-            name: c.name,
-        })
-        .collect();
     // Same columns as the table holds: refill it in place, so the views that read it stay.
     // Otherwise build a new table and swap it in (which drops those views).
     let in_place = s.existing == Some(RelationKind::Table)
@@ -84,4 +75,126 @@ fn execute(conn: &mut dyn Connection, statements: &[String]) -> Result<(), Strin
         conn.execute(sql).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Redshift: load the objects under `url` with one `COPY` through a manifest of exactly those
+/// objects, into a new table swapped in like any other. The columns are the source's declared
+/// ones (Redshift's COPY needs the table first).
+#[allow(clippy::too_many_arguments)]
+pub fn copy_from_s3(
+    aws: &crate::aws::Aws,
+    conn: &mut dyn Connection,
+    t: &Target,
+    s: &Situation,
+    source: &crate::project::Source,
+    url: &crate::aws::S3Url,
+    format: redshift::CopyFormat,
+) -> Result<u64, String> {
+    let role = aws.settings.iam_role.as_deref().ok_or(
+        "loading from S3 on Redshift needs `aws_iam_role` in the target (the role COPY assumes)",
+    )?;
+    let staging = aws.settings.staging.as_deref().ok_or(
+        "loading from S3 on Redshift needs `s3_staging` in the target (where manifests go)",
+    )?;
+    let columns: Vec<ColumnInfo> = source
+        .columns
+        .values()
+        .map(|c| {
+            Some(ColumnInfo {
+                name: c.name.clone(),
+                data_type: postgres::column_type(c.data_type.as_deref()?, t.dialect),
+            })
+        })
+        .collect::<Option<_>>()
+        .filter(|c: &Vec<ColumnInfo>| !c.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "declare the columns of source {}.{} with a data_type each: COPY on Redshift loads into a table that must exist first",
+                source.source_name, source.name
+            )
+        })?;
+    let objects = aws.list(url).map_err(|e| e.to_string())?;
+    let listed = redshift::manifest(&url.bucket, &objects);
+    let at = redshift::manifest_url(
+        staging,
+        &format!("{}.{}", source.source_name, source.name),
+        &listed,
+    )
+    .map_err(|e| e.to_string())?;
+    aws.put(&at, listed.into_bytes())
+        .map_err(|e| e.to_string())?;
+    let copy = redshift::copy(&postgres::building(t), &at, role, format, true);
+    let statements = [
+        postgres::start_load(t, &columns, s, &source.config),
+        vec![copy],
+        postgres::finish_load(t, s),
+    ]
+    .concat();
+    copy_statements(conn, &statements)
+}
+
+/// Redshift with `s3_staging` and `aws_iam_role`: upload the seed file and `COPY` it instead
+/// of INSERTs. The column types are the ones DuckDB's CSV reader gives, as everywhere.
+pub fn seed_via_s3(
+    aws: &crate::aws::Aws,
+    root: &Path,
+    path: &str,
+    conn: &mut dyn Connection,
+    t: &Target,
+    s: &Situation,
+    config: &Config,
+) -> Result<u64, String> {
+    let (Some(role), Some(staging)) = (&aws.settings.iam_role, &aws.settings.staging) else {
+        return Err("seeds through S3 need `aws_iam_role` and `s3_staging` in the target".into());
+    };
+    let select =
+        crate::materialize::duckdb::seed_select(path, config).map_err(|e| e.to_string())?;
+    let columns = described(root, &select, t)?;
+    let url = crate::aws::S3Url::parse(staging)
+        .map_err(|e| e.to_string())?
+        .join(&format!("seeds/{}/{}.csv", t.schema, t.name));
+    aws.upload_file(&root.join(path), &url)
+        .map_err(|e| e.to_string())?;
+    let copy = redshift::copy(
+        &postgres::building(t),
+        &url,
+        role,
+        redshift::CopyFormat::Csv,
+        false,
+    );
+    let statements = [
+        postgres::start_load(t, &columns, s, config),
+        vec![copy],
+        postgres::finish_load(t, s),
+    ]
+    .concat();
+    copy_statements(conn, &statements)
+}
+
+/// The columns of `select` read by DuckDB, typed for the target.
+fn described(root: &Path, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, String> {
+    let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
+    Ok(reader
+        .connect()
+        .and_then(|mut c| c.describe(select))
+        .map_err(|e| format!("cannot read the files: {e}"))?
+        .into_iter()
+        .map(|c| ColumnInfo {
+            data_type: postgres::column_type(&c.data_type, t.dialect),
+            name: c.name,
+        })
+        .collect())
+}
+
+/// Run a load's statements; the rows the `copy` reported.
+fn copy_statements(conn: &mut dyn Connection, statements: &[String]) -> Result<u64, String> {
+    let mut rows = 0;
+    for sql in statements {
+        if let Some(n) = conn.execute(sql).map_err(|e| e.to_string())?
+            && sql.starts_with("copy")
+        {
+            rows = n;
+        }
+    }
+    Ok(rows)
 }

@@ -59,8 +59,12 @@ pub fn loaded<'a>(project: &Project, sources: &[&'a Source]) -> Vec<&'a Source> 
 
 #[derive(Clone, Copy)]
 enum Step {
+    /// S3 objects into the local cache.
     Mirror,
+    /// Local files into a server warehouse, streamed.
     Load,
+    /// S3 objects into Redshift, with COPY.
+    Copy,
 }
 
 /// The id a step reports under: a source's own id for its load, `<id>.s3` for its mirror.
@@ -78,22 +82,32 @@ pub fn prepare(
     reporter: &dyn Reporter,
     done: &mut Vec<NodeResult>,
 ) -> Option<Vec<NodeResult>> {
-    let loads = loaded(project, sources);
-    let mut steps: Vec<(&Source, Step)> = sources
-        .iter()
-        .filter(|s| {
-            c.source_locations
-                .get(&s.unique_id)
-                .is_some_and(|l| l.starts_with("s3://"))
-        })
-        .map(|s| (*s, Step::Mirror))
-        .collect();
-    steps.extend(loads.iter().map(|s| (*s, Step::Load)));
+    let in_s3 = |s: &Source| {
+        c.source_locations
+            .get(&s.unique_id)
+            .is_some_and(|l| l.starts_with("s3://"))
+    };
+    let redshift = project.target.dialect == Dialect::Redshift;
+    let mut steps: Vec<(&Source, Step)> = Vec::new();
+    for source in sources {
+        match (in_s3(source), redshift) {
+            (true, true) => steps.push((source, Step::Copy)),
+            (true, false) => steps.push((source, Step::Mirror)),
+            (false, _) => {}
+        }
+    }
+    // On Redshift a source in S3 is copied, not loaded from the local mirror.
+    steps.extend(
+        loaded(project, sources)
+            .into_iter()
+            .filter(|s| !(redshift && in_s3(s)))
+            .map(|s| (s, Step::Load)),
+    );
     let mut aws = None;
     for (index, (source, step)) in steps.iter().enumerate() {
         let id = match step {
             Step::Mirror => mirror_id(source),
-            Step::Load => source.unique_id.clone(),
+            Step::Load | Step::Copy => source.unique_id.clone(),
         };
         let (started_at, clock) = (Utc::now(), Instant::now());
         reporter.event(Event::Started {
@@ -104,6 +118,7 @@ pub fn prepare(
         let outcome = match step {
             Step::Mirror => mirror(project, c, source, &mut aws),
             Step::Load => load(project, c, adapter, opts, source),
+            Step::Copy => copy(project, c, adapter, opts, source, &mut aws),
         };
         let seconds = clock.elapsed().as_secs_f64();
         let result = match outcome {
@@ -117,7 +132,7 @@ pub fn prepare(
                     "{} source {}.{}: {}",
                     match step {
                         Step::Mirror => "mirroring the S3 files of",
-                        Step::Load => "loading the files of",
+                        Step::Load | Step::Copy => "loading the files of",
                     },
                     source.source_name,
                     source.name,
@@ -152,12 +167,7 @@ fn mirror(
         .source_locations
         .get(&source.unique_id)
         .ok_or("no location")?;
-    if aws.is_none() {
-        *aws = Some(
-            Aws::connect(AwsSettings::from_target(&project.target)).map_err(|e| e.to_string())?,
-        );
-    }
-    let aws = aws.as_ref().ok_or("no AWS client")?;
+    let aws = client(project, aws)?;
     let url = S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())?;
     let cache = project.root.join(crate::compile::s3_cache_dir(project));
     let done = aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
@@ -171,6 +181,50 @@ fn mirror(
             done.removed.len()
         )),
     ))
+}
+
+/// One AWS client for all the steps of a run, made when the first needs it.
+fn client<'a>(project: &Project, aws: &'a mut Option<Aws>) -> Result<&'a Aws, String> {
+    if aws.is_none() {
+        *aws = Some(
+            Aws::connect(AwsSettings::from_target(&project.target)).map_err(|e| e.to_string())?,
+        );
+    }
+    aws.as_ref().ok_or_else(|| "no AWS client".to_string())
+}
+
+/// Redshift: COPY the source's S3 objects through a manifest.
+fn copy(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    source: &Source,
+    aws: &mut Option<Aws>,
+) -> StepOutcome {
+    let location = c
+        .source_locations
+        .get(&source.unique_id)
+        .ok_or("no location")?;
+    let format = crate::materialize::redshift::CopyFormat::of_reader(
+        c.source_readers
+            .get(&source.unique_id)
+            .map_or("", String::as_str),
+    );
+    let aws = client(project, aws)?;
+    let url = S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())?;
+    let t = Target {
+        schema: &source.schema,
+        name: &source.identifier,
+        dialect: adapter.dialect(),
+    };
+    let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
+    let mut conn = adapter.connect().map_err(|e| e.to_string())?;
+    let n = crate::ingest::copy_from_s3(aws, conn.as_mut(), &t, &s, source, &url, format);
+    if n.is_err() {
+        let _ = conn.execute("rollback");
+    }
+    n.map(|rows| (Some(rows), None))
 }
 
 /// The part of a location before its first glob character: what to list in S3.

@@ -21,7 +21,9 @@ enum Destination {
     S3(S3Url),
 }
 
-/// Build an external model on DuckDB; the number of rows written.
+/// Build an external model; the number of rows written. On DuckDB the files are written
+/// locally (then uploaded when the location is in S3) and a view reads them back; on Redshift
+/// they are UNLOADed to S3 and a late-binding view reads them through Spectrum.
 pub fn external(
     project: &Project,
     conn: &mut dyn Connection,
@@ -29,12 +31,6 @@ pub fn external(
     sql: &str,
     config: &Config,
 ) -> Result<Option<u64>, String> {
-    if t.dialect != Dialect::DuckDb {
-        return Err(format!(
-            "materialized='external' runs on DuckDB targets; this target is {}",
-            t.dialect
-        ));
-    }
     let location = config.get_str("location").ok_or(
         "materialized='external' needs a location: config(location='s3://bucket/prefix/') or a folder",
     )?;
@@ -43,6 +39,18 @@ pub fn external(
         None => Destination::Folder(project.root.join(location)),
     };
     let stamp = run_stamp();
+    let partitions = config.strings("partition_by");
+    match (t.dialect, &destination) {
+        (Dialect::DuckDb, _) => {}
+        (Dialect::Redshift, Destination::S3(url)) => {
+            return unload_to_s3(project, conn, t, sql, config, url, &stamp, &partitions);
+        }
+        (dialect, _) => {
+            return Err(format!(
+                "materialized='external' runs on DuckDB, or on Redshift with an s3:// location; this target is {dialect}"
+            ));
+        }
+    }
     // DuckDB writes locally; S3 gets the folder afterwards (no network extension needed).
     let base = match &destination {
         Destination::Folder(dir) => dir.clone(),
@@ -53,7 +61,6 @@ pub fn external(
             .join(t.name),
     };
     let dir = base.join(&stamp);
-    let partitions = config.strings("partition_by");
     let rows = write_parquet(conn, t, sql, &dir, &partitions)?;
     let files = format!("{}/**/*.parquet", dir.display());
     conn.execute(&format!(
@@ -66,10 +73,56 @@ pub fn external(
         let columns = conn
             .describe(&format!("select * from {}", t.qualified()))
             .map_err(|e| e.to_string())?;
-        publish_to_s3(project, config, t, url, &stamp, &dir, &columns, &partitions)?;
+        let aws = aws_for(project)?;
+        let prefix = url.join(&format!("{stamp}/"));
+        aws.upload_dir(&dir, &prefix).map_err(|e| e.to_string())?;
+        register(&aws, config, t, url, &prefix, &columns, &partitions)?;
     }
     remove_older_runs(&base, &stamp);
     Ok(rows)
+}
+
+fn aws_for(project: &Project) -> Result<Aws, String> {
+    Aws::connect(AwsSettings::from_target(&project.target)).map_err(|e| e.to_string())
+}
+
+/// Redshift: UNLOAD into the new prefix, register it in Glue, and read it back through a
+/// Spectrum schema over the Glue database with a late-binding view under the model's name.
+#[allow(clippy::too_many_arguments)]
+fn unload_to_s3(
+    project: &Project,
+    conn: &mut dyn Connection,
+    t: &Target,
+    sql: &str,
+    config: &Config,
+    url: &S3Url,
+    stamp: &str,
+    partitions: &[String],
+) -> Result<Option<u64>, String> {
+    let aws = aws_for(project)?;
+    let role = aws.settings.iam_role.clone().ok_or(
+        "an external model on Redshift needs `aws_iam_role` in the target (the role UNLOAD and Spectrum assume)",
+    )?;
+    let database = glue_database(&aws, config)
+        .ok_or("an external model on Redshift needs `glue_database` (target or model config)")?;
+    let columns = conn.describe(sql).map_err(|e| e.to_string())?;
+    let prefix = url.join(&format!("{stamp}/"));
+    conn.execute(&crate::materialize::redshift::unload(
+        sql, &prefix, &role, partitions,
+    ))
+    .map_err(|e| e.to_string())?;
+    register(&aws, config, t, url, &prefix, &columns, partitions)?;
+    for statement in crate::materialize::redshift::spectrum_view(t, &database, &role) {
+        conn.execute(&statement).map_err(|e| e.to_string())?;
+    }
+    Ok(None)
+}
+
+fn glue_database(aws: &Aws, config: &Config) -> Option<String> {
+    config
+        .get_str("glue_database")
+        .map(str::to_string)
+        .or_else(|| aws.settings.glue_database.clone())
 }
 
 /// `COPY (…) TO` the new folder, partitioned into `col=value/` folders when asked.
@@ -99,27 +152,18 @@ fn write_parquet(
     conn.execute(&copy).map_err(|e| e.to_string())
 }
 
-/// Upload the new folder, point Glue at it, then delete the older prefixes.
+/// Point Glue at the new prefix (table and partitions), then delete the older prefixes.
 #[allow(clippy::too_many_arguments)]
-fn publish_to_s3(
-    project: &Project,
+fn register(
+    aws: &Aws,
     config: &Config,
     t: &Target,
     url: &S3Url,
-    stamp: &str,
-    dir: &Path,
+    prefix: &S3Url,
     columns: &[crate::adapter::ColumnInfo],
     partitions: &[String],
 ) -> Result<(), String> {
-    let settings = AwsSettings::from_target(&project.target);
-    let database = config
-        .get_str("glue_database")
-        .map(str::to_string)
-        .or_else(|| settings.glue_database.clone());
-    let aws = Aws::connect(settings).map_err(|e| e.to_string())?;
-    let prefix = url.join(&format!("{stamp}/"));
-    aws.upload_dir(dir, &prefix).map_err(|e| e.to_string())?;
-    if let Some(database) = database {
+    if let Some(database) = glue_database(aws, config) {
         let is_partition = |name: &str| partitions.iter().any(|p| p.eq_ignore_ascii_case(name));
         let glue = |c: &crate::adapter::ColumnInfo| GlueColumn {
             name: c.name.to_lowercase(),
@@ -145,7 +189,13 @@ fn publish_to_s3(
         aws.ensure_database(&database).map_err(|e| e.to_string())?;
         aws.upsert_table(&table).map_err(|e| e.to_string())?;
         if !partitions.is_empty() {
-            let found = partition_folders(dir, partitions.len())
+            let keys: Vec<String> = aws
+                .list(prefix)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|o| o.key)
+                .collect();
+            let found = partition_folders(&prefix.key, &keys, partitions.len())
                 .into_iter()
                 .map(|(values, rel)| (values, prefix.join(&format!("{rel}/")).to_string()))
                 .collect::<Vec<_>>();
@@ -153,37 +203,28 @@ fn publish_to_s3(
                 .map_err(|e| e.to_string())?;
         }
     }
-    let keep = prefix.key.clone();
-    aws.delete_prefix_except(url, &keep)
+    aws.delete_prefix_except(url, &prefix.key)
         .map_err(|e| e.to_string())?;
     Ok(())
 }
 
-/// The `a=1/b=2` folders `depth` levels down: their values and their relative path.
-fn partition_folders(dir: &Path, depth: usize) -> Vec<(Vec<String>, String)> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir)
-        .min_depth(depth)
-        .max_depth(depth)
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-    {
-        if !entry.file_type().is_dir() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let values: Vec<String> = rel
+/// The distinct `a=1/b=2` folders of `keys` under `prefix`, `depth` levels down: their
+/// values and their path relative to the prefix.
+fn partition_folders(prefix: &str, keys: &[String], depth: usize) -> Vec<(Vec<String>, String)> {
+    let mut out: Vec<(Vec<String>, String)> = Vec::new();
+    for key in keys {
+        let rel = key.strip_prefix(prefix).unwrap_or(key);
+        let folders: Vec<&str> = rel.split('/').take(depth).collect();
+        let values: Vec<String> = folders
             .iter()
-            .filter_map(|part| {
-                let part = part.to_string_lossy();
-                part.split_once('=').map(|(_, v)| v.to_string())
-            })
+            .filter_map(|f| f.split_once('=').map(|(_, v)| v.to_string()))
             .collect();
-        if values.len() == depth {
-            out.push((values, rel.to_string_lossy().replace('\\', "/")));
+        let path = folders.join("/");
+        if values.len() == depth && !out.iter().any(|(_, p)| *p == path) {
+            out.push((values, path));
         }
     }
+    out.sort();
     out
 }
 

@@ -633,10 +633,21 @@ fn build_relation(
                 .unwrap_or_default();
             let select =
                 materialize::duckdb::seed_select(&path, config).map_err(|e| e.to_string())?;
-            if t.dialect == crate::sql::Dialect::DuckDb {
-                run_statements(conn, &materialize::table(t, &select, s, config))
-            } else {
-                crate::ingest::load(&project.root, &select, conn, t, s, config).map(Some)
+            let aws = crate::aws::AwsSettings::from_target(&project.target);
+            let through_s3 = t.dialect == crate::sql::Dialect::Redshift
+                && aws.iam_role.is_some()
+                && aws.staging.is_some()
+                && config.get("delimiter").is_none();
+            match t.dialect {
+                crate::sql::Dialect::DuckDb => {
+                    run_statements(conn, &materialize::table(t, &select, s, config))
+                }
+                _ if through_s3 => {
+                    let aws = crate::aws::Aws::connect(aws).map_err(|e| e.to_string())?;
+                    crate::ingest::seed_via_s3(&aws, &project.root, &path, conn, t, s, config)
+                        .map(Some)
+                }
+                _ => crate::ingest::load(&project.root, &select, conn, t, s, config).map(Some),
             }
         }
         "external" => crate::publish::external(project, conn, t, sql, config),

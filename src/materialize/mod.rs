@@ -7,6 +7,7 @@
 
 pub mod duckdb;
 pub mod postgres;
+pub mod redshift;
 
 use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
