@@ -163,12 +163,8 @@ fn mirror(
     source: &Source,
     aws: &mut Option<Aws>,
 ) -> StepOutcome {
-    let location = c
-        .source_locations
-        .get(&source.unique_id)
-        .ok_or("no location")?;
+    let url = s3_prefix(c, source)?;
     let aws = client(project, aws)?;
-    let url = S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())?;
     let cache = project.root.join(crate::compile::s3_cache_dir(project));
     let done = aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
     Ok((
@@ -202,17 +198,38 @@ fn copy(
     source: &Source,
     aws: &mut Option<Aws>,
 ) -> StepOutcome {
-    let location = c
-        .source_locations
-        .get(&source.unique_id)
-        .ok_or("no location")?;
+    let url = s3_prefix(c, source)?;
     let format = crate::materialize::redshift::CopyFormat::of_reader(
         c.source_readers
             .get(&source.unique_id)
             .map_or("", String::as_str),
     );
     let aws = client(project, aws)?;
-    let url = S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())?;
+    into_source_table(adapter, opts, source, |conn, t, s| {
+        crate::ingest::copy_from_s3(aws, conn, t, s, source, &url, format)
+    })
+}
+
+/// The folder a source's S3 location names, without its glob.
+fn s3_prefix(c: &Compilation, source: &Source) -> Result<S3Url, String> {
+    let location = c
+        .source_locations
+        .get(&source.unique_id)
+        .ok_or("no location")?;
+    S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())
+}
+
+/// Run a load into the source's table on a connection of its own, rolled back on failure.
+fn into_source_table(
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    source: &Source,
+    load: impl FnOnce(
+        &mut dyn crate::adapter::Connection,
+        &Target,
+        &crate::materialize::Situation,
+    ) -> Result<u64, String>,
+) -> StepOutcome {
     let t = Target {
         schema: &source.schema,
         name: &source.identifier,
@@ -220,7 +237,7 @@ fn copy(
     };
     let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
     let mut conn = adapter.connect().map_err(|e| e.to_string())?;
-    let n = crate::ingest::copy_from_s3(aws, conn.as_mut(), &t, &s, source, &url, format);
+    let n = load(conn.as_mut(), &t, &s);
     if n.is_err() {
         let _ = conn.execute("rollback");
     }
@@ -244,23 +261,7 @@ fn load(
 ) -> StepOutcome {
     let reader = c.source_readers.get(&source.unique_id).ok_or("no reader")?;
     let select = format!("select * from {reader}");
-    let t = Target {
-        schema: &source.schema,
-        name: &source.identifier,
-        dialect: adapter.dialect(),
-    };
-    let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
-    let mut conn = adapter.connect().map_err(|e| e.to_string())?;
-    let n = crate::ingest::load(
-        &project.root,
-        &select,
-        conn.as_mut(),
-        &t,
-        &s,
-        &source.config,
-    );
-    if n.is_err() {
-        let _ = conn.execute("rollback");
-    }
-    n.map(|rows| (Some(rows), None))
+    into_source_table(adapter, opts, source, |conn, t, s| {
+        crate::ingest::load(&project.root, &select, conn, t, s, &source.config)
+    })
 }

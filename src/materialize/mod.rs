@@ -197,7 +197,9 @@ impl Target<'_> {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
-    #[error("unknown materialization '{0}'; use view, table, incremental, ephemeral or seed")]
+    #[error(
+        "unknown materialization '{0}'; use view, table, incremental, ephemeral, external or seed"
+    )]
     UnknownMaterialization(String),
     #[error("unknown incremental_strategy '{0}'; use append, delete+insert or merge")]
     UnknownStrategy(String),
