@@ -167,14 +167,46 @@ impl Aws {
     }
 }
 
-/// An SDK error as one line: the service's code and message, not the HTTP dump.
+/// An SDK error as one line: the service's code and message when it answered, otherwise
+/// what stopped the request (no credentials, no connection), with the fix where it is clear.
 pub(crate) fn service_error<E>(operation: &'static str, what: impl Into<String>, e: E) -> AwsError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
 {
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => {
+            let chain = causes(&e);
+            let hint = if chain.contains("no credentials") {
+                "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or `aws_profile` in the target, or run where an instance role is available"
+            } else if chain.contains("Connection refused") || chain.contains("dns error") {
+                "; check `aws_endpoint_url` and `aws_region` in the target"
+            } else {
+                ""
+            };
+            format!("{chain}{hint}")
+        }
+    };
     AwsError::Service {
         operation,
         what: what.into(),
-        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+        message,
     }
+}
+
+/// The first line of each cause, distinct ones only: the SDK nests the useful part deep.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        let line = text.lines().next().unwrap_or_default().trim();
+        let line = line.trim_end_matches([':', '.']).to_string();
+        if !line.is_empty() && !parts.iter().any(|p| p.contains(&line)) {
+            parts.push(line);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }

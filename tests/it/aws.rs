@@ -149,6 +149,19 @@ fn stage_uploads_new_files_once_and_large_ones_in_parts() {
     let third = lake.etlx(&f, &["stage", "landing", &lake.url("landing/")]);
     assert!(third.stdout.contains("1 uploaded"), "{}", third.stdout);
     assert!(third.stdout.contains("users/users.csv"), "{}", third.stdout);
+    // A bucket that is not there: the service's own words, on one line, exit 2.
+    let missing = f.etlx_with(
+        &["stage", "landing", "s3://etlx-no-such-bucket/x/"],
+        &lake.env,
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("NoSuchBucket: The specified bucket does not exist"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]
