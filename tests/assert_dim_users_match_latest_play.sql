@@ -1,22 +1,29 @@
 -- dim_users is built batch by batch, in whatever order the batches ran. Recomputed from the
 -- whole of fct_songplays, each user's level must be the level of their latest play, and
 -- first/last seen must span all their plays. Returns the users where the two disagree.
--- (The latest play is numbered, then filtered: PostgreSQL has no qualify.)
-with plays as (
-    select
-        user_id,
-        level,
-        songplay_id,
-        min(played_at) over (partition by user_id) as first_seen_at,
-        max(played_at) over (partition by user_id) as last_seen_at,
-        row_number() over (
-            partition by user_id order by played_at desc, songplay_id desc
-        ) as recency
+-- This runs on every batch over the whole history, so it uses aggregates and hash joins
+-- instead of window functions: sorting every user's plays was most of its cost.
+with spans as (
+    select user_id, min(played_at) as first_seen_at, max(played_at) as last_seen_at
     from {{ ref('fct_songplays') }}
+    group by user_id
+),
+
+-- The latest play: the last time, and among plays at that time the greatest id.
+latest_ids as (
+    select f.user_id, max(f.songplay_id) as songplay_id
+    from {{ ref('fct_songplays') }} as f
+    join spans as s
+        on f.user_id = s.user_id
+        and f.played_at = s.last_seen_at
+    group by f.user_id
 ),
 
 latest as (
-    select * from plays where recency = 1
+    select s.user_id, f.level, i.songplay_id, s.first_seen_at, s.last_seen_at
+    from spans as s
+    join latest_ids as i on i.user_id = s.user_id
+    join {{ ref('fct_songplays') }} as f on f.songplay_id = i.songplay_id
 )
 
 select
