@@ -38,12 +38,7 @@ pub fn evaluate(
             "select count(*) from (\n{failing}\n) as etlx_test"
         ))
         .map_err(|e| e.to_string())?;
-    let failures: u64 = count
-        .rows
-        .first()
-        .and_then(|r| r.first().cloned().flatten())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let failures: u64 = count.scalar().and_then(|n| n.parse().ok()).unwrap_or(0);
     let mut message = None;
     if node.config.get_bool("store_failures") == Some(true) {
         message = Some(store_failures(node, target, conn, &failing)?);

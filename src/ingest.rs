@@ -11,6 +11,7 @@ use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
 use crate::materialize::{Situation, Target, postgres, redshift};
 use crate::project::Config;
+use crate::run::run_statements;
 
 /// Rows per chunk handed from DuckDB to the warehouse.
 const CHUNK: usize = 10_000;
@@ -24,8 +25,8 @@ pub fn load(
     s: &Situation,
     config: &Config,
 ) -> Result<u64, String> {
-    let columns = described(root, select, t)?;
     let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
+    let columns = described(&reader, select, t)?;
     // Same columns as the table holds: refill it in place, so the views that read it stay.
     // Otherwise build a new table and swap it in (which drops those views).
     let in_place = s.existing == Some(RelationKind::Table)
@@ -50,14 +51,14 @@ pub fn load(
             postgres::finish_load(t, s),
         )
     };
-    execute(conn, &start)?;
+    run_statements(conn, &start)?;
     let names: Vec<String> = columns.into_iter().map(|c| c.name).collect();
     let mut sink = conn.copy_in(&into, &names).map_err(|e| e.to_string())?;
     reader
         .stream(select, CHUNK, &mut |rows| sink.write(rows))
         .map_err(|e| e.to_string())?;
     let loaded = sink.finish().map_err(|e| e.to_string())?;
-    execute(conn, &finish)?;
+    run_statements(conn, &finish)?;
     Ok(loaded)
 }
 
@@ -68,13 +69,6 @@ fn same_columns(current: &[ColumnInfo], wanted: &[ColumnInfo]) -> bool {
             c.name.eq_ignore_ascii_case(&w.name)
                 && postgres::canonical_type(&c.data_type) == postgres::canonical_type(&w.data_type)
         })
-}
-
-fn execute(conn: &mut dyn Connection, statements: &[String]) -> Result<(), String> {
-    for sql in statements {
-        conn.execute(sql).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// Redshift: load the objects under `url` with one `COPY` through a manifest of exactly those
@@ -88,7 +82,7 @@ pub fn copy_from_s3(
     s: &Situation,
     source: &crate::project::Source,
     url: &crate::aws::S3Url,
-    format: redshift::CopyFormat,
+    format: crate::aws::glue::FileFormat,
 ) -> Result<u64, String> {
     let role = aws.settings.iam_role.as_deref().ok_or(
         "loading from S3 on Redshift needs `aws_iam_role` in the target (the role COPY assumes)",
@@ -130,7 +124,7 @@ pub fn copy_from_s3(
         postgres::finish_load(t, s),
     ]
     .concat();
-    copy_statements(conn, &statements)
+    Ok(run_statements(conn, &statements)?.unwrap_or(0))
 }
 
 /// Redshift with `s3_staging` and `aws_iam_role`: upload the seed file and `COPY` it instead
@@ -149,7 +143,8 @@ pub fn seed_via_s3(
     };
     let select =
         crate::materialize::duckdb::seed_select(path, config).map_err(|e| e.to_string())?;
-    let columns = described(root, &select, t)?;
+    let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
+    let columns = described(&reader, &select, t)?;
     let url = crate::aws::S3Url::parse(staging)
         .map_err(|e| e.to_string())?
         .join(&format!("seeds/{}/{}.csv", t.schema, t.name));
@@ -159,7 +154,7 @@ pub fn seed_via_s3(
         &postgres::building(t),
         &url,
         role,
-        redshift::CopyFormat::Csv,
+        crate::aws::glue::FileFormat::Csv,
         false,
     );
     let statements = [
@@ -168,12 +163,11 @@ pub fn seed_via_s3(
         postgres::finish_load(t, s),
     ]
     .concat();
-    copy_statements(conn, &statements)
+    Ok(run_statements(conn, &statements)?.unwrap_or(0))
 }
 
 /// The columns of `select` read by DuckDB, typed for the target.
-fn described(root: &Path, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, String> {
-    let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
+fn described(reader: &DuckDb, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, String> {
     Ok(reader
         .connect()
         .and_then(|mut c| c.describe(select))
@@ -184,17 +178,4 @@ fn described(root: &Path, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, S
             name: c.name,
         })
         .collect())
-}
-
-/// Run a load's statements; the rows the `copy` reported.
-fn copy_statements(conn: &mut dyn Connection, statements: &[String]) -> Result<u64, String> {
-    let mut rows = 0;
-    for sql in statements {
-        if let Some(n) = conn.execute(sql).map_err(|e| e.to_string())?
-            && sql.starts_with("copy")
-        {
-            rows = n;
-        }
-    }
-    Ok(rows)
 }

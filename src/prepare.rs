@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::adapter::Adapter;
-use crate::aws::{Aws, AwsSettings, S3Url};
+use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
 use crate::compile::{Compilation, CompiledNode};
 use crate::materialize::Target;
 use crate::project::{Project, ResourceType, Source};
@@ -199,7 +199,7 @@ fn copy(
     aws: &mut Option<Aws>,
 ) -> StepOutcome {
     let url = s3_prefix(c, source)?;
-    let format = crate::materialize::redshift::CopyFormat::of_reader(
+    let format = crate::aws::glue::FileFormat::of_reader(
         c.source_readers
             .get(&source.unique_id)
             .map_or("", String::as_str),
@@ -242,14 +242,6 @@ fn into_source_table(
         let _ = conn.execute("rollback");
     }
     n.map(|rows| (Some(rows), None))
-}
-
-/// The part of a location before its first glob character: what to list in S3.
-fn literal_prefix(location: &str) -> &str {
-    let end = location
-        .find(['*', '?', '[', '{'])
-        .unwrap_or(location.len());
-    &location[..end]
 }
 
 fn load(

@@ -260,10 +260,7 @@ pub fn register_source(
     format: FileFormat,
     describe: impl FnOnce() -> Result<Vec<crate::adapter::ColumnInfo>, String>,
 ) -> Result<ExternalTable, String> {
-    let prefix_end = location
-        .find(['*', '?', '[', '{'])
-        .unwrap_or(location.len());
-    let folder = &location[..prefix_end];
+    let folder = crate::aws::literal_prefix(location);
     let folder = match folder.rfind('/') {
         Some(i) => &folder[..=i],
         None => folder,

@@ -603,6 +603,7 @@ pub fn run_statements(
             "insert",
             "merge",
             "delete",
+            "copy",
         ]
         .iter()
         .any(|k| sql.starts_with(k));

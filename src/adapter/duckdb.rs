@@ -11,7 +11,7 @@ use duckdb::Config;
 
 use super::{
     Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, Table,
-    column_infos, relation_kind,
+    column_infos,
 };
 use crate::project::Target;
 use crate::sql::Dialect;
@@ -207,23 +207,12 @@ impl Adapter for DuckDb {
         let table = conn.query(
             "select table_schema, table_name, table_type from information_schema.tables where table_catalog = current_database()",
         )?;
-        let mut catalog = Catalog::default();
-        for row in table.rows {
-            if let [Some(schema), Some(name), Some(kind)] = row.as_slice() {
-                catalog.insert(schema, name, relation_kind(kind));
-            }
-        }
-        Ok(catalog)
+        Ok(Catalog::from_rows(table))
     }
 
     fn describe(&self) -> Result<String, AdapterError> {
         let mut conn = self.connect()?;
-        let version = conn.query("select version()")?;
-        let v = version
-            .rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default();
+        let v = conn.query("select version()")?.scalar().unwrap_or_default();
         Ok(format!("DuckDB {v}, database {}", self.path))
     }
 }

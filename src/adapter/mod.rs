@@ -23,6 +23,14 @@ pub struct Table {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
+impl Table {
+    /// The first value of the first row: what a one-value query (`count(*)`, `version()`)
+    /// returns.
+    pub fn scalar(&self) -> Option<String> {
+        self.rows.first().and_then(|r| r.first().cloned().flatten())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelationKind {
     Table,
@@ -81,11 +89,7 @@ pub trait Connection: Send {
             Dialect::Postgres.literal(schema),
             Dialect::Postgres.literal(name)
         );
-        let t = self.query(&sql)?;
-        Ok(t.rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .map(|kind| relation_kind(&kind)))
+        Ok(self.query(&sql)?.scalar().map(|kind| relation_kind(&kind)))
     }
     fn columns(&mut self, schema: &str, name: &str) -> Result<Vec<ColumnInfo>, AdapterError>;
     /// Column names and types of a query's result, without running it to completion.
@@ -196,6 +200,17 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// From `information_schema.tables` rows of (schema, name, table_type).
+    pub fn from_rows(table: Table) -> Catalog {
+        let mut catalog = Catalog::default();
+        for row in table.rows {
+            if let [Some(schema), Some(name), Some(kind)] = row.as_slice() {
+                catalog.insert(schema, name, relation_kind(kind));
+            }
+        }
+        catalog
+    }
+
     pub fn insert(&mut self, schema: &str, name: &str, kind: RelationKind) {
         self.relations
             .insert((schema.to_lowercase(), name.to_lowercase()), kind);

@@ -35,10 +35,11 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
-    pub fn from_name(name: &str) -> FileFormat {
-        match name {
-            "json" => FileFormat::Json,
-            "csv" => FileFormat::Csv,
+    /// The format a source's DuckDB reader reads (`read_json(…)` and so on).
+    pub fn of_reader(reader: &str) -> FileFormat {
+        match reader.split('(').next() {
+            Some("read_json") => FileFormat::Json,
+            Some("read_csv") => FileFormat::Csv,
             _ => FileFormat::Parquet,
         }
     }

@@ -29,6 +29,14 @@ pub enum AwsError {
     Io(String),
 }
 
+/// The part of a location before its first glob character: what to list in S3.
+pub fn literal_prefix(location: &str) -> &str {
+    let end = location
+        .find(['*', '?', '[', '{'])
+        .unwrap_or(location.len());
+    &location[..end]
+}
+
 /// `s3://bucket/key/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Url {

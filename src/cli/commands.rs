@@ -817,17 +817,11 @@ fn catalog_register(
         if !location.starts_with("s3://") {
             continue;
         }
-        let format = match reader.split('(').next() {
-            Some("read_json") => FileFormat::Json,
-            Some("read_csv") => FileFormat::Csv,
-            _ => FileFormat::Parquet,
-        };
+        let format = FileFormat::of_reader(reader);
         // Columns not all declared: read them from the files, mirrored locally first.
         let describe = || {
-            let end = location
-                .find(['*', '?', '[', '{'])
-                .unwrap_or(location.len());
-            let url = etlx::aws::S3Url::parse(&location[..end]).map_err(|e| e.to_string())?;
+            let url = etlx::aws::S3Url::parse(etlx::aws::literal_prefix(location))
+                .map_err(|e| e.to_string())?;
             aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
             let duck = etlx::adapter::duckdb::DuckDb::in_memory(&project.root)
                 .map_err(|e| e.to_string())?;

@@ -2,33 +2,17 @@
 //! and seeds in) and `UNLOAD` (external models out). Both run as the IAM role of the target's
 //! `aws_iam_role`, so no key ever appears in SQL.
 
+use crate::aws::glue::FileFormat;
 use crate::aws::s3::Object;
 use crate::aws::{AwsError, S3Url};
 use crate::sql::Dialect;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyFormat {
-    Parquet,
-    Json,
-    Csv,
-}
-
-impl CopyFormat {
-    /// The format a source's DuckDB reader reads (`read_json(…)` and so on).
-    pub fn of_reader(reader: &str) -> CopyFormat {
-        match reader.split('(').next() {
-            Some("read_json") => CopyFormat::Json,
-            Some("read_csv") => CopyFormat::Csv,
-            _ => CopyFormat::Parquet,
-        }
-    }
-
-    fn clause(self) -> &'static str {
-        match self {
-            CopyFormat::Parquet => "format as parquet",
-            CopyFormat::Json => "format as json 'auto'",
-            CopyFormat::Csv => "format as csv ignoreheader 1",
-        }
+/// COPY's format clause for landing files of this format.
+fn copy_format(format: FileFormat) -> &'static str {
+    match format {
+        FileFormat::Parquet => "format as parquet",
+        FileFormat::Json => "format as json 'auto'",
+        FileFormat::Csv => "format as csv ignoreheader 1",
     }
 }
 
@@ -60,7 +44,7 @@ pub fn copy(
     table: &str,
     from: &S3Url,
     iam_role: &str,
-    format: CopyFormat,
+    format: FileFormat,
     manifest: bool,
 ) -> String {
     let d = Dialect::Redshift;
@@ -68,7 +52,7 @@ pub fn copy(
         "copy {table}\nfrom {}\niam_role {}\n{}{}",
         d.literal(&from.to_string()),
         d.literal(iam_role),
-        format.clause(),
+        copy_format(format),
         if manifest { "\nmanifest" } else { "" }
     )
 }
@@ -140,7 +124,7 @@ mod tests {
                     "\"landing\".\"events__etlx_tmp\"",
                     &at,
                     ROLE,
-                    CopyFormat::Json,
+                    FileFormat::Json,
                     true
                 )
             ),
@@ -150,7 +134,7 @@ mod tests {
                     "\"analytics\".\"levels__etlx_tmp\"",
                     &S3Url::parse("s3://lake/etlx/seeds/levels.csv").unwrap(),
                     ROLE,
-                    CopyFormat::Csv,
+                    FileFormat::Csv,
                     false
                 )
             ),
