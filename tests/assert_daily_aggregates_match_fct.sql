@@ -1,5 +1,7 @@
 -- The per-day analytics tables are recomputed by day, batch by batch. Their daily totals
 -- must equal the plays of fct_songplays on that day. Returns the days that disagree.
+-- Reads all of history: tagged `audit`, to run on a schedule rather than every batch.
+{{ config(tags=['audit']) }}
 with fct as (
     select
         cast(played_at as date) as day,

@@ -3,6 +3,8 @@
 -- first/last seen must span all their plays. Returns the users where the two disagree.
 -- This runs on every batch over the whole history, so it uses aggregates and hash joins
 -- instead of window functions: sorting every user's plays was most of its cost.
+-- Reads all of history: tagged `audit`, to run on a schedule rather than every batch.
+{{ config(tags=['audit']) }}
 with spans as (
     select user_id, min(played_at) as first_seen_at, max(played_at) as last_seen_at
     from {{ ref('fct_songplays') }}

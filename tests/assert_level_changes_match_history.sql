@@ -1,5 +1,7 @@
--- fct_level_changes is recomputed per user of each batch. It must equal the level changes
--- found over the whole of fct_songplays at once. Returns the rows only one side has.
+-- fct_level_changes is recomputed batch by batch, from each batch's earliest play on. It must
+-- equal the starts and level changes found over the whole of fct_songplays at once. Returns
+-- the rows only one side has. Reads all of history: tagged `audit`, to run on a schedule.
+{{ config(tags=['audit']) }}
 with recomputed as (
     select user_id, songplay_id, previous_level as from_level, level as to_level
     from (
@@ -10,8 +12,8 @@ with recomputed as (
             lag(level) over (partition by user_id order by played_at, songplay_id) as previous_level
         from {{ ref('fct_songplays') }}
     ) as h
-    where previous_level is not null
-      and level <> previous_level
+    where previous_level is null
+       or level <> previous_level
 ),
 
 built as (

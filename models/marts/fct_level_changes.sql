@@ -1,15 +1,21 @@
--- One row per change of a user's level (free -> paid is an upgrade, paid -> free a downgrade),
--- found by comparing each play with the user's previous play in time, over the user's whole
--- history in fct_songplays.
+-- A user's level over time: one `start` row at the user's first play, then one row per
+-- change of level between two consecutive plays (free -> paid an upgrade, paid -> free a
+-- downgrade), found by comparing each play with the user's previous play in time.
 --
--- A late batch can insert plays between two known ones and move a change, so a batch
--- recomputes the changes of every user it has plays of, and replaces that user's rows
--- (delete+insert on user_id). When the last batch holding a user's plays has run, all of
--- them are in fct_songplays, whatever the batch order: the result does not depend on it.
+-- Batches arrive late and run in any order, but every play a batch brings is at or after the
+-- batch's earliest play (the window start), so no row before the window can change. A batch
+-- recomputes, for the users it has plays of, the rows from the window start on: over their
+-- plays in fct_songplays from then on (which already hold the batch), starting from the level
+-- each user had just before the window (their last row before it). Those rows are replaced:
+-- delete+insert on user_id, narrowed to the window by incremental_predicates. So a batch's
+-- cost follows the batch, not the whole history, and any batch order gives the same table.
 {{ config(
     materialized='incremental',
     unique_key='user_id',
     incremental_strategy='delete+insert',
+    incremental_predicates=[
+        "DBT_INTERNAL_DEST.changed_at >= (select min(played_at) from " ~ ref('stg_events') ~ ")"
+    ],
     on_schema_change='fail'
 ) }}
 
@@ -18,17 +24,49 @@ with batch_users as (
     from {{ ref('stg_events') }}
 ),
 
-history as (
-    select
-        user_id,
-        songplay_id,
-        played_at,
-        level,
-        lag(level) over (
-            partition by user_id order by played_at, songplay_id
-        ) as previous_level
+{% if is_incremental() %}
+window_start as (
+    select min(played_at) as played_at
+    from {{ ref('stg_events') }}
+),
+
+-- the level each batch user had just before the window (row_number: PostgreSQL has no qualify)
+level_before as (
+    select user_id, level
+    from (
+        select
+            user_id,
+            to_level as level,
+            row_number() over (
+                partition by user_id order by changed_at desc, songplay_id desc
+            ) as recency
+        from {{ this }}
+        where changed_at < (select played_at from window_start)
+          and user_id in (select user_id from batch_users)
+    ) as ranked
+    where recency = 1
+),
+{% endif %}
+
+plays as (
+    select user_id, songplay_id, played_at, level, 0 as is_level_before
     from {{ ref('fct_songplays') }}
     where user_id in (select user_id from batch_users)
+    {% if is_incremental() %}
+      and played_at >= (select played_at from window_start)
+    union all
+    select user_id, null, null, level, 1
+    from level_before
+    {% endif %}
+),
+
+history as (
+    select
+        *,
+        lag(level) over (
+            partition by user_id order by is_level_before desc, played_at, songplay_id
+        ) as previous_level
+    from plays
 )
 
 select
@@ -39,10 +77,11 @@ select
     previous_level as from_level,
     level as to_level,
     case
+        when previous_level is null then 'start'
         when previous_level = 'free' and level = 'paid' then 'upgrade'
         when previous_level = 'paid' and level = 'free' then 'downgrade'
         else 'other'
     end as change_type
 from history
-where previous_level is not null
-  and level <> previous_level
+where is_level_before = 0
+  and (previous_level is null or level <> previous_level)

@@ -73,7 +73,7 @@ pub fn seed_select(path: &str, config: &Config) -> Result<String, PlanError> {
 mod tests {
     use super::*;
     use crate::adapter::ColumnInfo;
-    use crate::materialize::{Strategy, apply, stage};
+    use crate::materialize::{Strategy, Upsert, apply, stage};
 
     fn target() -> Target<'static> {
         Target {
@@ -122,7 +122,7 @@ mod tests {
                 "delete+insert",
                 apply(
                     &t,
-                    &Strategy::DeleteInsert(vec!["id".into()]),
+                    &Strategy::DeleteInsert(Upsert::on(&["id"])),
                     &cols,
                     &[],
                     &[],
@@ -132,7 +132,7 @@ mod tests {
                 "merge, new column",
                 apply(
                     &t,
-                    &Strategy::Merge(vec!["id".into()]),
+                    &Strategy::Merge(Upsert::on(&["id"])),
                     &cols,
                     &[col("note")],
                     &[],

@@ -76,30 +76,34 @@ pub fn apply(
     let insert = format!("insert into {target} ({list})\nselect {list} from {stage}");
     match strategy {
         Strategy::Append => out.push(insert),
-        Strategy::DeleteInsert(keys) => {
+        Strategy::DeleteInsert(upsert) => {
             // Redshift's DELETE takes no alias: the target is named by its own name.
             let name = q(t.name);
-            let on = keys
+            let on = upsert
+                .keys
                 .iter()
                 .map(|k| format!("{name}.{} = {stage}.{}", q(k), q(k)))
+                .chain(upsert.bound_predicates(&name, &stage, t, &stage))
                 .collect::<Vec<_>>()
                 .join(" and ");
             out.push(format!("delete from {target}\nusing {stage}\nwhere {on}"));
             out.push(insert);
         }
-        Strategy::Merge(keys) => out.push(merge(t, keys, &columns)),
+        Strategy::Merge(upsert) => out.push(merge(t, upsert, &columns)),
     }
     out.push(format!("drop table if exists {stage}"));
     out.push("commit".to_string());
     out
 }
 
-fn merge(t: &Target, keys: &[String], columns: &[&str]) -> String {
+fn merge(t: &Target, upsert: &Upsert, columns: &[&str]) -> String {
     let q = |c: &str| t.dialect.quote(c);
+    let keys = &upsert.keys;
     let is_key = |c: &str| keys.iter().any(|k| k.eq_ignore_ascii_case(c));
     let on = keys
         .iter()
         .map(|k| format!("t.{} = s.{}", q(k), q(k)))
+        .chain(upsert.bound_predicates("t", "s", t, &stage_name(t)))
         .collect::<Vec<_>>()
         .join(" and ");
     let mut updates: Vec<String> = columns
@@ -205,6 +209,11 @@ pub enum PlanError {
     UnknownStrategy(String),
     #[error("incremental_strategy '{0}' needs a unique_key")]
     MissingUniqueKey(String),
+    #[error(
+        "incremental_predicates narrow the rows a merge or delete+insert compares; with the \
+         append strategy nothing is compared"
+    )]
+    PredicatesWithAppend,
     #[error("the columns changed and on_schema_change is 'fail': {0}")]
     SchemaChanged(String),
     #[error(
@@ -217,25 +226,71 @@ pub enum PlanError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
     Append,
-    DeleteInsert(Vec<String>),
-    Merge(Vec<String>),
+    DeleteInsert(Upsert),
+    Merge(Upsert),
+}
+
+/// What matches a batch row to a table row: the unique key, and the user's
+/// `incremental_predicates`, which narrow the table rows compared (dbt's names for the two
+/// sides, `DBT_INTERNAL_DEST` and `DBT_INTERNAL_SOURCE`, are bound to this statement's).
+/// A predicate on a column the key determines (`DBT_INTERNAL_DEST.played_at >= ...`) lets the
+/// engine skip the table's old row groups instead of reading the key column of all history.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Upsert {
+    pub keys: Vec<String>,
+    pub predicates: Vec<String>,
+}
+
+impl Upsert {
+    pub fn on(keys: &[&str]) -> Upsert {
+        Upsert {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            predicates: Vec::new(),
+        }
+    }
+
+    /// The predicates with `DBT_INTERNAL_DEST.` / `DBT_INTERNAL_SOURCE.` written as the
+    /// statement's names for the two sides, and a bare `DBT_INTERNAL_SOURCE` (as in
+    /// `(select min(x) from DBT_INTERNAL_SOURCE)`) as the staged batch's table.
+    fn bound_predicates<'a>(
+        &'a self,
+        dest: &'a str,
+        source: &'a str,
+        t: &'a Target,
+        stage: &'a str,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.predicates.iter().map(move |p| {
+            let p = p
+                .replace("DBT_INTERNAL_DEST.", &format!("{dest}."))
+                .replace("DBT_INTERNAL_SOURCE.", &format!("{source}."))
+                .replace("DBT_INTERNAL_DEST", &t.qualified())
+                .replace("DBT_INTERNAL_SOURCE", stage);
+            format!("({})", p.trim())
+        })
+    }
 }
 
 impl Strategy {
     pub fn from_config(config: &Config, dialect: Dialect) -> Result<Strategy, PlanError> {
         let keys = config.strings("unique_key");
+        let predicates = config.strings("incremental_predicates");
         let default = match (dialect, keys.is_empty()) {
             (_, true) => "append",
             (Dialect::Redshift, false) => "delete+insert",
             (_, false) => "merge",
         };
         let name = config.get_str("incremental_strategy").unwrap_or(default);
+        let upsert = || Upsert {
+            keys: keys.clone(),
+            predicates: predicates.clone(),
+        };
         match name {
-            "append" => Ok(Strategy::Append),
+            "append" if predicates.is_empty() => Ok(Strategy::Append),
+            "append" => Err(PlanError::PredicatesWithAppend),
             "delete+insert" | "delete_insert" if !keys.is_empty() => {
-                Ok(Strategy::DeleteInsert(keys))
+                Ok(Strategy::DeleteInsert(upsert()))
             }
-            "merge" if !keys.is_empty() => Ok(Strategy::Merge(keys)),
+            "merge" if !keys.is_empty() => Ok(Strategy::Merge(upsert())),
             "delete+insert" | "delete_insert" | "merge" => {
                 Err(PlanError::MissingUniqueKey(name.to_string()))
             }
@@ -285,5 +340,37 @@ pub fn schema_changes(
             Err(PlanError::SchemaChanged(parts.join("; ")))
         }
         other => Err(PlanError::UnknownSchemaChange(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(value: serde_json::Value) -> Config {
+        Config(serde_json::from_value(value).unwrap())
+    }
+
+    #[test]
+    fn strategy_takes_keys_and_predicates_from_config() {
+        let plan = |v| Strategy::from_config(&config(v), Dialect::DuckDb);
+        assert_eq!(
+            plan(serde_json::json!({
+                "unique_key": "id",
+                "incremental_predicates": "DBT_INTERNAL_DEST.day >= current_date - 7"
+            })),
+            Ok(Strategy::Merge(Upsert {
+                keys: vec!["id".into()],
+                predicates: vec!["DBT_INTERNAL_DEST.day >= current_date - 7".into()],
+            }))
+        );
+        assert_eq!(
+            plan(serde_json::json!({"incremental_predicates": ["x > 1"]})),
+            Err(PlanError::PredicatesWithAppend)
+        );
+        assert_eq!(
+            plan(serde_json::json!({"incremental_strategy": "merge"})),
+            Err(PlanError::MissingUniqueKey("merge".into()))
+        );
     }
 }

@@ -215,7 +215,7 @@ pub fn canonical_type(ddl: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::materialize::{Strategy, apply, stage};
+    use crate::materialize::{Strategy, Upsert, apply, stage};
 
     fn col(name: &str, data_type: &str) -> ColumnInfo {
         ColumnInfo {
@@ -253,7 +253,16 @@ mod tests {
         let late = config(serde_json::json!({"bind": false}));
         let cols = [col("songplay_id", "text"), col("played_at", "timestamp")];
         let sql = "select songplay_id, played_at from analytics.stg_events -- trailing comment";
-        let keys = vec!["songplay_id".to_string()];
+        let upsert = Upsert::on(&["songplay_id"]);
+        let recent = Upsert {
+            predicates: vec![
+                "DBT_INTERNAL_DEST.played_at >= (select min(played_at) from DBT_INTERNAL_SOURCE)"
+                    .into(),
+                "DBT_INTERNAL_SOURCE.played_at > DBT_INTERNAL_DEST.played_at - interval '1 day'"
+                    .into(),
+            ],
+            ..upsert.clone()
+        };
         vec![
             ("view, new", view(&t, sql, &fresh, &none)),
             (
@@ -277,13 +286,13 @@ mod tests {
             ("append", apply(&t, &Strategy::Append, &cols, &[], &[])),
             (
                 "delete+insert",
-                apply(&t, &Strategy::DeleteInsert(keys.clone()), &cols, &[], &[]),
+                apply(&t, &Strategy::DeleteInsert(upsert.clone()), &cols, &[], &[]),
             ),
             (
                 "merge, a column added and one removed",
                 apply(
                     &t,
-                    &Strategy::Merge(keys.clone()),
+                    &Strategy::Merge(upsert.clone()),
                     &cols,
                     &[col("level", "text")],
                     &["played_at".to_string()],
@@ -291,7 +300,15 @@ mod tests {
             ),
             (
                 "merge, key columns only",
-                apply(&t, &Strategy::Merge(keys.clone()), &cols[..1], &[], &[]),
+                apply(&t, &Strategy::Merge(upsert.clone()), &cols[..1], &[], &[]),
+            ),
+            (
+                "delete+insert, incremental_predicates",
+                apply(&t, &Strategy::DeleteInsert(recent.clone()), &cols, &[], &[]),
+            ),
+            (
+                "merge, incremental_predicates",
+                apply(&t, &Strategy::Merge(recent), &cols, &[], &[]),
             ),
         ]
     }

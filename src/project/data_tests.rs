@@ -271,9 +271,14 @@ fn template(
     args: &serde_json::Map<String, serde_json::Value>,
     config: &Config,
 ) -> String {
-    let model = match config.get_str("where") {
-        Some(filter) => format!("__etlx_where({}, {})", subject.expression, quote(filter)),
-        None => subject.expression.clone(),
+    // The filter is rendered as the test renders, as dbt does: it may call ref() or var(),
+    // so a test of a large incremental table can look at the latest batch only.
+    let (filter, model) = match config.get_str("where") {
+        Some(filter) => (
+            format!("{{% set __etlx_filter %}}{filter}{{% endset %}}\n"),
+            format!("__etlx_where({}, __etlx_filter)", subject.expression),
+        ),
+        None => (String::new(), subject.expression.clone()),
     };
     let mut call = vec![format!("model={model}")];
     if let Some(c) = column {
@@ -284,7 +289,7 @@ fn template(
     }
     let json = serde_json::Value::Object(args.clone()).to_string();
     format!(
-        "{{%- set __etlx_args = fromjson({}) -%}}\n{{{{ {macro_name}({}) }}}}\n",
+        "{filter}{{%- set __etlx_args = fromjson({}) -%}}\n{{{{ {macro_name}({}) }}}}\n",
         quote(&json),
         call.join(", ")
     )

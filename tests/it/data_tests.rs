@@ -68,6 +68,7 @@ fn build_runs_tests_after_their_models_and_skips_downstream_of_failures() {
         "row_count_stg_events__1__100",
         "not_empty_stg_events",
         "expression_is_true_stg_events_amount_____0",
+        "expression_is_true_stg_events_amount____5",
         "unique_stg_users_user_id",
     ] {
         assert_eq!(
@@ -123,11 +124,12 @@ fn test_selects_the_tests_of_the_selected_models() {
     let r = results(&f);
     let names: Vec<&str> = r.iter().map(|r| r.0.as_str()).collect();
     // dbt's eager indirect selection: every test that reads stg_users, including the
-    // relationships test declared on stg_events.
+    // relationships test declared on stg_events and the test whose `where` refs stg_users.
     assert_eq!(
         names,
         [
             "accepted_values_stg_users_level__free__paid__gold",
+            "expression_is_true_stg_events_amount____5",
             "not_null_stg_users_user_id",
             "relationships_stg_events_user_id__ref__stg_users____user_id",
             "unique_stg_users_user_id",
