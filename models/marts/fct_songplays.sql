@@ -1,10 +1,16 @@
 -- One row per song play, accumulated batch by batch. The batch's plays are merged on
 -- songplay_id (a hash of the play's natural key: user, session, item, ts), so a play that
 -- is re-sent, or a batch that is re-run, updates a row to the same values instead of adding one.
+-- The key fixes the play's time, so a play of the batch can only match a row at or after the
+-- batch's earliest play: incremental_predicates say so, and the merge reads only the table's
+-- row groups from then on (the table is appended in about time order) instead of all history.
 {{ config(
     materialized='incremental',
     unique_key='songplay_id',
     incremental_strategy='merge',
+    incremental_predicates=[
+        "DBT_INTERNAL_DEST.played_at >= (select min(played_at) from DBT_INTERNAL_SOURCE)"
+    ],
     on_schema_change='fail'
 ) }}
 
