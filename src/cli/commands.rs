@@ -12,8 +12,8 @@ use etlx::run::{RunOptions, Status};
 use etlx::sql::StaticAnalysis;
 
 use super::{
-    CatalogCommand, Cli, Command, ExecArgs, Global, LsOutput, Outcome, Printer, ResourceTypeArg,
-    Selection, SourceCommand, StaticAnalysisArg,
+    CatalogCommand, Cli, Command, ExecArgs, Global, LsOutput, Outcome, Printer, Selection,
+    SourceCommand, StaticAnalysisArg,
 };
 
 pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
@@ -21,11 +21,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Init { name } => init(global, name, printer),
         Command::Compile { selection } => compile_command(global, selection, printer),
-        Command::Ls {
-            selection,
-            resource_type,
-            output,
-        } => ls(global, selection, resource_type, *output, printer),
+        Command::Ls { selection, output } => ls(global, selection, *output, printer),
         Command::Run { selection, exec } => {
             execute(global, selection, exec, &[ResourceType::Model], printer)
         }
@@ -131,8 +127,8 @@ fn load(global: &Global, printer: &Printer) -> anyhow::Result<Option<Project>> {
 
 fn selection_options(selection: &Selection, render: bool) -> CompileOptions {
     CompileOptions {
-        select: selection.select.clone(),
-        exclude: selection.exclude.clone(),
+        select: selection.select_terms(),
+        exclude: selection.exclude_terms(),
         render,
         write: render,
         ..CompileOptions::default()
@@ -263,7 +259,7 @@ fn execute(
     let results = etlx::run::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
-    let args = serde_json::json!({"select": selection.select, "exclude": selection.exclude, "full_refresh": exec.full_refresh, "threads": run_opts.threads});
+    let args = serde_json::json!({"select": selection.select_terms(), "exclude": selection.exclude_terms(), "full_refresh": exec.full_refresh, "threads": run_opts.threads});
     let path = project.target_dir().join("run_results.json");
     etlx::artifacts::write_json(
         &path,
@@ -348,7 +344,7 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
     }
     let selection = Selection {
         select: vec![names.join(" ")],
-        exclude: Vec::new(),
+        ..Selection::default()
     };
     execute(global, &selection, exec, BUILD, printer)
 }
@@ -456,24 +452,13 @@ fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {
 fn ls(
     global: &Global,
     selection: &Selection,
-    types: &[ResourceTypeArg],
     output: LsOutput,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
-    let mut opts = selection_options(selection, false);
-    opts.resource_types = types
-        .iter()
-        .map(|t| match t {
-            ResourceTypeArg::Model => ResourceType::Model,
-            ResourceTypeArg::Seed => ResourceType::Seed,
-            ResourceTypeArg::Source => ResourceType::Source,
-            ResourceTypeArg::Test => ResourceType::Test,
-            ResourceTypeArg::UnitTest => ResourceType::UnitTest,
-        })
-        .collect();
+    let opts = selection_options(selection, false);
     let c = compile::compile(&project, &opts);
     printer.diagnostics(c.diagnostics.iter());
     if c.has_errors() {

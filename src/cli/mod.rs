@@ -77,6 +77,55 @@ pub struct Selection {
     /// Nodes to leave out (same syntax).
     #[arg(long, num_args = 1..)]
     pub exclude: Vec<String>,
+    /// Only nodes of these types (dbt's `--resource-type`).
+    #[arg(long, num_args = 1.., value_enum)]
+    pub resource_type: Vec<ResourceTypeArg>,
+    /// Leave out nodes of these types; `--exclude-resource-type unit_test` is how dbt
+    /// suggests a production build skips the unit tests CI already ran.
+    #[arg(long, num_args = 1.., value_enum)]
+    pub exclude_resource_type: Vec<ResourceTypeArg>,
+}
+
+impl ResourceTypeArg {
+    fn selector(self) -> String {
+        let name = match self {
+            ResourceTypeArg::Model => "model",
+            ResourceTypeArg::Seed => "seed",
+            ResourceTypeArg::Source => "source",
+            ResourceTypeArg::Test => "test",
+            ResourceTypeArg::UnitTest => "unit_test",
+        };
+        format!("resource_type:{name}")
+    }
+}
+
+impl Selection {
+    /// The `--select` terms, narrowed to `--resource-type` (each term intersected with each
+    /// type, as `term,resource_type:t`).
+    pub fn select_terms(&self) -> Vec<String> {
+        let types: Vec<String> = self.resource_type.iter().map(|t| t.selector()).collect();
+        if types.is_empty() {
+            return self.select.clone();
+        }
+        let terms: Vec<&str> = self
+            .select
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .collect();
+        if terms.is_empty() {
+            return types;
+        }
+        terms
+            .iter()
+            .flat_map(|term| types.iter().map(move |t| format!("{term},{t}")))
+            .collect()
+    }
+
+    /// `--exclude` with `--exclude-resource-type` added.
+    pub fn exclude_terms(&self) -> Vec<String> {
+        let types = self.exclude_resource_type.iter().map(|t| t.selector());
+        self.exclude.iter().cloned().chain(types).collect()
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -133,9 +182,6 @@ pub enum Command {
     Ls {
         #[command(flatten)]
         selection: Selection,
-        /// Only these resource types.
-        #[arg(long, value_enum, num_args = 1..)]
-        resource_type: Vec<ResourceTypeArg>,
         /// How to print each resource.
         #[arg(long, short = 'o', value_enum, default_value_t = LsOutput::Selector)]
         output: LsOutput,

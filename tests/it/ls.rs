@@ -72,6 +72,27 @@ fn selectors_follow_dbt_semantics() {
             &["stg_customers", "stg_orders", "customer_orders"],
         ),
         (&["--resource-type", "seed"], &["countries"]),
+        // a union of terms, each narrowed to the types; and types left out
+        (
+            &[
+                "-s",
+                "stg_orders countries",
+                "--resource-type",
+                "model",
+                "seed",
+            ],
+            &["countries", "stg_orders"],
+        ),
+        (
+            &[
+                "-s",
+                "+customer_orders",
+                "--exclude-resource-type",
+                "source",
+                "seed",
+            ],
+            &["stg_customers", "stg_orders", "customer_orders"],
+        ),
     ];
     for (args, expected) in cases {
         assert_eq!(ls(&f, args), *expected, "etlx ls {}", args.join(" "));
