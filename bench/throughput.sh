@@ -60,8 +60,8 @@ for format in json parquet; do
     "$replay" "batch_$k.log" ref.duckdb > /dev/null
     r=$(echo "$(now) - $start" | bc -l)
     # The floor: the least any pipeline that keeps the batch must pay, on the same engine.
-    if [ "$format" = json ]; then reader="read_json('$dir/events.json', format = 'newline_delimited')"
-    else reader="read_parquet('$dir/events.parquet')"; fi
+    # The reader is the one the build used (its explicit columns), taken from its SQL log.
+    reader=$(grep -o -m1 -E "read_(json|parquet)\('landing/events/[^)]*\)" "batch_$k.log")
     printf 'create or replace table floor_copy as select * from %s\n-- etlx:end-of-statement\n' \
       "$reader" > floor.sql
     start=$(now)
