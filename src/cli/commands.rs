@@ -725,11 +725,57 @@ fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
                 "refusing to delete '{target}': clean-targets must be folders inside the project"
             );
         }
+        if is_cargo_target(&path) {
+            delete_all_but_cargo(&path)
+                .with_context(|| format!("cannot clean {}", path.display()))?;
+            printer.info(
+                "clean",
+                &format!("Deleted etlx's files in {target}/ (Cargo's build there is kept)"),
+            );
+            continue;
+        }
         std::fs::remove_dir_all(&path)
             .with_context(|| format!("cannot delete {}", path.display()))?;
         printer.info("clean", &format!("Deleted {target}/"));
     }
     Ok(Outcome::Success)
+}
+
+/// A project at the root of a Rust repository (this one's demo) shares `target/` with Cargo:
+/// deleting it would throw away a build that takes DuckDB 20 minutes to compile.
+fn is_cargo_target(dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(dir.join("CACHEDIR.TAG"))
+        .is_ok_and(|tag| tag.contains("created by cargo"))
+}
+
+/// Everything in `dir` but what Cargo keeps there: its tag and caches, and its profile and
+/// target-triple folders (each holds a `.fingerprint`).
+fn delete_all_but_cargo(dir: &std::path::Path) -> std::io::Result<()> {
+    const CARGO: [&str; 7] = [
+        "CACHEDIR.TAG",
+        ".rustc_info.json",
+        "debug",
+        "release",
+        "doc",
+        "package",
+        "tmp",
+    ];
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let cargo_owned = CARGO.contains(&name)
+            || path.join(".fingerprint").is_dir()
+            || name.ends_with("-sources");
+        if cargo_owned {
+            continue;
+        }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -239,6 +239,37 @@ fn clean_removes_target() {
 }
 
 #[test]
+fn clean_keeps_cargos_build_in_a_shared_target() {
+    let f = Fixture::new("dbt_project");
+    assert_eq!(f.etlx(&["compile"]).code, 0);
+    let target = f.path().join("target");
+    std::fs::write(
+        target.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cargo.\n",
+    )
+    .unwrap();
+    for dir in [
+        "debug/.fingerprint",
+        "x86_64-unknown-linux-gnu/.fingerprint",
+    ] {
+        std::fs::create_dir_all(target.join(dir)).unwrap();
+    }
+    let out = f.etlx(&["clean"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Cargo's build there is kept"),
+        "{}",
+        out.stdout
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["CACHEDIR.TAG", "debug", "x86_64-unknown-linux-gnu"]);
+}
+
+#[test]
 fn the_repository_root_is_a_valid_project() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = crate::harness::run_in(root, &["ls", "--output", "name"]);
