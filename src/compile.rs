@@ -212,6 +212,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         }
         phase("compile render and SQL analysis");
     }
+    point_at_test_declarations(project, &mut compilation.diagnostics);
     compilation
 }
 
@@ -267,6 +268,25 @@ fn node_request(
             model,
         })),
         mode,
+    }
+}
+
+/// A generic test's template is generated, not written by anyone: an error in it (a bad
+/// `where`, a Jinja argument) also points at the YAML entry that declared the test.
+fn point_at_test_declarations(project: &Project, diags: &mut Diagnostics) {
+    for d in diags.iter_mut() {
+        let Some(file) = d.location.as_ref().map(|l| &l.file) else {
+            continue;
+        };
+        let declared = project
+            .nodes
+            .values()
+            .find(|n| &n.file.path == file)
+            .and_then(|n| n.tested.as_ref()?.declared_at.clone());
+        if let Some(at) = declared {
+            d.related
+                .push(("the test is declared here".to_string(), at));
+        }
     }
 }
 

@@ -177,6 +177,7 @@ fn test_node(
         tested: Some(super::Tested {
             relation: subject.display.clone(),
             column: decl.column.clone(),
+            declared_at: decl.location.clone(),
         }),
     })
 }

@@ -218,6 +218,10 @@ pub struct Node {
 pub struct Tested {
     pub relation: String,
     pub column: Option<String>,
+    /// The YAML entry a generic test came from: its template is generated, so an error in
+    /// it also points here.
+    #[serde(skip)]
+    pub declared_at: Option<crate::diag::Location>,
 }
 
 impl std::fmt::Display for Tested {

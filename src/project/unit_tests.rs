@@ -137,6 +137,7 @@ pub fn add(project: &mut Project, doc: &Document, entry: &Yaml, diags: &mut Diag
         tested: Some(super::Tested {
             relation: format!("model {model}"),
             column: None,
+            declared_at: None,
         }),
     };
     project.nodes.insert(unique_id.clone(), node);

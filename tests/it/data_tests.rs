@@ -153,3 +153,24 @@ fn an_unknown_generic_test_is_reported_at_its_yaml_line() {
         out.stderr
     );
 }
+
+#[test]
+fn a_template_error_in_a_tests_where_points_at_the_yaml_entry() {
+    let f = Fixture::new("quality");
+    let path = f.path().join("models/staging/schema.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("ref('stg_users') }}", "ref('stg_users' }}"),
+    )
+    .unwrap();
+    let out = f.etlx(&["compile"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("template syntax error")
+            && out.stderr.contains("the test is declared here")
+            && out.stderr.contains("schema.yml:35:13"),
+        "{}",
+        out.stderr
+    );
+}
