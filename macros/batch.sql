@@ -1,0 +1,16 @@
+{# What the current batch covers: its days, and its time span from the earliest play on. #}
+
+{# The days the current batch has plays on, as a subquery: incremental per-day aggregates
+   recompute exactly these days from fct_songplays and replace them (delete+insert on the day).
+   stg_events reads only the batch selected by var('batch'). #}
+{% macro batch_days() -%}
+    (select distinct cast(played_at as date) from {{ ref('stg_events') }})
+{%- endmacro %}
+
+{# A filter for the data tests of tables that grow with every batch (`where:` in their YAML):
+   only rows at or after the current batch's earliest play are tested, so a test's cost follows
+   the batch, not the history. Rows before it were tested by the batches that wrote them, and
+   the batch cannot change them: every key these tables have fixes the row's play time. #}
+{% macro since_batch_start(column) -%}
+    {{ column }} >= (select min(played_at) from {{ ref('stg_events') }})
+{%- endmacro %}
