@@ -12,5 +12,11 @@
    the batch, not the history. Rows before it were tested by the batches that wrote them, and
    the batch cannot change them: every key these tables have fixes the row's play time. #}
 {% macro since_batch_start(column) -%}
-    {{ column }} >= (select min(played_at) from {{ ref('stg_events') }})
+    {{ column }} >= {{ batch_start() }}
+{%- endmacro %}
+
+{# The current batch's earliest play, as a scalar subquery. Every play a batch brings is at or
+   after it, so nothing the batch can change lies before it. #}
+{% macro batch_start() -%}
+    (select min(played_at) from {{ ref('stg_events') }})
 {%- endmacro %}
