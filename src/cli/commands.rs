@@ -127,7 +127,7 @@ fn load(global: &Global, printer: &Printer) -> anyhow::Result<Option<Project>> {
 
 fn selection_options(selection: &Selection, render: bool) -> CompileOptions {
     CompileOptions {
-        select: selection.select_terms(),
+        select: selection.select.clone(),
         exclude: selection.exclude_terms(),
         render,
         write: render,
@@ -145,11 +145,11 @@ fn compile_command(
         return Ok(Outcome::Invalid);
     };
     let mut opts = selection_options(selection, true);
-    opts.resource_types = vec![
+    opts.resource_types = selection.resource_types(&[
         ResourceType::Model,
         ResourceType::Test,
         ResourceType::UnitTest,
-    ];
+    ])?;
     // Like dbt, compile consults the warehouse (is_incremental, run_query) when it can.
     // A target that cannot be reached still compiles (a Redshift project on a laptop): then
     // is_incremental() is false and run_query has no warehouse to ask, so say so.
@@ -224,7 +224,7 @@ fn execute(
         return Ok(Outcome::Invalid);
     };
     let mut opts = selection_options(selection, true);
-    opts.resource_types = kinds.to_vec();
+    opts.resource_types = selection.resource_types(kinds)?;
     opts.full_refresh = exec.full_refresh;
     // Unit tests never use the target, so `etlx test -s test_type:unit` works where the
     // warehouse cannot be reached (a Redshift project on a laptop or in CI).
@@ -259,7 +259,7 @@ fn execute(
     let results = etlx::run::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
-    let args = serde_json::json!({"select": selection.select_terms(), "exclude": selection.exclude_terms(), "full_refresh": exec.full_refresh, "threads": run_opts.threads});
+    let args = serde_json::json!({"select": selection.select, "exclude": selection.exclude_terms(), "full_refresh": exec.full_refresh, "threads": run_opts.threads});
     let path = project.target_dir().join("run_results.json");
     etlx::artifacts::write_json(
         &path,
@@ -369,7 +369,7 @@ fn show(
     };
     let adapter = open_adapter(&project)?;
     let mut opts = selection_options(selection, true);
-    opts.resource_types = vec![ResourceType::Model];
+    opts.resource_types = selection.resource_types(&[ResourceType::Model])?;
     opts.task = inline.map(|sql| Task::Inline(sql.to_string()));
     connect_options(adapter.as_ref(), &mut opts)?;
     let Some(c) = compile_and_report(&project, &opts, printer, "shown")? else {
@@ -458,7 +458,8 @@ fn ls(
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
-    let opts = selection_options(selection, false);
+    let mut opts = selection_options(selection, false);
+    opts.resource_types = selection.resource_types(&[])?;
     let c = compile::compile(&project, &opts);
     printer.diagnostics(c.diagnostics.iter());
     if c.has_errors() {
@@ -506,7 +507,7 @@ fn source_freshness(
     };
     let adapter = open_adapter(&project)?;
     let mut opts = selection_options(selection, true);
-    opts.resource_types = vec![ResourceType::Source];
+    opts.resource_types = selection.resource_types(&[ResourceType::Source])?;
     let Some(c) = compile_and_report(&project, &opts, printer, "checked")? else {
         return Ok(Outcome::Invalid);
     };
@@ -831,7 +832,7 @@ fn catalog_register(
         return Ok(Outcome::Invalid);
     };
     let mut opts = selection_options(selection, true);
-    opts.resource_types = vec![ResourceType::Source];
+    opts.resource_types = selection.resource_types(&[ResourceType::Source])?;
     let Some(c) = compile_and_report(&project, &opts, printer, "checked")? else {
         return Ok(Outcome::Invalid);
     };

@@ -86,44 +86,57 @@ pub struct Selection {
     pub exclude_resource_type: Vec<ResourceTypeArg>,
 }
 
-impl ResourceTypeArg {
-    fn selector(self) -> String {
-        let name = match self {
-            ResourceTypeArg::Model => "model",
-            ResourceTypeArg::Seed => "seed",
-            ResourceTypeArg::Source => "source",
-            ResourceTypeArg::Test => "test",
-            ResourceTypeArg::UnitTest => "unit_test",
-        };
-        format!("resource_type:{name}")
+impl From<ResourceTypeArg> for etlx::project::ResourceType {
+    fn from(arg: ResourceTypeArg) -> Self {
+        use etlx::project::ResourceType;
+        match arg {
+            ResourceTypeArg::Model => ResourceType::Model,
+            ResourceTypeArg::Seed => ResourceType::Seed,
+            ResourceTypeArg::Source => ResourceType::Source,
+            ResourceTypeArg::Test => ResourceType::Test,
+            ResourceTypeArg::UnitTest => ResourceType::UnitTest,
+        }
     }
 }
 
 impl Selection {
-    /// The `--select` terms, narrowed to `--resource-type` (each term intersected with each
-    /// type, as `term,resource_type:t`).
-    pub fn select_terms(&self) -> Vec<String> {
-        let types: Vec<String> = self.resource_type.iter().map(|t| t.selector()).collect();
-        if types.is_empty() {
-            return self.select.clone();
+    /// The types a command runs (`kinds`; empty for all), narrowed to `--resource-type`. A
+    /// filter over what the selectors chose, so `-s stg_events --resource-type test` keeps
+    /// the tests that indirect selection brings along, as in dbt.
+    pub fn resource_types(
+        &self,
+        kinds: &[etlx::project::ResourceType],
+    ) -> anyhow::Result<Vec<etlx::project::ResourceType>> {
+        let wanted: Vec<etlx::project::ResourceType> =
+            self.resource_type.iter().map(|&t| t.into()).collect();
+        if wanted.is_empty() {
+            return Ok(kinds.to_vec());
         }
-        let terms: Vec<&str> = self
-            .select
+        if kinds.is_empty() {
+            return Ok(wanted);
+        }
+        let both: Vec<_> = kinds
             .iter()
-            .flat_map(|s| s.split_whitespace())
+            .copied()
+            .filter(|k| wanted.contains(k))
             .collect();
-        if terms.is_empty() {
-            return types;
+        if both.is_empty() {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            anyhow::bail!(
+                "--resource-type leaves nothing to do: this command runs {}",
+                names.join(", ")
+            );
         }
-        terms
-            .iter()
-            .flat_map(|term| types.iter().map(move |t| format!("{term},{t}")))
-            .collect()
+        Ok(both)
     }
 
-    /// `--exclude` with `--exclude-resource-type` added.
+    /// `--exclude` plus a `resource_type:` term per `--exclude-resource-type`: leaving a type
+    /// out is an exclusion like any other, applied after indirect selection.
     pub fn exclude_terms(&self) -> Vec<String> {
-        let types = self.exclude_resource_type.iter().map(|t| t.selector());
+        let types = self.exclude_resource_type.iter().map(|&t| {
+            let t: etlx::project::ResourceType = t.into();
+            format!("resource_type:{}", t.name())
+        });
         self.exclude.iter().cloned().chain(types).collect()
     }
 }

@@ -72,7 +72,16 @@ fn selectors_follow_dbt_semantics() {
             &["stg_customers", "stg_orders", "customer_orders"],
         ),
         (&["--resource-type", "seed"], &["countries"]),
-        // a union of terms, each narrowed to the types; and types left out
+        // a filter after selection: the tests indirect selection brings along stay
+        (
+            &["-s", "customer_orders", "--resource-type", "test"],
+            &[
+                "assert_revenue_positive",
+                "not_null_customer_orders_customer_id",
+                "unique_customer_orders_customer_id",
+            ],
+        ),
+        // a union of terms, narrowed to the types; and types left out
         (
             &[
                 "-s",
@@ -115,6 +124,18 @@ fn output_formats() {
     assert_eq!(
         json["depends_on"]["nodes"],
         serde_json::json!(["source.shop.raw.orders"])
+    );
+}
+
+#[test]
+fn a_resource_type_the_command_does_not_run_is_a_usage_error() {
+    let f = Fixture::new("valid");
+    let out = f.etlx(&["run", "--resource-type", "test"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--resource-type leaves nothing to do"),
+        "{}",
+        out.stderr
     );
 }
 
