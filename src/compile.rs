@@ -274,19 +274,61 @@ fn node_request(
 /// A generic test's template is generated, not written by anyone: an error in it (a bad
 /// `where`, a Jinja argument) also points at the YAML entry that declared the test.
 fn point_at_test_declarations(project: &Project, diags: &mut Diagnostics) {
+    let declared: HashMap<&std::path::Path, &Location> = project
+        .nodes
+        .values()
+        .filter_map(|n| {
+            Some((
+                n.file.path.as_path(),
+                n.tested.as_ref()?.declared_at.as_ref()?,
+            ))
+        })
+        .collect();
     for d in diags.iter_mut() {
-        let Some(file) = d.location.as_ref().map(|l| &l.file) else {
+        let at = d
+            .location
+            .as_ref()
+            .and_then(|l| declared.get(l.file.as_path()));
+        if let Some(&at) = at {
+            d.related
+                .push(("the test is declared here".to_string(), at.clone()));
+        }
+    }
+}
+
+/// A bad `incremental_strategy`, `unique_key` or `incremental_predicates` only matters once
+/// the table exists: the first run would build it and the second fail. Say so at compile.
+fn check_incremental_configs(project: &Project, c: &mut Compilation) {
+    for id in &c.selected {
+        let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
             continue;
         };
-        let declared = project
-            .nodes
-            .values()
-            .find(|n| &n.file.path == file)
-            .and_then(|n| n.tested.as_ref()?.declared_at.clone());
-        if let Some(at) = declared {
-            d.related
-                .push(("the test is declared here".to_string(), at));
+        if compiled.config.materialized() != "incremental" {
+            continue;
         }
+        let Err(e) =
+            crate::materialize::Strategy::from_config(&compiled.config, project.target.dialect)
+        else {
+            continue;
+        };
+        let (key, hint) = match e {
+            crate::materialize::PlanError::PredicatesWithAppend => (
+                "incremental_predicates",
+                "set a unique_key (merge), or incremental_strategy='delete+insert' with one",
+            ),
+            _ => (
+                "incremental_strategy",
+                "append needs no key; merge and delete+insert need a unique_key",
+            ),
+        };
+        let text = node.file.text.clone();
+        let start = text.find(key).unwrap_or(0);
+        let at = Location::new(node.file.path.clone(), text, start..start + key.len());
+        c.diagnostics.push(
+            Diagnostic::error("incremental-config", e.to_string())
+                .at(at)
+                .hint(hint),
+        );
     }
 }
 
@@ -995,6 +1037,7 @@ fn render_selected(
             Err(d) => c.diagnostics.push(*d),
         }
     }
+    check_incremental_configs(project, c);
     let selected: Vec<String> = c.selected.clone();
     let finished: Vec<(String, Inlined)> = selected
         .iter()

@@ -727,7 +727,7 @@ fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
             );
         }
         if is_cargo_target(&path) {
-            delete_all_but_cargo(&path)
+            delete_etlx_outputs(&path)
                 .with_context(|| format!("cannot clean {}", path.display()))?;
             printer.info(
                 "clean",
@@ -749,25 +749,23 @@ fn is_cargo_target(dir: &std::path::Path) -> bool {
         .is_ok_and(|tag| tag.contains("created by cargo"))
 }
 
-/// Everything in `dir` but what Cargo keeps there: its tag and caches, and its profile and
-/// target-triple folders (each holds a `.fingerprint`).
-fn delete_all_but_cargo(dir: &std::path::Path) -> std::io::Result<()> {
-    const CARGO: [&str; 7] = [
-        "CACHEDIR.TAG",
-        ".rustc_info.json",
-        "debug",
-        "release",
-        "doc",
-        "package",
-        "tmp",
+/// What etlx writes into its target folder, and nothing else: beside Cargo, whose folder
+/// also holds other tools' caches (rust-analyzer, criterion), what etlx did not write stays.
+fn delete_etlx_outputs(dir: &std::path::Path) -> std::io::Result<()> {
+    const OURS: [&str; 5] = [
+        "compiled",
+        "s3_cache",
+        "manifest.json",
+        "run_results.json",
+        "sources.json",
     ];
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let cargo_owned = CARGO.contains(&name)
-            || path.join(".fingerprint").is_dir()
-            || name.ends_with("-sources");
-        if cargo_owned {
+        let warehouse = [".duckdb", ".duckdb.wal", ".duckdb.tmp"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        if !(OURS.contains(&name) || warehouse) {
             continue;
         }
         if path.is_dir() {

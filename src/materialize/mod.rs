@@ -99,11 +99,12 @@ pub fn apply(
 fn merge(t: &Target, upsert: &Upsert, columns: &[&str]) -> String {
     let q = |c: &str| t.dialect.quote(c);
     let keys = &upsert.keys;
+    let stage = stage_name(t);
     let is_key = |c: &str| keys.iter().any(|k| k.eq_ignore_ascii_case(c));
     let on = keys
         .iter()
         .map(|k| format!("t.{} = s.{}", q(k), q(k)))
-        .chain(upsert.bound_predicates("t", "s", t, &stage_name(t)))
+        .chain(upsert.bound_predicates("t", "s", t, &stage))
         .collect::<Vec<_>>()
         .join(" and ");
     let mut updates: Vec<String> = columns
@@ -132,7 +133,7 @@ fn merge(t: &Target, upsert: &Upsert, columns: &[&str]) -> String {
     format!(
         "merge into {} as t\nusing {} as s\non {on}{matched}\nwhen not matched then insert ({list}) values ({values})",
         t.qualified(),
-        stage_name(t)
+        stage
     )
 }
 
@@ -251,7 +252,9 @@ impl Upsert {
 
     /// The predicates with `DBT_INTERNAL_DEST.` / `DBT_INTERNAL_SOURCE.` written as the
     /// statement's names for the two sides, and a bare `DBT_INTERNAL_SOURCE` (as in
-    /// `(select min(x) from DBT_INTERNAL_SOURCE)`) as the staged batch's table.
+    /// `(select min(x) from DBT_INTERNAL_SOURCE)`) as the staged batch's table. Case is
+    /// ignored, as SQL ignores it in unquoted names. Inside such a subquery, name the
+    /// columns bare: `DBT_INTERNAL_SOURCE.x` there would mean the outer statement's row.
     fn bound_predicates<'a>(
         &'a self,
         dest: &'a str,
@@ -259,15 +262,33 @@ impl Upsert {
         t: &'a Target,
         stage: &'a str,
     ) -> impl Iterator<Item = String> + 'a {
-        self.predicates.iter().map(move |p| {
-            let p = p
-                .replace("DBT_INTERNAL_DEST.", &format!("{dest}."))
-                .replace("DBT_INTERNAL_SOURCE.", &format!("{source}."))
-                .replace("DBT_INTERNAL_DEST", &t.qualified())
-                .replace("DBT_INTERNAL_SOURCE", stage);
-            format!("({})", p.trim())
-        })
+        let (dest_dot, source_dot) = (format!("{dest}."), format!("{source}."));
+        self.predicates
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(move |p| {
+                let p = replace_ignore_case(p, "DBT_INTERNAL_DEST.", &dest_dot);
+                let p = replace_ignore_case(&p, "DBT_INTERNAL_SOURCE.", &source_dot);
+                let p = replace_ignore_case(&p, "DBT_INTERNAL_DEST", &t.qualified());
+                let p = replace_ignore_case(&p, "DBT_INTERNAL_SOURCE", stage);
+                format!("({})", p.trim())
+            })
     }
+}
+
+/// `text` with every `from` replaced by `to`, ignoring ASCII case.
+fn replace_ignore_case(text: &str, from: &str, to: &str) -> String {
+    // ASCII lowercasing keeps every byte where it was, so offsets carry over to `text`.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in lower.match_indices(&from.to_ascii_lowercase()) {
+        out.push_str(&text[last..at]);
+        out.push_str(to);
+        last = at + from.len();
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 impl Strategy {
@@ -372,5 +393,23 @@ mod tests {
             plan(serde_json::json!({"incremental_strategy": "merge"})),
             Err(PlanError::MissingUniqueKey("merge".into()))
         );
+    }
+
+    #[test]
+    fn predicates_bind_dbts_names_whatever_their_case() {
+        let upsert = Upsert {
+            keys: vec!["id".into()],
+            predicates: vec![
+                "dbt_internal_dest.day >= (select min(day) from Dbt_Internal_Source)".into(),
+                "  ".into(),
+            ],
+        };
+        let t = Target {
+            schema: "main",
+            name: "orders",
+            dialect: Dialect::DuckDb,
+        };
+        let bound: Vec<String> = upsert.bound_predicates("t", "s", &t, "stage").collect();
+        assert_eq!(bound, ["(t.day >= (select min(day) from stage))"]);
     }
 }

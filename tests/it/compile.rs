@@ -248,12 +248,10 @@ fn clean_keeps_cargos_build_in_a_shared_target() {
         "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cargo.\n",
     )
     .unwrap();
-    for dir in [
-        "debug/.fingerprint",
-        "x86_64-unknown-linux-gnu/.fingerprint",
-    ] {
+    for dir in ["debug/.fingerprint", "rust-analyzer/metadata"] {
         std::fs::create_dir_all(target.join(dir)).unwrap();
     }
+    std::fs::write(target.join("shop.duckdb"), "").unwrap();
     let out = f.etlx(&["clean"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -266,7 +264,7 @@ fn clean_keeps_cargos_build_in_a_shared_target() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["CACHEDIR.TAG", "debug", "x86_64-unknown-linux-gnu"]);
+    assert_eq!(left, ["CACHEDIR.TAG", "debug", "rust-analyzer"]);
 }
 
 #[test]
@@ -281,4 +279,23 @@ fn the_repository_root_is_a_valid_project() {
             out.stdout
         );
     }
+}
+
+#[test]
+fn a_bad_incremental_config_fails_the_compile_not_the_second_run() {
+    let f = Fixture::new("valid");
+    std::fs::write(
+        f.path().join("models/events_log.sql"),
+        "{{ config(materialized='incremental', incremental_predicates=['DBT_INTERNAL_DEST.id > 0']) }}\nselect 1 as id\n",
+    )
+    .unwrap();
+    let out = f.etlx(&["compile"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("incremental-config")
+            && out.stderr.contains("events_log.sql:1:39")
+            && out.stderr.contains("set a unique_key"),
+        "{}",
+        out.stderr
+    );
 }
