@@ -10,7 +10,6 @@
 #
 #   bench/throughput.sh                 # 10 batches x 250,000 events
 #   bench/throughput.sh 4 50000         # a quick run
-#   THREADS=4 bench/throughput.sh       # etlx builds 4 nodes at once (the reference stays serial)
 #
 # Prints a markdown table per format: per-batch time, events/s, MB/s of raw input, peak
 # memory (max RSS) and the etlx/reference ratio.
@@ -18,7 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 batches="${1:-10}"
 events="${2:-250000}"
-threads="${THREADS:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-target}"
 cargo build --quiet --bin etlx --example replay_sql
 etlx="$CARGO_TARGET_DIR/debug/etlx"
@@ -37,7 +35,7 @@ cd "$work/p"
 now() { date +%s.%N; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB RAM"
 echo "etlx and the reference: dev-profile builds (DuckDB itself at -O2, its default threads);"
-echo "per batch: etlx build --threads $threads --exclude tag:audit --exclude-resource-type unit_test"
+echo "per batch: etlx build --threads 1 --exclude tag:audit --exclude-resource-type unit_test"
 echo "floor: DuckDB alone copying the batch's files into one table (read once, write once)"
 for format in json parquet; do
   rm -rf target ref.duckdb floor.duckdb ./*.log
@@ -54,7 +52,7 @@ for format in json parquet; do
     mb=$(echo "$(stat -c %s "$dir/events.json") / 1000000" | bc -l)
     start=$(now)
     ETLX_SQL_LOG="$work/p/batch_$k.log" /usr/bin/time -f %M -o rss.txt \
-      "$etlx" build --quiet --threads "$threads" --exclude tag:audit --exclude-resource-type unit_test \
+      "$etlx" build --quiet --threads 1 --exclude tag:audit --exclude-resource-type unit_test \
       --vars "{batch: batch_$k, landing_format: $format}"
     e=$(echo "$(now) - $start" | bc -l)
     rss=$(( $(cat rss.txt) / 1024 ))
@@ -82,7 +80,7 @@ for format in json parquet; do
   printf "The floor alone: %.0f events/s, %.1f MB/s of JSON.\n" "$(echo "$tev / $tf" | bc -l)" \
     "$(echo "$tmb / $tf" | bc -l)"
   start=$(now)
-  "$etlx" test --quiet --threads "$threads" --select tag:audit
+  "$etlx" test --quiet --threads 1 --select tag:audit
   echo
   printf "Audit (the reconciliation tests over all %d events, once): %.2f s\n" "$tev" \
     "$(echo "$(now) - $start" | bc -l)"
