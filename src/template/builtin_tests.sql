@@ -45,6 +45,26 @@ left join parent on child.from_field = parent.to_field
 where parent.to_field is null
 {% endtest %}
 
+{#- dbt_utils' relationships with a condition on each side: with both sides narrowed to what a
+    batch can touch, a test of a growing table need not read the whole parent. #}
+{% test relationships_where(model, column_name, to, field, from_condition="1=1", to_condition="1=1") %}
+with child as (
+    select {{ column_name }} as from_field
+    from {{ model }}
+    where {{ column_name }} is not null
+      and {{ from_condition }}
+),
+parent as (
+    select {{ field }} as to_field
+    from {{ to }}
+    where {{ to_condition }}
+)
+select from_field
+from child
+left join parent on child.from_field = parent.to_field
+where parent.to_field is null
+{% endtest %}
+
 {% test unique_combination_of_columns(model, combination_of_columns) %}
 select {{ combination_of_columns | join(", ") }}, count(*) as n_records
 from {{ model }}

@@ -61,7 +61,17 @@ fn build_runs_tests_after_their_models_and_skips_downstream_of_failures() {
         status_of(&r, "is_small_stg_events_amount__4"),
         ("warn".into(), Some(1))
     );
+    // relationships_where narrows both sides: the pause's user is gold, and gold is left out
+    // of the parent (a warning); the skips' user is not.
+    assert_eq!(
+        status_of(
+            &r,
+            "relationships_where_stg_events_user_id__ref__stg_users____us_101815dcbbe4d1de"
+        ),
+        ("warn".into(), Some(1))
+    );
     for passing in [
+        "relationships_where_stg_events_user_id__ref__stg_users____us_176b4aeda83a091e",
         "accepted_values_stg_events_kind__play__skip__pause",
         "relationships_stg_events_user_id__ref__stg_users____user_id",
         "unique_combination_of_columns_stg_events__event_id__kind",
@@ -132,6 +142,8 @@ fn test_selects_the_tests_of_the_selected_models() {
             "expression_is_true_stg_events_amount____5",
             "not_null_stg_users_user_id",
             "relationships_stg_events_user_id__ref__stg_users____user_id",
+            "relationships_where_stg_events_user_id__ref__stg_users____us_101815dcbbe4d1de",
+            "relationships_where_stg_events_user_id__ref__stg_users____us_176b4aeda83a091e",
             "unique_stg_users_user_id",
         ]
     );
@@ -169,7 +181,7 @@ fn a_template_error_in_a_tests_where_points_at_the_yaml_entry() {
     assert!(
         out.stderr.contains("template syntax error")
             && out.stderr.contains("the test is declared here")
-            && out.stderr.contains("schema.yml:35:13"),
+            && out.stderr.contains("schema.yml:49:13"),
         "{}",
         out.stderr
     );
