@@ -152,9 +152,7 @@ fn test_selects_the_tests_of_the_selected_models() {
 #[test]
 fn an_unknown_generic_test_is_reported_at_its_yaml_line() {
     let f = Fixture::new("quality");
-    let path = f.path().join("models/staging/schema.yml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("- not_empty", "- not_emptty")).unwrap();
+    f.edit("models/staging/schema.yml", "- not_empty", "- not_emptty");
     let out = f.etlx(&["build"]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -169,13 +167,11 @@ fn an_unknown_generic_test_is_reported_at_its_yaml_line() {
 #[test]
 fn a_template_error_in_a_tests_where_points_at_the_yaml_entry() {
     let f = Fixture::new("quality");
-    let path = f.path().join("models/staging/schema.yml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("ref('stg_users') }}", "ref('stg_users' }}"),
-    )
-    .unwrap();
+    f.edit(
+        "models/staging/schema.yml",
+        "ref('stg_users') }}",
+        "ref('stg_users' }}",
+    );
     let out = f.etlx(&["compile"]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(

@@ -64,9 +64,11 @@ fn freshness_of_selected_sources_only() {
 #[test]
 fn a_bad_period_is_reported_at_its_line() {
     let f = Fixture::new("freshness");
-    let path = f.path().join("models/sources.yml");
-    let text = std::fs::read_to_string(&path).expect("read");
-    std::fs::write(&path, text.replace("period: minute}", "period: fortnight}")).expect("write");
+    f.edit(
+        "models/sources.yml",
+        "period: minute}",
+        "period: fortnight}",
+    );
     let out = f.etlx(&["source", "freshness"]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(

@@ -45,6 +45,15 @@ impl Fixture {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
+    /// Replace `from` with `to` in a file of this copy of the fixture, to break it on purpose.
+    /// Panics if `from` is not there: an edit that silently did nothing would test nothing.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} has no {from:?}");
+        std::fs::write(self.path().join(rel), text.replace(from, to))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+
     /// Snapshot settings: stored beside the fixture, temp paths and timings filtered.
     pub fn settings(&self) -> insta::Settings {
         let mut s = insta::Settings::clone_current();
