@@ -16,6 +16,12 @@ fn ok(out: &Output) {
     );
 }
 
+/// A database of its own for the test, and a copy of the warehouse fixture to run against it;
+/// `None` (the test skips) when no server is configured.
+fn warehouse(name: &str) -> Option<(PgDatabase, Fixture)> {
+    Some((PgDatabase::create(name)?, Fixture::new("warehouse")))
+}
+
 /// `etlx <args> --target pg` on the fixture, against the test's database.
 fn etlx(f: &Fixture, db: &PgDatabase, args: &[&str]) -> Output {
     let mut all = args.to_vec();
@@ -25,10 +31,9 @@ fn etlx(f: &Fixture, db: &PgDatabase, args: &[&str]) -> Output {
 
 #[test]
 fn batches_merge_delete_insert_and_append_without_duplicates() {
-    let Some(db) = PgDatabase::create("batches") else {
+    let Some((db, f)) = warehouse("batches") else {
         return;
     };
-    let f = Fixture::new("warehouse");
     ok(&etlx(&f, &db, &["build"]));
     assert_eq!(db.query("select count(*) from analytics.orders"), [["3"]]);
     // The landing file became a table, loaded through COPY.
@@ -90,10 +95,9 @@ fn batches_merge_delete_insert_and_append_without_duplicates() {
 
 #[test]
 fn a_failing_model_keeps_its_previous_table_and_skips_its_children() {
-    let Some(db) = PgDatabase::create("failing") else {
+    let Some((db, f)) = warehouse("failing") else {
         return;
     };
-    let f = Fixture::new("warehouse");
     ok(&etlx(&f, &db, &["build"]));
     let out = etlx(&f, &db, &["build", "--vars", "{break: true}"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -115,10 +119,9 @@ fn a_failing_model_keeps_its_previous_table_and_skips_its_children() {
 
 #[test]
 fn a_process_killed_mid_build_leaves_the_previous_table() {
-    let Some(db) = PgDatabase::create("killed") else {
+    let Some((db, f)) = warehouse("killed") else {
         return;
     };
-    let f = Fixture::new("warehouse");
     ok(&etlx(&f, &db, &["build"]));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
         .args([
@@ -178,10 +181,9 @@ fn a_process_killed_mid_build_leaves_the_previous_table() {
 
 #[test]
 fn statement_timeout_stops_a_slow_model_and_keeps_its_previous_table() {
-    let Some(db) = PgDatabase::create("timeout") else {
+    let Some((db, f)) = warehouse("timeout") else {
         return;
     };
-    let f = Fixture::new("warehouse");
     ok(&etlx(&f, &db, &["run", "-s", "fragile"]));
     let mut env = db.env();
     env.push(("ETLX_TEST_PG_STATEMENT_TIMEOUT".into(), "300ms".into()));
@@ -204,10 +206,9 @@ fn statement_timeout_stops_a_slow_model_and_keeps_its_previous_table() {
 
 #[test]
 fn debug_checks_the_connection_and_errors_never_show_the_password() {
-    let Some(db) = PgDatabase::create("connect") else {
+    let Some((db, f)) = warehouse("connect") else {
         return;
     };
-    let f = Fixture::new("warehouse");
     let out = etlx(&f, &db, &["debug"]);
     ok(&out);
     assert!(
