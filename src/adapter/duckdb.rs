@@ -54,9 +54,10 @@ impl DuckDb {
     /// Open the target's database (`path`, relative to the project; `:memory:` allowed).
     pub fn open(target: &Target, project_root: &Path) -> Result<DuckDb, AdapterError> {
         let path = target.setting_str("path").unwrap_or(":memory:");
-        let threads = target.settings.get("threads").and_then(|v| v.as_i64());
         let memory_limit = target.setting_str("memory_limit");
-        let mut db = Self::open_path(path, threads, memory_limit, project_root)?;
+        // The profile's `threads` is how many nodes etlx builds at once (as in dbt); DuckDB
+        // keeps its own default, one thread per core, shared by those connections.
+        let mut db = Self::open_path(path, None, memory_limit, project_root)?;
         db.log = SqlLog::from_env();
         Ok(db)
     }
