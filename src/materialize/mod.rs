@@ -83,7 +83,7 @@ pub fn apply(
                 .keys
                 .iter()
                 .map(|k| format!("{name}.{} = {stage}.{}", q(k), q(k)))
-                .chain(upsert.bound_predicates(&name, &stage, t, &stage))
+                .chain(upsert.bound_predicates(&name, &stage, t))
                 .collect::<Vec<_>>()
                 .join(" and ");
             out.push(format!("delete from {target}\nusing {stage}\nwhere {on}"));
@@ -104,7 +104,7 @@ fn merge(t: &Target, upsert: &Upsert, columns: &[&str]) -> String {
     let on = keys
         .iter()
         .map(|k| format!("t.{} = s.{}", q(k), q(k)))
-        .chain(upsert.bound_predicates("t", "s", t, &stage))
+        .chain(upsert.bound_predicates("t", "s", t))
         .collect::<Vec<_>>()
         .join(" and ");
     let mut updates: Vec<String> = columns
@@ -257,20 +257,20 @@ impl Upsert {
     /// columns bare: `DBT_INTERNAL_SOURCE.x` there would mean the outer statement's row.
     fn bound_predicates<'a>(
         &'a self,
-        dest: &'a str,
-        source: &'a str,
-        t: &'a Target,
-        stage: &'a str,
+        dest: &str,
+        source: &str,
+        t: &Target,
     ) -> impl Iterator<Item = String> + 'a {
         let (dest_dot, source_dot) = (format!("{dest}."), format!("{source}."));
+        let (target, stage) = (t.qualified(), stage_name(t));
         self.predicates
             .iter()
             .filter(|p| !p.trim().is_empty())
             .map(move |p| {
                 let p = replace_ignore_case(p, "DBT_INTERNAL_DEST.", &dest_dot);
                 let p = replace_ignore_case(&p, "DBT_INTERNAL_SOURCE.", &source_dot);
-                let p = replace_ignore_case(&p, "DBT_INTERNAL_DEST", &t.qualified());
-                let p = replace_ignore_case(&p, "DBT_INTERNAL_SOURCE", stage);
+                let p = replace_ignore_case(&p, "DBT_INTERNAL_DEST", &target);
+                let p = replace_ignore_case(&p, "DBT_INTERNAL_SOURCE", &stage);
                 format!("({})", p.trim())
             })
     }
@@ -409,7 +409,10 @@ mod tests {
             name: "orders",
             dialect: Dialect::DuckDb,
         };
-        let bound: Vec<String> = upsert.bound_predicates("t", "s", &t, "stage").collect();
-        assert_eq!(bound, ["(t.day >= (select min(day) from stage))"]);
+        let bound: Vec<String> = upsert.bound_predicates("t", "s", &t).collect();
+        assert_eq!(
+            bound,
+            [r#"(t.day >= (select min(day) from "etlx_stage__main__orders"))"#]
+        );
     }
 }
