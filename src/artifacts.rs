@@ -96,7 +96,7 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
         "semantic_models": {},
         "unit_tests": unit_tests,
     });
-    redact(manifest, &project.secrets)
+    project.secrets.redact_json(manifest)
 }
 
 fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
@@ -159,24 +159,6 @@ fn source_json(project: &Project, s: &Source) -> Value {
     })
 }
 
-fn redact(value: Value, secrets: &crate::project::Secrets) -> Value {
-    if secrets.is_empty() {
-        return value;
-    }
-    match value {
-        Value::String(s) => Value::String(secrets.redact(&s)),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| redact(v, secrets)).collect())
-        }
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, redact(v, secrets)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 pub const SOURCES_SCHEMA: &str = "https://schemas.getdbt.com/dbt/sources/v3.json";
 const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
 
@@ -220,7 +202,7 @@ pub fn run_results(
         "elapsed_time": elapsed,
         "args": args,
     });
-    redact(value, &project.secrets)
+    project.secrets.redact_json(value)
 }
 
 /// Write JSON atomically: readers never see a half-written artifact.
@@ -261,7 +243,7 @@ pub fn sources(
         "results": results,
         "elapsed_time": elapsed,
     });
-    redact(value, &project.secrets)
+    project.secrets.redact_json(value)
 }
 
 pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {

@@ -1056,7 +1056,7 @@ fn render_selected(
             let compiled = c.nodes.get(id)?;
             let path = compiled_path(project, node);
             if opts.write
-                && let Err(e) = write_file(&project.root.join(&path), &sql.sql)
+                && let Err(e) = write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
             {
                 return Some(Diagnostic::error(
                     "io",
@@ -1109,7 +1109,7 @@ fn render_unit_tests(
                     .join(plan_model_name(project, &id))
                     .join(format!("{}.sql", id.rsplit('.').next().unwrap_or(&id)));
                 if opts.write
-                    && let Err(e) = write_file(&project.root.join(&path), &plan.sql)
+                    && let Err(e) = write_file(&project.root.join(&path), &project.secrets.redact(&plan.sql))
                 {
                     c.diagnostics.push(Diagnostic::error(
                         "io",
@@ -1420,9 +1420,9 @@ fn with_clause_end(sql: &str) -> Option<usize> {
         }
     }
     let start = sql.len() - rest.len();
+    // `get`, not slicing: the first word may be `clients_été`, and byte 9 of it is inside `é`.
     let word = |text: &str, w: &str| {
-        text.len() > w.len()
-            && text[..w.len()].eq_ignore_ascii_case(w)
+        text.get(..w.len()).is_some_and(|head| head.eq_ignore_ascii_case(w))
             && text[w.len()..].starts_with(char::is_whitespace)
     };
     if !word(rest, "with") {
@@ -1474,5 +1474,10 @@ mod tests {
         );
         assert_eq!(with_clause_end("select 1 with"), None);
         assert_eq!(with_clause_end("withdrawals"), None);
+        assert_eq!(
+            with_clause_end("with clients_été as (select 1) select 1"),
+            Some(5)
+        );
+        assert_eq!(with_clause_end("with été as (select 1) select 1"), Some(5));
     }
 }

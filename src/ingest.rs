@@ -37,10 +37,7 @@ pub fn load(
         );
     let (start, into, finish) = if in_place {
         (
-            vec![
-                "begin".to_string(),
-                format!("truncate table {}", t.qualified()),
-            ],
+            postgres::start_refill(t),
             t.qualified(),
             vec!["commit".to_string()],
         )

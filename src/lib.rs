@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod artifacts;
 pub mod aws;
+pub mod cancel;
 pub mod compile;
 pub mod data_test;
 pub mod diag;

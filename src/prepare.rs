@@ -110,6 +110,12 @@ pub fn prepare(
             Step::Load | Step::Copy => source.unique_id.clone(),
         };
         let (started_at, clock) = (Utc::now(), Instant::now());
+        if let Some(signal) = crate::cancel::reason() {
+            return Some(vec![NodeResult {
+                message: Some(format!("interrupted by {signal} before this step")),
+                ..NodeResult::new(&id, Status::Error, started_at, 0.0, 0)
+            }]);
+        }
         reporter.event(Event::Started {
             unique_id: &id,
             thread: 0,
@@ -167,16 +173,22 @@ fn mirror(
     let aws = client(project, aws)?;
     let cache = project.root.join(crate::compile::s3_cache_dir(project));
     let done = aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
-    Ok((
-        None,
-        Some(format!(
-            "{} downloaded ({} bytes), {} cached, {} removed",
-            done.copied.len(),
-            done.bytes,
-            done.unchanged.len(),
-            done.removed.len()
-        )),
-    ))
+    let mut message = format!(
+        "{} downloaded ({} bytes), {} cached, {} removed",
+        done.copied.len(),
+        done.bytes,
+        done.unchanged.len(),
+        done.removed.len()
+    );
+    if !done.refused.is_empty() {
+        message.push_str(&format!(
+            "; WARNING: {} object(s) skipped because their keys would lead outside the cache \
+             ('.', '..' or empty path segments), rename them in S3: {}",
+            done.refused.len(),
+            done.refused.join(", ")
+        ));
+    }
+    Ok((None, Some(message)))
 }
 
 /// One AWS client for all the steps of a run, made when the first needs it.

@@ -4,7 +4,10 @@
 //!
 //! Every run of an external model writes a new prefix (`<location>/<run stamp>/`) and only then
 //! points the catalog at it with one UpdateTable, so Athena or Spectrum readers see the old
-//! files or the new ones, never a mixture. Older prefixes are deleted afterwards.
+//! files or the new ones, never a mixture. Older prefixes are deleted afterwards, and only
+//! those that are provably etlx's own: `run-*` folders directly under the location that hold
+//! etlx's marker file. A location is a folder, never a bucket root; anything else under it
+//! (another team's `daily_plays_backup/`, a hand-made folder) is never touched.
 
 use std::path::{Path, PathBuf};
 
@@ -34,10 +37,7 @@ pub fn external(
     let location = config.get_str("location").ok_or(
         "materialized='external' needs a location: config(location='s3://bucket/prefix/') or a folder",
     )?;
-    let destination = match location.strip_prefix("s3://") {
-        Some(_) => Destination::S3(S3Url::parse(location).map_err(|e| e.to_string())?),
-        None => Destination::Folder(project.root.join(location)),
-    };
+    let destination = destination(project, location)?;
     let stamp = run_stamp();
     let partitions = config.strings("partition_by");
     match (t.dialect, &destination) {
@@ -62,6 +62,8 @@ pub fn external(
     };
     let dir = base.join(&stamp);
     let rows = write_parquet(conn, t, sql, &dir, &partitions)?;
+    std::fs::write(dir.join(RUN_MARKER), marker(t, &stamp))
+        .map_err(|e| format!("cannot write {}: {e}", dir.join(RUN_MARKER).display()))?;
     let files = format!("{}/**/*.parquet", dir.display());
     conn.execute(&format!(
         "create or replace view {} as select * from read_parquet({}, hive_partitioning = true)",
@@ -80,6 +82,47 @@ pub fn external(
     }
     remove_older_runs(&base, &stamp);
     Ok(rows)
+}
+
+/// The marker etlx leaves in each run folder it writes: cleanup deletes only folders holding
+/// it. Athena, Spectrum and Hive skip files whose names start with `_`, and DuckDB reads
+/// `*.parquet` only, so readers never see it as data.
+const RUN_MARKER: &str = "_etlx_run.json";
+
+fn marker(t: &Target, stamp: &str) -> String {
+    serde_json::json!({
+        "written_by": "etlx",
+        "relation": format!("{}.{}", t.schema, t.name),
+        "run": stamp,
+    })
+    .to_string()
+}
+
+/// The configured location as a folder: `s3://bucket/a/b` means `s3://bucket/a/b/`, so its
+/// cleanup cannot reach `a/b_backup/`. A bucket root or the file system root is refused: no
+/// data set owns a whole bucket.
+fn destination(project: &Project, location: &str) -> Result<Destination, String> {
+    if location.starts_with("s3://") {
+        let url = S3Url::parse(location).map_err(|e| e.to_string())?;
+        let key = url.key.trim_matches('/');
+        if key.is_empty() {
+            return Err(format!(
+                "the location '{location}' is a bucket root; an external model needs a folder of its own, e.g. 's3://{}/curated/<model>/'",
+                url.bucket
+            ));
+        }
+        return Ok(Destination::S3(S3Url {
+            bucket: url.bucket,
+            key: format!("{key}/"),
+        }));
+    }
+    let dir = project.root.join(location);
+    if location.trim().is_empty() || dir.parent().is_none() || dir == project.root {
+        return Err(format!(
+            "the location '{location}' is not a folder of its own; give one, e.g. 'target/exports/<model>'"
+        ));
+    }
+    Ok(Destination::Folder(dir))
 }
 
 fn aws_for(project: &Project) -> Result<Aws, String> {
@@ -111,6 +154,8 @@ fn unload_to_s3(
         sql, &prefix, &role, partitions,
     ))
     .map_err(|e| e.to_string())?;
+    aws.put(&prefix.join(RUN_MARKER), marker(t, stamp).into_bytes())
+        .map_err(|e| e.to_string())?;
     register(&aws, config, t, url, &prefix, &columns, partitions)?;
     for statement in crate::materialize::redshift::spectrum_view(t, &database, &role) {
         conn.execute(&statement).map_err(|e| e.to_string())?;
@@ -203,9 +248,45 @@ fn register(
                 .map_err(|e| e.to_string())?;
         }
     }
-    aws.delete_prefix_except(url, &prefix.key)
-        .map_err(|e| e.to_string())?;
+    remove_older_s3_runs(aws, url, prefix).map_err(|e| e.to_string())
+}
+
+/// Delete the earlier run folders of this location: `run-*` folders directly under it that
+/// hold etlx's marker, except the one just published.
+fn remove_older_s3_runs(
+    aws: &Aws,
+    url: &S3Url,
+    current: &S3Url,
+) -> Result<(), crate::aws::AwsError> {
+    for folder in aws.folders(url)? {
+        let name = folder[url.key.len()..].trim_end_matches('/');
+        if folder == current.key || !is_run_folder(name) {
+            continue;
+        }
+        let folder = S3Url {
+            bucket: url.bucket.clone(),
+            key: folder,
+        };
+        if aws.etag(&folder.join(RUN_MARKER))?.is_some() {
+            aws.delete_folder(&folder)?;
+        }
+    }
     Ok(())
+}
+
+/// `run-<UTC stamp>-<6 hex>`, as `run_stamp` names them.
+fn is_run_folder(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("run-") else {
+        return false;
+    };
+    let Some((time, id)) = rest.split_once('-') else {
+        return false;
+    };
+    time.len() == 19
+        && time.ends_with('Z')
+        && time.as_bytes()[8] == b'T'
+        && id.len() == 6
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The distinct `a=1/b=2` folders of `keys` under `prefix`, `depth` levels down: their
@@ -238,14 +319,16 @@ fn run_stamp() -> String {
     )
 }
 
-/// Delete the folders of earlier runs beside the new one (the view now reads the new one).
+/// Delete the folders of earlier runs beside the new one (the view now reads the new one):
+/// only etlx's own, as on S3.
 fn remove_older_runs(base: &Path, stamp: &str) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with("run-") && name != stamp {
+        let ours = is_run_folder(&name) && entry.path().join(RUN_MARKER).is_file();
+        if ours && name != stamp {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -304,4 +387,42 @@ pub fn register_source(
     aws.ensure_database(&database).map_err(|e| e.to_string())?;
     aws.upsert_table(&table).map_err(|e| e.to_string())?;
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_etlx_stamps_are_run_folders() {
+        assert!(is_run_folder(&run_stamp()));
+        assert!(is_run_folder("run-20261121T180000000Z-abc123"));
+        for name in [
+            "run-",
+            "run-backup",
+            "run-20261121T180000000Z",
+            "run-20261121T180000000Z-abc12",
+            "run-20261121T180000000Z-xyz123",
+            "daily_plays_backup",
+        ] {
+            assert!(!is_run_folder(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn older_local_runs_are_deleted_only_when_marked() {
+        let base = tempfile::tempdir().unwrap();
+        let mine = "run-20261121T180000000Z-abc123";
+        let theirs = "run-20261120T180000000Z-def456";
+        let current = "run-20261122T180000000Z-0a0b0c";
+        for run in [mine, theirs, current] {
+            std::fs::create_dir_all(base.path().join(run)).unwrap();
+        }
+        std::fs::write(base.path().join(mine).join(RUN_MARKER), "{}").unwrap();
+        std::fs::write(base.path().join(current).join(RUN_MARKER), "{}").unwrap();
+        remove_older_runs(base.path(), current);
+        assert!(!base.path().join(mine).exists());
+        assert!(base.path().join(theirs).exists(), "unmarked: not etlx's");
+        assert!(base.path().join(current).exists());
+    }
 }

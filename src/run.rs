@@ -205,6 +205,7 @@ pub fn execute(
     opts: &RunOptions,
     reporter: &dyn Reporter,
 ) -> Vec<NodeResult> {
+    let _interruptible = crate::cancel::arm();
     let nodes = runnable(c);
     let index: HashMap<&str, usize> = nodes
         .iter()
@@ -272,10 +273,16 @@ pub fn execute(
                         thread,
                         total,
                     });
-                    let result = match conn.as_mut() {
-                        Ok(conn) => build(project, node, conn.as_mut(), opts, thread),
+                    let mut result = match conn.as_mut() {
+                        Ok(conn) => build_or_report_panic(project, node, conn.as_mut(), opts, thread),
                         Err(e) => failed(node, thread, Utc::now(), Instant::now(), e.to_string()),
                     };
+                    if let (Some(signal), Status::Error) = (crate::cancel::reason(), result.status) {
+                        let cause = result.message.take().unwrap_or_default();
+                        result.message = Some(format!(
+                            "interrupted by {signal}; its transaction was rolled back, the previous version stays ({cause})"
+                        ));
+                    }
                     finish(
                         schedule,
                         wake,
@@ -291,17 +298,20 @@ pub fn execute(
             });
         }
     });
-    let end_failure = run_project_hook(project, adapter, "on-run-end", &c.on_run_end);
+    let end_failure = match crate::cancel::is_requested() {
+        true => None,
+        false => run_project_hook(project, adapter, "on-run-end", &c.on_run_end),
+    };
     let mut state = schedule.into_inner().unwrap_or_else(|e| e.into_inner());
-    // Anything never started was cut off by --fail-fast.
+    // Anything never started was cut off by a signal or by --fail-fast.
+    let why = match crate::cancel::reason() {
+        Some(signal) => format!("skipped: the run was interrupted by {signal}"),
+        None => "skipped: the run stopped at the first failure (--fail-fast)".to_string(),
+    };
     let now = Utc::now();
     for (i, slot) in state.results.iter_mut().enumerate() {
         if slot.is_none() {
-            *slot = Some(skipped(
-                nodes[i],
-                now,
-                "skipped: the run stopped at the first failure (--fail-fast)",
-            ));
+            *slot = Some(skipped(nodes[i], now, &why));
         }
     }
     loaded
@@ -368,7 +378,7 @@ fn run_project_hook(
 fn next_job(schedule: &Mutex<Schedule>, wake: &Condvar, total: usize) -> Option<usize> {
     let mut s = schedule.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        if s.stopped || s.finished == total {
+        if s.stopped || s.finished == total || crate::cancel::is_requested() {
             return None;
         }
         if let Some(i) = s.ready.pop_front() {
@@ -454,6 +464,35 @@ fn failed(
     }
 }
 
+/// `build`, with a panic (a bug in etlx or in a library) turned into this node's failure:
+/// otherwise the worker would die, the nodes waiting on it would wait forever, and no
+/// run_results.json would be written.
+fn build_or_report_panic(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    opts: &RunOptions,
+    thread: usize,
+) -> NodeResult {
+    let (started_at, clock) = (Utc::now(), Instant::now());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        build(project, node, &mut *conn, opts, thread)
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let _ = conn.execute("rollback");
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        let message = format!(
+            "etlx stopped building {} after an internal error (a bug, please report it): {what}",
+            node.name
+        );
+        failed(node, thread, started_at, clock, project.secrets.redact(&message))
+    })
+}
+
 /// Build one node; on any error roll back, so the previous version stays.
 fn build(
     project: &Project,
@@ -464,6 +503,12 @@ fn build(
 ) -> NodeResult {
     let started_at = Utc::now();
     let clock = Instant::now();
+    // A failpoint for the tests of panic handling; compiled out of release builds.
+    if cfg!(debug_assertions)
+        && std::env::var("ETLX_FAILPOINT_PANIC").is_ok_and(|name| name == node.name)
+    {
+        panic!("failpoint ETLX_FAILPOINT_PANIC at {}", node.name);
+    }
     let tested = match node.resource_type {
         ResourceType::UnitTest => Some(unit_test_outcome(project, node)),
         ResourceType::Test => Some(crate::data_test::evaluate(node, &project.target, conn)),
@@ -569,7 +614,13 @@ fn build_statements(
     }
     run_statements(conn, &node.pre_hooks)?;
     let rows = build_relation(project, node, conn, &t, &situation)?;
-    run_statements(conn, &node.post_hooks)?;
+    // The build has committed: a failing post-hook cannot take it back, so say what is live.
+    run_statements(conn, &node.post_hooks).map_err(|e| {
+        format!(
+            "built, but its post-hook failed: {} now holds the new version; the post-hook's work is not done: {e}",
+            t.qualified()
+        )
+    })?;
     Ok(rows)
 }
 

@@ -61,9 +61,14 @@ impl Dialect {
         format!("\"{}\"", ident.replace('"', "\"\""))
     }
 
-    /// Quote a string literal.
+    /// Quote a string literal. Redshift reads backslash escapes in every literal (as
+    /// PostgreSQL did before `standard_conforming_strings`), so there a backslash is doubled
+    /// too: otherwise `a\` would swallow the closing quote.
     pub fn literal(self, value: &str) -> String {
-        format!("'{}'", value.replace('\'', "''"))
+        match self {
+            Dialect::Redshift => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''")),
+            Dialect::DuckDb | Dialect::Postgres => format!("'{}'", value.replace('\'', "''")),
+        }
     }
 }
 
@@ -157,6 +162,25 @@ fn end_of(sql: &str) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The literals every dialect writes for the strings that break naive quoting (the same
+    /// corpus `tests/it/postgres.rs` round-trips through PostgreSQL read as Redshift reads).
+    #[test]
+    fn literals_of_nasty_strings() {
+        let corpus = ["it's", "\\", "a\\", "\\'", "\\\\''", "\\n", "two\nlines", "été 🎵"];
+        let shown: Vec<String> = corpus
+            .iter()
+            .map(|s| {
+                format!(
+                    "{s:?}\n  duckdb:   {}\n  postgres: {}\n  redshift: {}",
+                    Dialect::DuckDb.literal(s),
+                    Dialect::Postgres.literal(s),
+                    Dialect::Redshift.literal(s)
+                )
+            })
+            .collect();
+        insta::assert_snapshot!(shown.join("\n"));
+    }
 
     #[test]
     fn bare_off_in_yaml_means_off() {

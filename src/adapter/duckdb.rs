@@ -10,55 +10,62 @@ use std::sync::{Arc, Mutex};
 use duckdb::Config;
 
 use super::{
-    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, Table,
-    column_infos,
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, RunLock,
+    Table, column_infos,
 };
-use crate::project::Target;
+use crate::project::{Secrets, Target};
 use crate::sql::Dialect;
 
 pub struct DuckDb {
     /// Kept open for the whole run: connections are cloned from it.
     root: Mutex<duckdb::Connection>,
     path: String,
+    /// `<database>.etlx-run`: who holds the database while a run holds it (files only).
+    holder_note: Option<PathBuf>,
     log: Option<SqlLog>,
 }
 
 /// Every statement sent to the database, in order, when `ETLX_SQL_LOG` names a file: the
 /// throughput benchmark replays it through DuckDB alone to measure what etlx adds.
 #[derive(Clone)]
-struct SqlLog(Arc<Mutex<std::fs::File>>);
+struct SqlLog(Arc<Mutex<std::fs::File>>, Secrets);
 
 /// Ends each statement in the log.
 pub const SQL_LOG_SEPARATOR: &str = "\n-- etlx:end-of-statement\n";
 
 impl SqlLog {
-    fn from_env() -> Option<SqlLog> {
+    fn from_env(secrets: Secrets) -> Option<SqlLog> {
         let path = std::env::var_os("ETLX_SQL_LOG")?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .ok()?;
-        Some(SqlLog(Arc::new(Mutex::new(file))))
+        Some(SqlLog(Arc::new(Mutex::new(file)), secrets))
     }
 
     fn write(&self, sql: &str) {
         use std::io::Write;
         if let Ok(mut file) = self.0.lock() {
-            let _ = write!(file, "{sql}{SQL_LOG_SEPARATOR}");
+            let _ = write!(file, "{}{SQL_LOG_SEPARATOR}", self.1.redact(sql));
         }
     }
 }
 
 impl DuckDb {
     /// Open the target's database (`path`, relative to the project; `:memory:` allowed).
-    pub fn open(target: &Target, project_root: &Path) -> Result<DuckDb, AdapterError> {
+    /// `secrets` are redacted from the SQL log.
+    pub fn open(
+        target: &Target,
+        project_root: &Path,
+        secrets: Secrets,
+    ) -> Result<DuckDb, AdapterError> {
         let path = target.setting_str("path").unwrap_or(":memory:");
         let memory_limit = target.setting_str("memory_limit");
         // The profile's `threads` is how many nodes etlx builds at once (as in dbt); DuckDB
         // keeps its own default, one thread per core, shared by those connections.
         let mut db = Self::open_path(path, None, memory_limit, project_root)?;
-        db.log = SqlLog::from_env();
+        db.log = SqlLog::from_env(secrets);
         Ok(db)
     }
 
@@ -112,9 +119,12 @@ impl DuckDb {
         memory_limit: Option<&str>,
         project_root: &Path,
     ) -> Result<DuckDb, AdapterError> {
-        let path = path.to_string();
-        let shown = path.clone();
-        let open_err = |e: duckdb::Error| classify_open_error(&shown, &e.to_string());
+        let file_path = match path {
+            ":memory:" => PathBuf::from(path),
+            _ => resolve(project_root, path),
+        };
+        let shown = path.to_string();
+        let open_err = |e: duckdb::Error| classify_open_error(&shown, &file_path, &e.to_string());
         let mut config = Config::default()
             .enable_autoload_extension(false)
             .map_err(open_err)?;
@@ -127,14 +137,14 @@ impl DuckDb {
         let conn = if path == ":memory:" {
             duckdb::Connection::open_in_memory_with_flags(config)
         } else {
-            let file = resolve(project_root, &path);
+            let file = &file_path;
             if let Some(dir) = file.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| AdapterError::Open {
                     path: shown.clone(),
                     message: e.to_string(),
                 })?;
             }
-            duckdb::Connection::open_with_flags(&file, config)
+            duckdb::Connection::open_with_flags(file, config)
         }
         .map_err(open_err)?;
         let root = project_root.display().to_string().replace('\'', "''");
@@ -144,9 +154,32 @@ impl DuckDb {
         .map_err(db_err)?;
         Ok(DuckDb {
             root: Mutex::new(conn),
-            path,
+            holder_note: (path != ":memory:").then(|| holder_note(&file_path)),
+            path: path.to_string(),
             log: None,
         })
+    }
+}
+
+fn holder_note(database: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.etlx-run", database.display()))
+}
+
+/// What the note beside a locked database says, when it was written by the process DuckDB
+/// names as the holder (a killed run's note is stale and ignored).
+fn holder_of(file: &Path, message: &str) -> String {
+    let pid = message
+        .find("(PID ")
+        .map(|i| &message[i + 5..])
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .filter(|pid| !pid.is_empty());
+    let note = std::fs::read_to_string(holder_note(file)).ok();
+    match (pid, note) {
+        (Some(pid), Some(note)) if note.contains(&format!(" pid {pid} ")) => {
+            format!(" ({})", note.trim())
+        }
+        (Some(pid), _) => format!(" (PID {pid})"),
+        _ => String::new(),
     }
 }
 
@@ -160,19 +193,11 @@ fn resolve(root: &Path, path: &str) -> PathBuf {
 }
 
 /// DuckDB allows one writing process per file; say so plainly instead of an IO error.
-fn classify_open_error(path: &str, message: &str) -> AdapterError {
+fn classify_open_error(path: &str, file: &Path, message: &str) -> AdapterError {
     if message.contains("Could not set lock") || message.contains("Conflicting lock") {
-        let holder = message
-            .find("(PID ")
-            .and_then(|i| {
-                message[i..]
-                    .find(')')
-                    .map(|j| format!(" {}", &message[i..i + j + 1]))
-            })
-            .unwrap_or_default();
         AdapterError::Locked {
             path: path.to_string(),
-            holder,
+            holder: holder_of(file, message),
         }
     } else {
         AdapterError::Open {
@@ -193,13 +218,29 @@ impl Adapter for DuckDb {
         Dialect::DuckDb
     }
 
+    /// DuckDB's own file lock, taken when the database was opened, already keeps other
+    /// processes out; beside it goes a note of who holds it, for the message a refused run
+    /// gets (DuckDB names only a PID).
+    fn lock_run(&self, _schema: &str, holder: &str) -> Result<RunLock, AdapterError> {
+        let Some(note) = self.holder_note.clone() else {
+            return Ok(RunLock::none());
+        };
+        let _ = std::fs::write(&note, holder);
+        Ok(RunLock::releasing(move || {
+            let _ = std::fs::remove_file(note);
+        }))
+    }
+
     fn connect(&self) -> Result<Box<dyn Connection>, AdapterError> {
         let root = self.root.lock().map_err(|_| AdapterError::Database {
             message: "connection poisoned".into(),
         })?;
+        let conn = root.try_clone().map_err(db_err)?;
+        let interrupt = conn.interrupt_handle();
         Ok(Box::new(DuckDbConnection {
-            conn: root.try_clone().map_err(db_err)?,
+            conn,
             log: self.log.clone(),
+            _cancel: crate::cancel::on_request(move || interrupt.interrupt()),
         }))
     }
 
@@ -221,6 +262,8 @@ impl Adapter for DuckDb {
 struct DuckDbConnection {
     conn: duckdb::Connection,
     log: Option<SqlLog>,
+    /// Ctrl-C interrupts the statement running on this connection.
+    _cancel: crate::cancel::Hooked,
 }
 
 impl Connection for DuckDbConnection {
@@ -280,6 +323,11 @@ impl Connection for DuckDbConnection {
         table: &str,
         columns: &[String],
     ) -> Result<Box<dyn RowSink + 'a>, AdapterError> {
-        Ok(Box::new(InsertSink::new(self, table, columns)))
+        Ok(Box::new(InsertSink::new(
+            self,
+            Dialect::DuckDb,
+            table,
+            columns,
+        )))
     }
 }

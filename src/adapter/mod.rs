@@ -50,6 +50,9 @@ pub enum AdapterError {
         "{path} is locked by another process{holder}; wait for it to finish, or use another target"
     )]
     Locked { path: String, holder: String },
+    /// Another run holds the warehouse's run lock.
+    #[error("{what} is in use by another etlx run ({holder}); wait for it to finish")]
+    Busy { what: String, holder: String },
     #[error("cannot open {path}: {message}")]
     Open { path: String, message: String },
     #[error("{message}")]
@@ -57,6 +60,9 @@ pub enum AdapterError {
     /// The target's settings cannot work; said before anything connects.
     #[error("{0}")]
     Config(String),
+    /// A row that cannot be loaded as it is, named by its number and column.
+    #[error("{0}")]
+    Load(String),
     /// A server did not take the connection. Never carries the password.
     #[error("cannot connect to {address}: {reason}{}", hint_suffix(.hint))]
     Connect {
@@ -113,7 +119,9 @@ pub trait RowSink {
 /// without S3 (it has no `COPY FROM STDIN`).
 pub struct InsertSink<'a> {
     conn: &'a mut dyn Connection,
+    dialect: Dialect,
     head: String,
+    columns: Vec<String>,
     rows: u64,
 }
 
@@ -121,17 +129,40 @@ pub struct InsertSink<'a> {
 const INSERT_BYTES: usize = 1 << 20;
 
 impl<'a> InsertSink<'a> {
-    pub fn new(conn: &'a mut dyn Connection, table: &str, columns: &[String]) -> InsertSink<'a> {
+    pub fn new(
+        conn: &'a mut dyn Connection,
+        dialect: Dialect,
+        table: &str,
+        columns: &[String],
+    ) -> InsertSink<'a> {
         let list = columns
             .iter()
-            .map(|c| Dialect::Postgres.quote(c))
+            .map(|c| dialect.quote(c))
             .collect::<Vec<_>>()
             .join(", ");
         InsertSink {
             conn,
+            dialect,
             head: format!("insert into {table} ({list}) values\n"),
+            columns: columns.to_vec(),
             rows: 0,
         }
+    }
+
+    /// One value as a literal. A NUL cannot be stored in a Redshift or PostgreSQL string (and
+    /// cutting it out would change the data without a word), so it is refused by name.
+    fn literal(&self, row: u64, column: usize, value: Option<&str>) -> Result<String, AdapterError> {
+        let Some(value) = value else {
+            return Ok("null".into());
+        };
+        if value.contains('\0') {
+            let name = self.columns.get(column).map_or("?", String::as_str);
+            return Err(AdapterError::Load(format!(
+                "row {row}, column {name}: the value holds a NUL character (\\0), which {} cannot store; remove it in the model or the files (e.g. replace({name}, chr(0), ''))",
+                self.dialect
+            )));
+        }
+        Ok(self.dialect.literal(value))
     }
 }
 
@@ -140,13 +171,12 @@ impl RowSink for InsertSink<'_> {
         let mut sql = self.head.clone();
         let mut pending = 0;
         for row in rows {
-            let values: Vec<String> = row
+            let at = self.rows + pending + 1;
+            let values = row
                 .iter()
-                .map(|v| {
-                    v.as_deref()
-                        .map_or("null".into(), |v| Dialect::Postgres.literal(v))
-                })
-                .collect();
+                .enumerate()
+                .map(|(i, v)| self.literal(at, i, v.as_deref()))
+                .collect::<Result<Vec<String>, AdapterError>>()?;
             if pending > 0 {
                 sql.push_str(",\n");
             }
@@ -260,8 +290,45 @@ impl std::fmt::Debug for SharedConnection {
     }
 }
 
+/// The warehouse held for one run; released when dropped (and by the server or the OS
+/// when the process dies, so a killed run never leaves a stale lock behind).
+#[must_use = "the lock is released when this is dropped"]
+pub struct RunLock(Option<Box<dyn FnOnce() + Send>>);
+
+impl RunLock {
+    /// Nothing to release: the adapter's own open already excludes other writers.
+    pub fn none() -> RunLock {
+        RunLock(None)
+    }
+
+    pub fn releasing(release: impl FnOnce() + Send + 'static) -> RunLock {
+        RunLock(Some(Box::new(release)))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// Who takes a run lock, as the refused run is told: `etlx build pid 4242 since
+/// 2026-11-30T17:05:01Z`.
+pub fn lock_holder(command: &str) -> String {
+    format!(
+        "etlx {command} pid {} since {}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
 pub trait Adapter: Send + Sync {
     fn dialect(&self) -> Dialect;
+    /// Take the run lock of `schema` (the target's) before anything is written, so two runs
+    /// never build the same relations at once. `holder` is what a refused run is told.
+    fn lock_run(&self, schema: &str, holder: &str) -> Result<RunLock, AdapterError>;
     fn connect(&self) -> Result<Box<dyn Connection>, AdapterError>;
     /// Every relation in the database, read once at the start of a run: compilation answers
     /// `is_incremental()` from it and the executor plans each build from it, instead of asking

@@ -19,8 +19,8 @@ use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::config::SslMode as WireSslMode;
 
 use super::{
-    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, Table,
-    column_infos,
+    Adapter, AdapterError, Catalog, ColumnInfo, Connection, InsertSink, Row, RowSink, RunLock,
+    Table, column_infos,
 };
 use crate::project::Target;
 use crate::sql::Dialect;
@@ -66,6 +66,28 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Passed to `SET statement_timeout`: milliseconds, or PostgreSQL's units ('5min').
     pub statement_timeout: Option<String>,
+    /// Said once when the run starts: the server's identity is not checked.
+    pub tls_warning: Option<String>,
+}
+
+/// Why this connection does not check who answers, when that matters: `require` (an opt-out
+/// from verification, said every time), or no verification towards a host that is not this
+/// machine.
+fn unverified_tls_warning(host: &str, mode: SslMode, explicit: bool) -> Option<String> {
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
+    let what = match mode {
+        SslMode::VerifyFull => return None,
+        SslMode::Require => "encrypts but does not check the server's certificate (sslmode require)",
+        _ if local => return None,
+        SslMode::Disable => "is not encrypted, the password included (sslmode disable)",
+        SslMode::Prefer if explicit => "does not check the server's certificate (sslmode prefer)",
+        SslMode::Prefer => {
+            "does not check the server's certificate (sslmode prefer, PostgreSQL's default)"
+        }
+    };
+    Some(format!(
+        "the connection to {host} {what}: anyone on the network path can pose as the server; set `sslmode: verify-full` (with `sslrootcert` for a private CA)"
+    ))
 }
 
 impl Settings {
@@ -93,11 +115,16 @@ impl Settings {
             None if redshift => 5439,
             None => 5432,
         };
-        let sslmode = match text("sslmode") {
-            Some(mode) => SslMode::parse(&mode)?,
-            None if redshift => SslMode::Require,
+        // Redshift is always reached over a network and Amazon's CAs are in every root
+        // store, so it is verified unless the profile says otherwise. PostgreSQL keeps
+        // libpq's default, `prefer`: local servers often have no certificate at all.
+        let explicit = text("sslmode");
+        let sslmode = match &explicit {
+            Some(mode) => SslMode::parse(mode)?,
+            None if redshift => SslMode::VerifyFull,
             None => SslMode::Prefer,
         };
+        let host = required("host")?;
         let seconds = |key: &str, default: u64| -> Result<Duration, AdapterError> {
             match text(key) {
                 None => Ok(Duration::from_secs(default)),
@@ -106,8 +133,10 @@ impl Settings {
                 }),
             }
         };
+        let tls_warning = unverified_tls_warning(&host, sslmode, explicit.is_some());
         Ok(Settings {
-            host: required("host")?,
+            host,
+            tls_warning,
             port,
             user: required("user")?,
             password: text("password").or_else(|| text("pass")),
@@ -156,6 +185,8 @@ impl Settings {
 pub struct Postgres {
     dialect: Dialect,
     settings: Settings,
+    /// Kept for cancel requests, which open a connection of their own.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     pool: Pool,
     runtime: Arc<tokio::runtime::Runtime>,
 }
@@ -164,6 +195,9 @@ impl Postgres {
     /// A pool of up to `pool_size` connections; nothing connects until the first `connect`.
     pub fn open(target: &Target, pool_size: usize) -> Result<Postgres, AdapterError> {
         let settings = Settings::from_target(target)?;
+        if let Some(warning) = &settings.tls_warning {
+            tracing::warn!("{warning}");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -172,7 +206,7 @@ impl Postgres {
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&settings)?);
         let manager = Manager::from_config(
             settings.wire_config(),
-            tls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -185,6 +219,7 @@ impl Postgres {
         Ok(Postgres {
             dialect: target.dialect,
             settings,
+            tls,
             pool,
             runtime: Arc::new(runtime),
         })
@@ -195,10 +230,17 @@ impl Postgres {
             .runtime
             .block_on(self.pool.get())
             .map_err(|e| connect_error(&self.settings, e))?;
+        let token = client.cancel_token();
+        let (tls, runtime) = (self.tls.clone(), self.runtime.clone());
+        let cancel = crate::cancel::on_request(move || {
+            let (token, tls) = (token.clone(), tls.clone());
+            runtime.spawn(async move { token.cancel_query(tls).await });
+        });
         let mut conn = PgConnection {
             client,
             runtime: self.runtime.clone(),
             dialect: self.dialect,
+            _cancel: cancel,
         };
         if let Some(timeout) = &self.settings.statement_timeout {
             conn.execute(&format!(
@@ -387,6 +429,98 @@ fn db_err(e: tokio_postgres::Error) -> AdapterError {
     db_err_in(e, "")
 }
 
+/// The advisory lock's two keys: etlx's own class, and the schema's.
+const LOCK_CLASS: i32 = 0x4554_4c58; // "ETLX"
+
+fn lock_key(schema: &str) -> i32 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(schema.as_bytes());
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff
+}
+
+/// Take the advisory lock or say who has it; the statements that release it.
+fn advisory_lock(
+    conn: &mut PgConnection,
+    schema: &str,
+    holder: &str,
+    what: &str,
+) -> Result<Vec<String>, AdapterError> {
+    let key = lock_key(schema);
+    let name: String = holder.chars().take(63).collect();
+    conn.execute(&format!(
+        "set application_name = {}",
+        Dialect::Postgres.literal(&name)
+    ))?;
+    let taken = conn
+        .query(&format!("select pg_try_advisory_lock({LOCK_CLASS}, {key})"))?
+        .scalar();
+    if taken.as_deref() == Some("t") {
+        return Ok(vec![
+            format!("select pg_advisory_unlock({LOCK_CLASS}, {key})"),
+            "reset application_name".to_string(),
+        ]);
+    }
+    let found = conn
+        .query(&format!(
+            "select a.application_name, a.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid \
+             where l.locktype = 'advisory' and l.granted and l.classid = {LOCK_CLASS} and l.objid = {key} and l.objsubid = 2"
+        ))?
+        .rows
+        .into_iter()
+        .next()
+        .map(|row| {
+            let app = row.first().cloned().flatten().unwrap_or_default();
+            let pid = row.get(1).cloned().flatten().unwrap_or_default();
+            format!("{app}; server session {pid}")
+        })
+        .unwrap_or_else(|| "holder unknown".into());
+    let _ = conn.execute("reset application_name");
+    Err(AdapterError::Busy {
+        what: what.to_string(),
+        holder: found,
+    })
+}
+
+/// Redshift's run lock; the statements that release it.
+fn redshift_lock(
+    conn: &mut PgConnection,
+    schema: &str,
+    holder: &str,
+    what: &str,
+) -> Result<Vec<String>, AdapterError> {
+    let d = Dialect::Redshift;
+    let table = format!("{}.etlx_run_lock", d.quote(schema));
+    conn.execute(&format!("create schema if not exists {}", d.quote(schema)))?;
+    conn.execute(&format!(
+        "create table if not exists {table} (holder varchar(256), pid integer, since timestamp)"
+    ))?;
+    conn.execute("begin")?;
+    let taken = (|| {
+        conn.execute(&format!("lock {table}"))?;
+        let live = conn.query(&format!(
+            "select holder from {table} where pid in (select process from stv_sessions) and pid <> pg_backend_pid()"
+        ))?;
+        if let Some(other) = live.scalar() {
+            return Err(AdapterError::Busy {
+                what: what.to_string(),
+                holder: other,
+            });
+        }
+        conn.execute(&format!(
+            "delete from {table}; insert into {table} values ({}, pg_backend_pid(), getdate())",
+            d.literal(holder)
+        ))?;
+        conn.execute("commit")
+    })();
+    if let Err(e) = taken {
+        let _ = conn.execute("rollback");
+        return Err(e);
+    }
+    Ok(vec![format!(
+        "delete from {table} where pid = pg_backend_pid()"
+    )])
+}
+
 /// A server error, with the line and column it points at in `sql` when the server says.
 fn db_err_in(e: tokio_postgres::Error, sql: &str) -> AdapterError {
     let message = match e.as_db_error() {
@@ -411,6 +545,24 @@ fn db_err_in(e: tokio_postgres::Error, sql: &str) -> AdapterError {
 impl Adapter for Postgres {
     fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// PostgreSQL: a session advisory lock keyed by the schema, held on a connection of its
+    /// own for the run; the server drops it with the session if the process dies. Redshift
+    /// has no advisory locks: a row in `<schema>.etlx_run_lock`, written under LOCK, naming
+    /// the holder's session; a row whose session is gone (a killed run) is stale.
+    fn lock_run(&self, schema: &str, holder: &str) -> Result<RunLock, AdapterError> {
+        let mut conn = self.connection()?;
+        let what = format!("schema {schema} on {}", self.settings.address());
+        let release = match self.dialect {
+            Dialect::Redshift => redshift_lock(&mut conn, schema, holder, &what)?,
+            _ => advisory_lock(&mut conn, schema, holder, &what)?,
+        };
+        Ok(RunLock::releasing(move || {
+            for sql in release {
+                let _ = conn.execute(&sql);
+            }
+        }))
     }
 
     fn connect(&self) -> Result<Box<dyn Connection>, AdapterError> {
@@ -443,6 +595,8 @@ pub struct PgConnection {
     client: Object,
     runtime: Arc<tokio::runtime::Runtime>,
     dialect: Dialect,
+    /// Ctrl-C sends the server a cancel request for what this connection is running.
+    _cancel: crate::cancel::Hooked,
 }
 
 impl PgConnection {
@@ -521,7 +675,8 @@ impl Connection for PgConnection {
         columns: &[String],
     ) -> Result<Box<dyn RowSink + 'a>, AdapterError> {
         if self.dialect == Dialect::Redshift {
-            return Ok(Box::new(InsertSink::new(self, table, columns)));
+            let dialect = self.dialect;
+            return Ok(Box::new(InsertSink::new(self, dialect, table, columns)));
         }
         let list = columns
             .iter()
@@ -607,5 +762,59 @@ fn ddl_type(wire: &str) -> &str {
         "bpchar" => "character",
         "timestamptz" => "timestamp with time zone",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dialect: Dialect, host: &str, sslmode: Option<&str>) -> Target {
+        let mut settings: indexmap::IndexMap<String, serde_json::Value> = [
+            ("host", host),
+            ("user", "etl"),
+            ("dbname", "dev"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+        if let Some(mode) = sslmode {
+            settings.insert("sslmode".into(), mode.into());
+        }
+        Target {
+            profile: "p".into(),
+            name: "t".into(),
+            dialect,
+            schema: "public".into(),
+            database: None,
+            threads: 1,
+            settings,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn redshift_verifies_the_server_unless_told_otherwise() {
+        let host = "etl.abc123.eu-west-1.redshift.amazonaws.com";
+        let default = Settings::from_target(&target(Dialect::Redshift, host, None)).unwrap();
+        assert_eq!(default.sslmode, SslMode::VerifyFull);
+        assert_eq!(default.tls_warning, None);
+        let opted_out =
+            Settings::from_target(&target(Dialect::Redshift, host, Some("require"))).unwrap();
+        assert_eq!(opted_out.sslmode, SslMode::Require);
+        let warning = opted_out.tls_warning.expect("require warns");
+        assert!(warning.contains(host) && warning.contains("verify-full"), "{warning}");
+    }
+
+    #[test]
+    fn postgres_warns_when_a_remote_server_is_not_verified() {
+        let local = Settings::from_target(&target(Dialect::Postgres, "127.0.0.1", None)).unwrap();
+        assert_eq!(local.sslmode, SslMode::Prefer);
+        assert_eq!(local.tls_warning, None);
+        let remote = Settings::from_target(&target(Dialect::Postgres, "db.example.com", None));
+        assert!(remote.unwrap().tls_warning.is_some());
+        let local_require =
+            Settings::from_target(&target(Dialect::Postgres, "localhost", Some("require")));
+        assert!(local_require.unwrap().tls_warning.is_some());
     }
 }

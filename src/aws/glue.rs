@@ -2,8 +2,8 @@
 //! Spectrum and Athena can query what etlx writes to S3 and what lands there.
 
 use aws_sdk_glue::types::{
-    Column, DatabaseInput, PartitionInput, PartitionValueList, SerDeInfo, StorageDescriptor,
-    TableInput,
+    BatchUpdatePartitionRequestEntry, Column, DatabaseInput, PartitionError, PartitionInput,
+    PartitionValueList, SerDeInfo, StorageDescriptor, TableInput,
 };
 
 use super::{Aws, AwsError, service_error};
@@ -104,6 +104,35 @@ fn columns(cols: &[GlueColumn]) -> Result<Vec<Column>, AwsError> {
                 .map_err(|e| AwsError::Config(e.to_string()))
         })
         .collect()
+}
+
+/// A failed item of a batch call: its partition values and what Glue said.
+fn partition_error(e: &PartitionError) -> (Vec<String>, &str) {
+    (
+        e.partition_values().to_vec(),
+        e.error_detail()
+            .and_then(|d| d.error_message())
+            .unwrap_or_default(),
+    )
+}
+
+/// Turn a batch call's per-item errors into one error naming each failed partition.
+fn item_errors<'a>(
+    operation: &'static str,
+    table: &str,
+    errors: impl Iterator<Item = (Vec<String>, &'a str)>,
+) -> Result<(), AwsError> {
+    let failed: Vec<String> = errors
+        .map(|(values, message)| format!("({}): {message}", values.join(", ")))
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(AwsError::Service {
+        operation,
+        what: table.to_string(),
+        message: format!("{} partition(s) failed: {}", failed.len(), failed.join("; ")),
+    })
 }
 
 fn storage(t: &ExternalTable, location: &str) -> Result<StorageDescriptor, AwsError> {
@@ -231,54 +260,95 @@ impl Aws {
         Ok(out)
     }
 
-    /// Make the table's partitions exactly `wanted` (values and the folder of each), in
-    /// batches of 100 as Glue takes them.
+    /// Make the table's partitions exactly `wanted` (values and the folder of each) without
+    /// a moment where readers see none: new partitions are created and kept ones pointed at
+    /// their new folder first, and only then are the partitions that are gone deleted. Glue's
+    /// batch calls answer 200 with per-item errors, so every item's outcome is checked.
     pub fn replace_partitions(
         &self,
         t: &ExternalTable,
         wanted: &[(Vec<String>, String)],
     ) -> Result<(), AwsError> {
         let what = format!("{}.{}", t.database, t.name);
-        let existing = self.partitions(&t.database, &t.name)?;
-        for batch in existing.chunks(25) {
-            let lists = batch
+        let existing: std::collections::HashSet<Vec<String>> =
+            self.partitions(&t.database, &t.name)?.into_iter().collect();
+        let input = |(values, location): &(Vec<String>, String)| -> Result<PartitionInput, AwsError> {
+            Ok(PartitionInput::builder()
+                .set_values(Some(values.clone()))
+                .storage_descriptor(storage(t, location)?)
+                .build())
+        };
+        let (kept, new): (Vec<_>, Vec<_>) = wanted.iter().partition(|(v, _)| existing.contains(v));
+        for batch in new.chunks(100) {
+            let inputs = batch.iter().map(|w| input(w)).collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .block_on(
+                    self.glue
+                        .batch_create_partition()
+                        .database_name(&t.database)
+                        .table_name(&t.name)
+                        .set_partition_input_list(Some(inputs))
+                        .send(),
+                )
+                .map_err(|e| service_error("adding partitions to", what.clone(), e))?;
+            item_errors("adding partitions to", &what, out.errors().iter().map(partition_error))?;
+        }
+        for batch in kept.chunks(100) {
+            let entries = batch
                 .iter()
-                .map(|values| {
-                    PartitionValueList::builder()
-                        .set_values(Some(values.clone()))
+                .map(|w| {
+                    BatchUpdatePartitionRequestEntry::builder()
+                        .set_partition_value_list(Some(w.0.clone()))
+                        .partition_input(input(w)?)
                         .build()
                         .map_err(|e| AwsError::Config(e.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.block_on(
-                self.glue
-                    .batch_delete_partition()
-                    .database_name(&t.database)
-                    .table_name(&t.name)
-                    .set_partitions_to_delete(Some(lists))
-                    .send(),
-            )
-            .map_err(|e| service_error("dropping old partitions of", what.clone(), e))?;
+            let out = self
+                .block_on(
+                    self.glue
+                        .batch_update_partition()
+                        .database_name(&t.database)
+                        .table_name(&t.name)
+                        .set_entries(Some(entries))
+                        .send(),
+                )
+                .map_err(|e| service_error("moving partitions of", what.clone(), e))?;
+            item_errors(
+                "moving partitions of",
+                &what,
+                out.errors().iter().map(|e| {
+                    (
+                        e.partition_value_list().to_vec(),
+                        e.error_detail().and_then(|d| d.error_message()).unwrap_or_default(),
+                    )
+                }),
+            )?;
         }
-        for batch in wanted.chunks(100) {
-            let inputs = batch
+        let wanted_values: std::collections::HashSet<&Vec<String>> =
+            wanted.iter().map(|(v, _)| v).collect();
+        let gone: Vec<&Vec<String>> = existing.iter().filter(|v| !wanted_values.contains(v)).collect();
+        for batch in gone.chunks(25) {
+            let lists = batch
                 .iter()
-                .map(|(values, location)| {
-                    Ok(PartitionInput::builder()
-                        .set_values(Some(values.clone()))
-                        .storage_descriptor(storage(t, location)?)
-                        .build())
+                .map(|values| {
+                    PartitionValueList::builder()
+                        .set_values(Some((*values).clone()))
+                        .build()
+                        .map_err(|e| AwsError::Config(e.to_string()))
                 })
-                .collect::<Result<Vec<_>, AwsError>>()?;
-            self.block_on(
-                self.glue
-                    .batch_create_partition()
-                    .database_name(&t.database)
-                    .table_name(&t.name)
-                    .set_partition_input_list(Some(inputs))
-                    .send(),
-            )
-            .map_err(|e| service_error("adding partitions to", what.clone(), e))?;
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .block_on(
+                    self.glue
+                        .batch_delete_partition()
+                        .database_name(&t.database)
+                        .table_name(&t.name)
+                        .set_partitions_to_delete(Some(lists))
+                        .send(),
+                )
+                .map_err(|e| service_error("dropping old partitions of", what.clone(), e))?;
+            item_errors("dropping old partitions of", &what, out.errors().iter().map(partition_error))?;
         }
         Ok(())
     }
@@ -311,5 +381,33 @@ impl Aws {
             .map(|t| t.partition_keys().iter().map(glue).collect())
             .unwrap_or_default();
         Ok((data, keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_item_errors_of_a_batch_fail_the_call() {
+        assert!(item_errors("adding partitions to", "lake.t", std::iter::empty()).is_ok());
+        let detail = aws_sdk_glue::types::ErrorDetail::builder()
+            .error_code("AlreadyExistsException")
+            .error_message("Partition already exists.")
+            .build();
+        let failed = PartitionError::builder()
+            .partition_values("2018-11-01")
+            .error_detail(detail)
+            .build();
+        let err = item_errors(
+            "adding partitions to",
+            "lake.daily_plays",
+            [partition_error(&failed)].into_iter(),
+        )
+        .expect_err("a failed item fails the call");
+        assert_eq!(
+            err.to_string(),
+            "adding partitions to lake.daily_plays: 1 partition(s) failed: (2018-11-01): Partition already exists."
+        );
     }
 }

@@ -27,6 +27,8 @@ pub struct Transfer {
     pub copied: Vec<String>,
     pub unchanged: Vec<String>,
     pub removed: Vec<String>,
+    /// Keys left out because they would land outside the cache (`..`, `.`, empty segments).
+    pub refused: Vec<String>,
     pub bytes: u64,
 }
 
@@ -78,7 +80,10 @@ impl Aws {
         let mut done = Transfer::default();
         for o in &objects {
             let id = format!("{}/{}", url.bucket, o.key);
-            let local = cache.join(&url.bucket).join(&o.key);
+            let Some(local) = cache_path(cache, &id) else {
+                done.refused.push(o.key.clone());
+                continue;
+            };
             if index.get(&id) == Some(&o.etag) && local.exists() {
                 done.unchanged.push(o.key.clone());
                 continue;
@@ -100,7 +105,9 @@ impl Aws {
             .cloned()
             .collect();
         for id in gone {
-            let _ = std::fs::remove_file(cache.join(&id));
+            if let Some(local) = cache_path(cache, &id) {
+                let _ = std::fs::remove_file(local);
+            }
             index.remove(&id);
             done.removed.push(id);
         }
@@ -241,25 +248,70 @@ impl Aws {
         Ok(done)
     }
 
-    /// Delete every object under `url` whose key does not start with `keep`.
-    pub fn delete_prefix_except(&self, url: &S3Url, keep: &str) -> Result<usize, AwsError> {
-        let mut n = 0;
-        for o in self.list(url)? {
-            if o.key.starts_with(keep) {
-                continue;
+    /// The "folders" directly under `folder` (a key ending in `/`): its common prefixes.
+    pub fn folders(&self, folder: &S3Url) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .block_on(
+                    self.s3
+                        .list_objects_v2()
+                        .bucket(&folder.bucket)
+                        .prefix(&folder.key)
+                        .delimiter("/")
+                        .set_continuation_token(token)
+                        .send(),
+                )
+                .map_err(|e| service_error("listing", folder.to_string(), e))?;
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                break;
             }
+        }
+        Ok(out)
+    }
+
+    /// Delete every object under `folder`. Refuses anything that is not a folder below the
+    /// bucket root: a prefix without its `/` would also match its siblings (`a/b` matches
+    /// `a/b_backup/`), and an empty one is the whole bucket.
+    pub fn delete_folder(&self, folder: &S3Url) -> Result<usize, AwsError> {
+        if folder.key.is_empty() || !folder.key.ends_with('/') {
+            return Err(AwsError::Config(format!(
+                "refusing to delete {folder}: only a folder below the bucket root (ending in '/') is deleted"
+            )));
+        }
+        let mut n = 0;
+        for o in self.list(folder)? {
             self.block_on(
                 self.s3
                     .delete_object()
-                    .bucket(&url.bucket)
+                    .bucket(&folder.bucket)
                     .key(&o.key)
                     .send(),
             )
-            .map_err(|e| service_error("deleting", format!("s3://{}/{}", url.bucket, o.key), e))?;
+            .map_err(|e| {
+                service_error("deleting", format!("s3://{}/{}", folder.bucket, o.key), e)
+            })?;
             n += 1;
         }
         Ok(n)
     }
+}
+
+/// Where `bucket/key` lives in the cache, or `None` when the key would lead outside it. S3
+/// keeps keys verbatim, so `a/../../x` or `/etc/x` are legal object names there; joined onto
+/// a local path they would write (and later delete) files anywhere.
+fn cache_path(cache: &Path, id: &str) -> Option<PathBuf> {
+    let safe = id
+        .split('/')
+        .all(|segment| !matches!(segment, "" | "." | "..") && !segment.contains('\0'));
+    safe.then(|| cache.join(id))
 }
 
 /// The ETag S3 gives a file uploaded as `upload_file` does: the MD5 of the bytes, or for a
@@ -301,4 +353,28 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AwsError> {
     let tmp = path.with_extension("etlx-partial");
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_would_leave_the_cache_have_no_cache_path() {
+        let cache = Path::new("/cache");
+        assert_eq!(
+            cache_path(cache, "lake/landing/day=1/part-0.json"),
+            Some(PathBuf::from("/cache/lake/landing/day=1/part-0.json"))
+        );
+        for id in [
+            "lake/../../etc/passwd",
+            "lake/a/../../../x",
+            "lake//etc/passwd",
+            "lake/./x",
+            "../x",
+            "lake/x/..",
+        ] {
+            assert_eq!(cache_path(cache, id), None, "{id}");
+        }
+    }
 }

@@ -23,13 +23,19 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Compile { selection } => compile_command(global, selection, printer),
         Command::Ls { selection, output } => ls(global, selection, *output, printer),
         Command::Run { selection, exec } => {
-            execute(global, selection, exec, &[ResourceType::Model], printer)
+            let kinds = &[ResourceType::Model];
+            execute(global, "run", selection, exec, kinds, printer)
         }
         Command::Seed { selection, exec } => {
-            execute(global, selection, exec, &[ResourceType::Seed], printer)
+            let kinds = &[ResourceType::Seed];
+            execute(global, "seed", selection, exec, kinds, printer)
         }
-        Command::Test { selection, exec } => execute(global, selection, exec, TESTS, printer),
-        Command::Build { selection, exec } => execute(global, selection, exec, BUILD, printer),
+        Command::Test { selection, exec } => {
+            execute(global, "test", selection, exec, TESTS, printer)
+        }
+        Command::Build { selection, exec } => {
+            execute(global, "build", selection, exec, BUILD, printer)
+        }
         Command::Retry { exec } => retry(global, exec, printer),
         Command::Show {
             selection,
@@ -196,17 +202,18 @@ fn open_adapter(project: &Project) -> anyhow::Result<Box<dyn Adapter>> {
 }
 
 /// The target's adapter; a server target pools a connection per worker plus one for the
-/// queries templates make (`run_query`).
+/// queries templates make (`run_query`) and one that holds the run lock.
 fn open_adapter_for(project: &Project, threads: usize) -> anyhow::Result<Box<dyn Adapter>> {
     use etlx::sql::Dialect;
     Ok(match project.target.dialect {
         Dialect::DuckDb => Box::new(etlx::adapter::duckdb::DuckDb::open(
             &project.target,
             &project.root,
+            project.secrets.clone(),
         )?),
         Dialect::Postgres | Dialect::Redshift => Box::new(etlx::adapter::postgres::Postgres::open(
             &project.target,
-            threads + 1,
+            threads + 2,
         )?),
     })
 }
@@ -214,6 +221,7 @@ fn open_adapter_for(project: &Project, threads: usize) -> anyhow::Result<Box<dyn
 /// `run`, `seed` and `build`: compile what is selected, then build it over the DAG.
 fn execute(
     global: &Global,
+    verb: &str,
     selection: &Selection,
     exec: &ExecArgs,
     kinds: &[ResourceType],
@@ -229,14 +237,22 @@ fn execute(
     // Unit tests never use the target, so `etlx test -s test_type:unit` works where the
     // warehouse cannot be reached (a Redshift project on a laptop or in CI).
     let threads = exec.threads.unwrap_or(project.target.threads).max(1);
-    let opened = open_adapter_for(&project, threads)
-        .and_then(|a| connect_options(a.as_ref(), &mut opts).map(|catalog| (a, catalog)));
-    let (adapter, catalog, unreachable) = match opened {
-        Ok((adapter, catalog)) => (adapter, catalog, None),
+    // The run lock comes first: a run that is refused has written nothing, not even the
+    // manifest or the compiled SQL of the run that holds the warehouse.
+    let opened = open_adapter_for(&project, threads).and_then(|a| {
+        let holder = etlx::adapter::lock_holder(verb);
+        let lock = a.lock_run(&project.target.schema, &holder)?;
+        let catalog = connect_options(a.as_ref(), &mut opts)?;
+        Ok((a, lock, catalog))
+    });
+    let (adapter, _lock, catalog, unreachable) = match opened {
+        Ok((adapter, lock, catalog)) => (adapter, lock, catalog, None),
+        Err(e) if is_held_by_another_run(&e) => return Err(e),
         Err(e) => {
             let local: Box<dyn Adapter> =
                 Box::new(etlx::adapter::duckdb::DuckDb::in_memory(&project.root)?);
-            (local, Catalog::default(), Some(e))
+            let lock = etlx::adapter::RunLock::none();
+            (local, lock, Catalog::default(), Some(e))
         }
     };
     let Some(c) = compile_and_report(&project, &opts, printer, "run")? else {
@@ -272,6 +288,16 @@ fn execute(
     let errors = count(Status::is_failure);
     let skipped = count(|s| s == Status::Skipped);
     reporter.summary(&results, elapsed);
+    if let Some(signal) = etlx::cancel::reason() {
+        printer.info(
+            "summary",
+            &format!(
+                "Interrupted by {signal} after {elapsed:.2}s: {ok} ok, {errors} failed or cancelled, {skipped} not started; results in {}",
+                path.display()
+            ),
+        );
+        return Ok(Outcome::Interrupted);
+    }
     let warned = match warned {
         0 => String::new(),
         n => format!(", {n} warned"),
@@ -288,6 +314,13 @@ fn execute(
     } else {
         Outcome::Success
     })
+}
+
+fn is_held_by_another_run(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<etlx::adapter::AdapterError>(),
+        Some(etlx::adapter::AdapterError::Locked { .. } | etlx::adapter::AdapterError::Busy { .. })
+    )
 }
 
 /// Compile, print what compilation found, and write the manifest. `None` when the project
@@ -346,7 +379,7 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
         select: vec![names.join(" ")],
         ..Selection::default()
     };
-    execute(global, &selection, exec, BUILD, printer)
+    execute(global, "retry", &selection, exec, BUILD, printer)
 }
 
 /// What templates need from the warehouse: which relations exist, and a connection.

@@ -331,11 +331,14 @@ pub enum Outcome {
     Failed,
     /// The project, the profile or the invocation is wrong.
     Invalid,
+    /// A signal stopped the run (it wrote its results first).
+    Interrupted,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.global);
+    listen_for_signals();
     let printer = Printer::new(&cli.global);
     let outcome = match commands::dispatch(&cli, &printer) {
         Ok(outcome) => outcome,
@@ -348,7 +351,42 @@ pub fn main() -> ExitCode {
         Outcome::Success => 0,
         Outcome::Failed => 1,
         Outcome::Invalid => 2,
+        Outcome::Interrupted => 130,
     })
+}
+
+/// Ctrl-C and SIGTERM: the first stops a run cleanly (see `etlx::cancel`), a second one, or
+/// one while nothing can stop cleanly, ends the process at once.
+fn listen_for_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            loop {
+                let name = tokio::select! {
+                    _ = interrupt.recv() => "SIGINT",
+                    _ = terminate.recv() => "SIGTERM",
+                };
+                if !etlx::cancel::request(name) {
+                    std::process::exit(130);
+                }
+                eprintln!(
+                    "{name}: stopping the run (statements in progress are cancelled and rolled back); send it again to exit at once"
+                );
+            }
+        });
+    });
 }
 
 fn init_tracing(global: &Global) {

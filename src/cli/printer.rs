@@ -45,6 +45,14 @@ impl Printer {
             .map_or_else(|_| text.to_string(), |s| s.redact(text))
     }
 
+    /// Strings are redacted inside the value, before JSON escaping could disguise a secret.
+    fn redact_json(&self, value: serde_json::Value) -> serde_json::Value {
+        match self.secrets.read() {
+            Ok(s) => s.redact_json(value),
+            Err(_) => value,
+        }
+    }
+
     pub fn diagnostic(&self, d: &Diagnostic) {
         if self.quiet && !d.is_error() {
             return;
@@ -87,7 +95,7 @@ impl Printer {
     }
 
     pub fn json(&self, value: serde_json::Value) {
-        let _ = writeln!(std::io::stdout(), "{}", self.redact(&value.to_string()));
+        let _ = writeln!(std::io::stdout(), "{}", self.redact_json(value));
     }
 
     pub fn is_text(&self) -> bool {

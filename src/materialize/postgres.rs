@@ -117,6 +117,17 @@ pub fn finish_load(t: &Target, s: &Situation) -> Vec<String> {
     swap_in(t, s)
 }
 
+/// The start of a refill in place (same columns, so the views over the table stay): empty
+/// it inside the transaction that loads it. Redshift's TRUNCATE commits on the spot, so a
+/// load failing after it would leave the table empty; DELETE waits for the commit.
+pub fn start_refill(t: &Target) -> Vec<String> {
+    let empty = match t.dialect {
+        Dialect::Redshift => format!("delete from {}", t.qualified()),
+        Dialect::Postgres | Dialect::DuckDb => format!("truncate table {}", t.qualified()),
+    };
+    vec!["begin".to_string(), empty]
+}
+
 /// Redshift's physical design from the model's config: `dist`, `sort`, `sort_type`, `backup`.
 fn table_attributes(dialect: Dialect, config: &Config) -> String {
     if dialect != Dialect::Redshift {
@@ -281,6 +292,10 @@ mod tests {
                     finish_load(&t, &fresh),
                 ]
                 .concat(),
+            ),
+            (
+                "seed or file load into the same columns, in place",
+                [start_refill(&t), vec!["commit".to_string()]].concat(),
             ),
             ("incremental stage", stage(&t, sql)),
             ("append", apply(&t, &Strategy::Append, &cols, &[], &[])),

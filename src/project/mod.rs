@@ -391,7 +391,7 @@ fn load_root(
         paths: header.paths.clone(),
         vars: merged_vars(&doc, &header.name, &opts.vars),
         target: Target::default_duckdb(&header.name, &header.paths.target),
-        secrets: Secrets::default(),
+        secrets: Secrets::new(Vec::new()),
         nodes: IndexMap::new(),
         sources: IndexMap::new(),
         macro_files: Vec::new(),

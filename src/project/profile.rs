@@ -30,7 +30,7 @@ const SECRET_SETTINGS: &[&str] = &[
 pub const SECRET_ENV_PREFIXES: &[&str] = &["ETLX_ENV_SECRET_", "DBT_ENV_SECRET_"];
 
 /// The resolved target a run uses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Target {
     pub profile: String,
     pub name: String,
@@ -69,6 +69,30 @@ fn is_secret_setting(key: &str) -> bool {
     SECRET_SETTINGS.contains(&key.to_ascii_lowercase().as_str())
 }
 
+/// Written by hand: a derived Debug would print the password in `settings`.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings: IndexMap<&String, &serde_json::Value> = self
+            .settings
+            .iter()
+            .map(|(k, v)| {
+                static HIDDEN: serde_json::Value = serde_json::Value::Null;
+                (k, if is_secret_setting(k) { &HIDDEN } else { v })
+            })
+            .collect();
+        f.debug_struct("Target")
+            .field("profile", &self.profile)
+            .field("name", &self.name)
+            .field("dialect", &self.dialect)
+            .field("schema", &self.schema)
+            .field("database", &self.database)
+            .field("threads", &self.threads)
+            .field("settings (secrets as null)", &settings)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
 impl Target {
     /// The built-in target of a project with no profiles.yml: an embedded DuckDB file.
     pub fn default_duckdb(project_name: &str, target_path: &str) -> Target {
@@ -98,26 +122,73 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get())
 }
 
-/// Values that must never appear in output.
-#[derive(Debug, Clone, Default)]
+/// Values that must never appear in output. Every path out (the printer, the artifacts, the
+/// compiled SQL, the SQL log) redacts raw text, before any escaping: a JSON-escaped `a"b`
+/// no longer contains `a"b`.
+#[derive(Clone, Default)]
 pub struct Secrets(Arc<Vec<String>>);
 
+/// Secrets this short are redacted only as whole words: `ab` as a password must not leak,
+/// but neither should every `ab` inside other words turn into `****`.
+const SHORT_SECRET: usize = 4;
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} values)", self.0.len())
+    }
+}
+
 impl Secrets {
-    pub fn new(values: Vec<String>) -> Self {
-        // Short values would redact innocent text ("a", "1"); such passwords are not protectable.
-        Secrets(Arc::new(
-            values.into_iter().filter(|v| v.len() >= 3).collect(),
-        ))
+    /// The given values, and those of every secret environment variable: a model or macro
+    /// may read those with `env_var()`, and dbt scrubs them everywhere too.
+    pub fn new(mut values: Vec<String>) -> Self {
+        values.extend(std::env::vars_os().filter_map(|(name, value)| {
+            let name = name.to_str()?;
+            SECRET_ENV_PREFIXES
+                .iter()
+                .any(|p| name.starts_with(p))
+                .then(|| value.into_string().ok())?
+        }));
+        values.retain(|v| !v.is_empty());
+        // Longest first, so a secret that contains another is redacted whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Secrets(Arc::new(values))
     }
 
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in self.0.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "****");
+            if !out.contains(secret.as_str()) {
+                continue;
             }
+            out = if secret.chars().count() >= SHORT_SECRET {
+                out.replace(secret.as_str(), "****")
+            } else {
+                replace_word(&out, secret)
+            };
         }
         out
+    }
+
+    /// Every string in a JSON value redacted, keys included, before it is serialized.
+    pub fn redact_json(&self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        if self.is_empty() {
+            return value;
+        }
+        match value {
+            Value::String(s) => Value::String(self.redact(&s)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.redact_json(v)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.redact(&k), self.redact_json(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -292,10 +363,13 @@ fn build_target(
     for (key, node) in output.entries() {
         match render_setting(node, &mut secrets) {
             Ok(value) => {
-                if is_secret_setting(&key.name)
-                    && let Some(s) = value.as_str()
-                {
-                    secrets.push(s.to_string());
+                // `password: 123456` is a number to YAML, and a secret all the same.
+                if is_secret_setting(&key.name) {
+                    match &value {
+                        serde_json::Value::String(s) => secrets.push(s.clone()),
+                        serde_json::Value::Null => {}
+                        other => secrets.push(other.to_string()),
+                    }
                 }
                 settings.insert(key.name.clone(), value);
             }
@@ -415,9 +489,40 @@ fn render_setting(node: &Node, secrets: &mut Vec<String>) -> Result<serde_json::
     })
 }
 
+/// `text` with whole-word occurrences of `word` replaced: not inside a longer word.
+fn replace_word(text: &str, word: &str) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().last().or_else(|| out.chars().last());
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            out.push_str(word);
+        } else {
+            out.push_str("****");
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_digit_and_quoted_secrets_are_redacted() {
+        let s = Secrets::new(vec!["ab".into(), "123456".into(), "p\"w\\x".into()]);
+        assert_eq!(s.redact("user=ab pw=ab; tab cab ab"), "user=**** pw=****; tab cab ****");
+        assert_eq!(s.redact("pin 123456!"), "pin ****!");
+        let json = serde_json::json!({"message": "failed with p\"w\\x", "ab": ["ab"]});
+        let out = s.redact_json(json).to_string();
+        assert!(!out.contains("p\\\"w") && !out.contains("\"ab\""), "{out}");
+        assert_eq!(format!("{s:?}"), "Secrets(3 values)");
+    }
 
     #[test]
     fn redacts_every_occurrence() {

@@ -79,6 +79,12 @@ fn diagnostic(
 ) -> Diagnostic {
     let span = span.unwrap_or(0..0);
     let mut diag = Diagnostic::error(code_of(err), message_of(err)).at(file.location(span.clone()));
+    if err.kind() == ErrorKind::OutOfFuel {
+        diag = diag.hint(format!(
+            "rendering was stopped after {} million template steps; look for a loop that never ends or runs far more often than meant (nested range() loops, a macro calling itself)",
+            super::TEMPLATE_FUEL / 1_000_000
+        ));
+    }
     if err.kind() == ErrorKind::UndefinedError || err.kind() == ErrorKind::UnknownFunction {
         let word = identifier_at(&file.text, span.start);
         if let Some(word) = word.filter(|w| !w.is_empty()) {
@@ -122,6 +128,7 @@ fn message_of(err: &Error) -> String {
         (ErrorKind::UndefinedError, None) => "undefined value".to_string(),
         (ErrorKind::UndefinedError, Some(d)) => format!("undefined value: {d}"),
         (ErrorKind::SyntaxError, Some(d)) => format!("template syntax error: {d}"),
+        (ErrorKind::OutOfFuel, _) => "the template did not finish rendering (out of fuel)".to_string(),
         (_, Some(d)) => d,
         (kind, None) => kind.to_string(),
     };
@@ -133,6 +140,7 @@ fn code_of(err: &Error) -> &'static str {
         ErrorKind::SyntaxError => "jinja-syntax",
         ErrorKind::UndefinedError => "jinja-undefined",
         ErrorKind::UnknownFunction => "jinja-unknown-function",
+        ErrorKind::OutOfFuel => "jinja-out-of-fuel",
         _ if err
             .detail()
             .is_some_and(|d| d.starts_with("compiler error:")) =>

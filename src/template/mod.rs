@@ -141,6 +141,9 @@ pub struct Templates {
     pub macro_index: Arc<HashMap<String, usize>>,
 }
 
+/// Instructions one render may run before it is stopped (see `Templates::new`).
+pub const TEMPLATE_FUEL: u64 = 50_000_000;
+
 impl Templates {
     pub fn new(project: &Project, diags: &mut Diagnostics) -> Templates {
         let mut env = Environment::new();
@@ -154,6 +157,10 @@ impl Templates {
             env.set_syntax(syntax);
         }
         env.set_recursion_limit(500);
+        // A loop that never ends (or nested `range(100000)`s) must stop compile with an error
+        // naming the model, not hang it. Each render gets this many instructions: a thousand
+        // times what the largest package macros take.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         context::register_globals(&mut env);
         let mut files = HashMap::new();
         let mut imports = Vec::new();

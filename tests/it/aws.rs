@@ -87,6 +87,34 @@ impl Lake {
             .collect()
     }
 
+    /// Each partition's values and folder, in value order.
+    fn partition_locations(&self, table: &str) -> Vec<(Vec<String>, String)> {
+        let page = self
+            .aws
+            .block_on(
+                self.aws
+                    .glue
+                    .get_partitions()
+                    .database_name(&self.database)
+                    .table_name(table)
+                    .send(),
+            )
+            .expect("partitions");
+        let mut out: Vec<(Vec<String>, String)> = page
+            .partitions()
+            .iter()
+            .map(|p| {
+                let at = p
+                    .storage_descriptor()
+                    .and_then(|s| s.location())
+                    .unwrap_or_default();
+                (p.values().to_vec(), at.to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Data columns and partition keys, as (name, Glue type).
     fn columns(&self, table: &str) -> (Columns, Columns) {
         let (data, keys) = self
@@ -204,7 +232,12 @@ fn s3_sources_and_external_models_publish_to_s3_and_glue() {
         .table_location(&lake.database, "daily_plays")
         .unwrap()
         .expect("location");
-    let objects = lake.keys("curated/daily_plays/");
+    let parquet = |prefix: &str| {
+        let mut keys = lake.keys(prefix);
+        keys.retain(|k| k.ends_with(".parquet"));
+        keys
+    };
+    let objects = parquet("curated/daily_plays/");
     assert_eq!(objects.len(), 2, "{objects:?}");
     assert!(
         objects
@@ -226,8 +259,15 @@ fn s3_sources_and_external_models_publish_to_s3_and_glue() {
         .unwrap()
         .expect("location");
     assert_ne!(moved, location);
-    let objects = lake.keys("curated/daily_plays/");
+    let objects = parquet("curated/daily_plays/");
     assert_eq!(objects.len(), 2, "old prefix deleted: {objects:?}");
+    // The partitions were moved to the new prefix, not dropped and re-created.
+    let located = lake.partition_locations("daily_plays");
+    assert_eq!(located.len(), 2, "{located:?}");
+    assert!(
+        located.iter().all(|(_, at)| at.starts_with(&moved)),
+        "{moved} {located:?}"
+    );
     assert!(
         objects
             .iter()
@@ -276,4 +316,86 @@ fn catalog_register_takes_declared_columns_or_reads_the_files() {
         lake.aws.table_location(&lake.database, "events").unwrap(),
         Some(lake.url("landing/events/"))
     );
+}
+
+/// Another team's files beside an external model's folder, and hand-made folders inside it,
+/// survive its cleanup: only etlx's own marked `run-*` folders are deleted.
+#[test]
+fn external_cleanup_deletes_only_its_own_run_folders() {
+    let Some(lake) = Lake::create("cleanup") else {
+        return;
+    };
+    let f = Fixture::new("lake");
+    lake.etlx(&f, &["stage", "landing", &lake.url("landing/")]);
+    let foreign = [
+        "curated/daily_plays_backup/data.parquet",
+        "curated/daily_plays/run-20200101T000000000Z-abcdef/data.parquet",
+        "curated/daily_plays/notes.txt",
+    ];
+    for key in foreign {
+        let url = S3Url::parse(&lake.url(key)).unwrap();
+        lake.aws.put(&url, b"not etlx's".to_vec()).unwrap();
+    }
+    lake.etlx(&f, &["build"]);
+    lake.etlx(&f, &["build"]);
+    let mut left = lake.keys("curated/");
+    for key in foreign {
+        assert!(left.contains(&key.to_string()), "{key} was deleted: {left:?}");
+    }
+    left.retain(|k| !foreign.contains(&k.as_str()));
+    // One run folder of etlx's own: its two day partitions and its marker.
+    let runs: std::collections::BTreeSet<&str> =
+        left.iter().map(|k| k.split('/').nth(2).unwrap()).collect();
+    assert_eq!(runs.len(), 1, "{left:?}");
+    assert_eq!(left.len(), 3, "{left:?}");
+}
+
+#[test]
+fn an_external_model_at_a_bucket_root_is_refused() {
+    let Some(lake) = Lake::create("root") else {
+        return;
+    };
+    let f = Fixture::new("lake");
+    lake.etlx(&f, &["stage", "landing", &lake.url("landing/")]);
+    f.edit(
+        "models/daily_plays.sql",
+        "var('bucket') ~ '/curated/daily_plays'",
+        "var('bucket') ~ '/'",
+    );
+    let vars = format!("{{bucket: {}}}", lake.bucket);
+    let out = f.etlx_with(&["build", "-s", "+daily_plays", "--vars", &vars], &lake.env);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("is a bucket root"), "{}", out.stdout);
+    assert_eq!(
+        lake.keys("landing/").len(),
+        3,
+        "nothing of the bucket is deleted"
+    );
+}
+
+/// S3 keeps keys verbatim, `..` included: such an object must not be written (or later
+/// deleted) outside the local cache.
+#[test]
+fn the_s3_mirror_never_writes_outside_its_cache() {
+    let Some(lake) = Lake::create("escape") else {
+        return;
+    };
+    let f = Fixture::new("lake");
+    lake.etlx(&f, &["stage", "landing", &lake.url("landing/")]);
+    let key = "landing/events/../../../../../escaped.json";
+    let url = S3Url::parse(&lake.url(key)).unwrap();
+    lake.aws.put(&url, b"{}\n".to_vec()).unwrap();
+    assert!(
+        lake.keys("landing/events/").contains(&key.to_string()),
+        "the server keeps the key verbatim: {:?}",
+        lake.keys("landing/")
+    );
+    let out = lake.etlx(&f, &["build"]);
+    assert!(
+        out.stdout.contains("1 object(s) skipped") && out.stdout.contains(key),
+        "{}",
+        out.stdout
+    );
+    assert!(!f.path().join("escaped.json").exists());
+    assert!(!f.path().join("target/escaped.json").exists());
 }

@@ -299,3 +299,77 @@ fn a_bad_incremental_config_fails_the_compile_not_the_second_run() {
         out.stderr
     );
 }
+
+/// A template loop that would run for hours stops compile with an error at the model.
+#[test]
+fn an_endless_template_loop_is_stopped_and_named() {
+    let f = Fixture::new("valid");
+    std::fs::write(
+        f.path().join("models/forever.sql"),
+        "select 1 as x\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n",
+    )
+    .unwrap();
+    let out = f.etlx(&["compile"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("out of fuel") && out.stderr.contains("models/forever.sql:2:"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A secret's value that reaches a model by another road (here `--vars`, as an orchestrator
+/// might pass it), holding `"` and `\`: it reaches the warehouse, and nothing else: not the
+/// compiled SQL, not the SQL log, not the JSON log (where escaping used to disguise it), not
+/// the artifacts. (`env_var` of a secret variable in a model is refused outright.)
+#[test]
+fn secrets_read_by_models_are_redacted_everywhere() {
+    let f = Fixture::new("valid");
+    let secret = "s3cr\"et\\x";
+    let escaped = serde_json::to_string(secret).unwrap();
+    let escaped = escaped.trim_matches('"');
+    std::fs::write(
+        f.path().join("models/marts/uses_secret.sql"),
+        "select length('{{ var(\"api_key\") }}') as n\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.path().join("models/marts/leaks_secret.sql"),
+        "select cast('{{ var(\"api_key\") }}' as integer) as n\n",
+    )
+    .unwrap();
+    let log = f.path().join("sql.log");
+    let env = [
+        ("ETLX_ENV_SECRET_API_KEY".to_string(), secret.to_string()),
+        ("ETLX_SQL_LOG".to_string(), log.display().to_string()),
+    ];
+    let vars = serde_json::json!({ "api_key": secret }).to_string();
+    let out = f.etlx_with(&["--log-format", "json", "run", "--vars", &vars], &env);
+    assert_eq!(out.code, 1, "leaks_secret fails: {}\n{}", out.stdout, out.stderr);
+    let failed = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("leaks_secret") && l.contains("error"))
+        .unwrap_or_else(|| panic!("no error event for leaks_secret:\n{}", out.stdout));
+    assert!(failed.contains("****"), "the error is reported, redacted: {failed}");
+    let mut places: Vec<(String, String)> = vec![
+        ("stdout".into(), out.stdout.clone()),
+        ("stderr".into(), out.stderr.clone()),
+        ("sql log".into(), std::fs::read_to_string(&log).unwrap()),
+    ];
+    for file in walkdir::WalkDir::new(f.path().join("target"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "sql" || x == "json"))
+    {
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        places.push((file.path().display().to_string(), text));
+    }
+    assert!(places.len() > 5, "{places:?}");
+    for (place, text) in places {
+        assert!(!text.contains(secret), "the secret leaked into {place}");
+        assert!(!text.contains(escaped), "the escaped secret leaked into {place}");
+    }
+    let n = crate::harness::duckdb_rows(&f.path().join("target/shop.duckdb"), "select n from uses_secret");
+    assert_eq!(n, [["9"]], "the warehouse got the real value");
+}

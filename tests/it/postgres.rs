@@ -341,3 +341,174 @@ fn the_demo_warehouse_is_the_same_on_duckdb_and_postgres() {
     assert!(on_duckdb["fct_songplays"].0 > 3000, "{on_duckdb:?}");
     assert_eq!(on_duckdb, on_postgres);
 }
+
+/// Strings that break hand-rolled quoting: quotes, backslashes next to quotes, escapes that
+/// mean something in some dialect, line breaks, non-ASCII, a very long value.
+pub fn nasty_strings() -> Vec<String> {
+    let mut out: Vec<String> = [
+        "plain",
+        "",
+        "it's",
+        "''",
+        "\\",
+        "a\\",
+        "\\'",
+        "\\\\'",
+        "ends with backslash quote \\''",
+        "\\n is not a newline",
+        "\\x41\\101\\u0041",
+        "two\nlines\r\nand a\ttab",
+        "$$dollar$$ $tag$ -- comment /* block */ ; drop table nasty; --",
+        "été 東京 🎵 \u{202e}rtl",
+        "E'escape' U&'\\0041'",
+        "%_ like wildcards \\% \\_",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    out.push("x\\'y".repeat(40_000));
+    out
+}
+
+/// Redshift's INSERT load path, run against PostgreSQL with `standard_conforming_strings`
+/// off: then PostgreSQL reads backslash escapes in literals exactly as Redshift does, so a
+/// value that survives here survives on Redshift.
+#[test]
+fn redshift_inserts_round_trip_nasty_strings() {
+    let Some(db) = crate::pg::PgDatabase::create("nasty") else {
+        return;
+    };
+    let env: BTreeMap<String, String> = db.env().into_iter().collect();
+    let target = etlx::project::Target {
+        profile: "test".into(),
+        name: "redshift_on_postgres".into(),
+        dialect: etlx::sql::Dialect::Redshift,
+        schema: "public".into(),
+        database: Some(db.name.clone()),
+        threads: 1,
+        settings: [
+            ("host", env["ETLX_TEST_PG_HOST"].clone()),
+            ("port", env["ETLX_TEST_PG_PORT"].clone()),
+            ("user", env["ETLX_TEST_PG_USER"].clone()),
+            ("password", db.password().to_string()),
+            ("dbname", db.name.clone()),
+            ("sslmode", "disable".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+        .collect(),
+        source: None,
+    };
+    use etlx::adapter::Adapter;
+    let pg = etlx::adapter::postgres::Postgres::open(&target, 1).expect("adapter");
+    let mut conn = pg.connect().expect("connect");
+    conn.execute("set standard_conforming_strings = off")
+        .expect("as Redshift reads literals");
+    conn.execute("create table nasty (id integer, v varchar)")
+        .expect("create");
+    let strings = nasty_strings();
+    let rows: Vec<Vec<Option<String>>> = strings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| vec![Some(i.to_string()), Some(s.clone())])
+        .chain([vec![Some("-1".into()), None]])
+        .collect();
+    let columns = ["id".to_string(), "v".to_string()];
+    let mut sink = conn.copy_in("nasty", &columns).expect("sink");
+    sink.write(&rows).expect("every nasty string loads");
+    assert_eq!(sink.finish().expect("finish"), rows.len() as u64);
+    drop(conn);
+    let back = db.query("select id, v is null, coalesce(v, '') from nasty order by id");
+    assert_eq!(back[0], ["-1", "t", ""], "NULL stays NULL");
+    for (i, expected) in strings.iter().enumerate() {
+        assert_eq!(back[i + 1][0], i.to_string());
+        assert_eq!(&back[i + 1][2], expected, "string {i} changed in the round trip");
+    }
+
+    // A NUL cannot be stored: refused by row and column, and nothing of the chunk lands.
+    let mut conn = pg.connect().expect("connect");
+    let mut sink = conn.copy_in("nasty", &columns).expect("sink");
+    let err = sink
+        .write(&[vec![Some("100".into()), Some("nul\0byte".into())]])
+        .expect_err("NUL refused");
+    assert!(
+        err.to_string().contains("row 1, column v") && err.to_string().contains("NUL"),
+        "{err}"
+    );
+}
+
+/// A Redshift target verifies the server by default: against the local server's
+/// self-signed certificate it refuses, naming the host and the fix; `sslmode: require`
+/// connects, with a warning that the server is not verified.
+#[test]
+fn redshift_targets_verify_the_server_certificate_by_default() {
+    let Some((db, f)) = warehouse("tls") else {
+        return;
+    };
+    let env = db.env();
+    let refused = f.etlx_with(&["debug", "--target", "redshift_on_pg"], &env);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    let all = format!("{}{}", refused.stdout, refused.stderr);
+    let host = &env.iter().find(|(k, _)| k == "ETLX_TEST_PG_HOST").unwrap().1;
+    assert!(
+        all.contains(&format!("@{host}:")) && all.contains("sslrootcert"),
+        "{all}"
+    );
+    let mut env = env;
+    env.push(("ETLX_TEST_RS_SSLMODE".into(), "require".into()));
+    let opted_out = f.etlx_with(&["debug", "--target", "redshift_on_pg"], &env);
+    let all = format!("{}{}", opted_out.stdout, opted_out.stderr);
+    assert!(
+        opted_out.stderr.contains("does not check the server's certificate"),
+        "{all}"
+    );
+}
+
+/// Two runs at once on one PostgreSQL schema: the second is refused (exit 2) with who holds
+/// the lock, and writes nothing; once the first is gone, the lock is free again.
+#[test]
+fn a_second_run_on_the_same_schema_is_refused() {
+    let Some((db, f)) = warehouse("concurrent") else {
+        return;
+    };
+    ok(&etlx(&f, &db, &["build"]));
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(["run", "-s", "fragile", "--vars", "{slow: true}", "--target", "pg"])
+        .envs(db.env())
+        .env("HOME", f.path())
+        .current_dir(f.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
+    let mut seen = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if db.query(running) == [["1"]] {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the slow build never started on the server");
+    let manifest = f.read("target/manifest.json");
+    let second = etlx(&f, &db, &["build"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    db.query("select pg_cancel_backend(pid) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and pid <> pg_backend_pid()");
+    assert_eq!(second.code, 2, "{}\n{}", second.stdout, second.stderr);
+    let expected = format!("in use by another etlx run (etlx run pid {} since ", first.id());
+    assert!(second.stderr.contains(&expected), "{}", second.stderr);
+    assert_eq!(f.read("target/manifest.json"), manifest, "manifest rewritten");
+    // The killed holder's session ends, and with it the lock.
+    let mut free = false;
+    for _ in 0..50 {
+        let out = etlx(&f, &db, &["run", "-s", "fragile"]);
+        if out.code == 0 {
+            free = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(free, "the lock outlived the killed run");
+}

@@ -299,3 +299,185 @@ fn a_terminal_gets_a_live_progress_bar() {
     assert!(text.contains("8 of 8  OK"), "no result lines:\n{text}");
     assert!(text.contains("Done in"), "{text}");
 }
+
+/// Two runs at once on one DuckDB file: the second is refused with who holds the database
+/// and since when, and writes nothing (not the manifest, not the compiled SQL).
+#[test]
+fn a_second_run_is_refused_before_it_writes_anything() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let log = f.path().join("sql.log");
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(["run", "-s", "fragile", "--vars", "{slow: true}"])
+        .current_dir(f.path())
+        .env("HOME", f.path())
+        .env("ETLX_SQL_LOG", &log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut running = false;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(status) = first.try_wait().unwrap() {
+            panic!("the first run ended on its own ({status})");
+        }
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("range(20000000000)")) {
+            running = true;
+            break;
+        }
+    }
+    assert!(running, "the first run never started its slow statement");
+    let manifest = f.read("target/manifest.json");
+    let compiled = f.path().join("target/compiled/warehouse/models/orders.sql");
+    let compiled_at = std::fs::metadata(&compiled).unwrap().modified().unwrap();
+    let second = f.etlx(&["build", "--vars", "{slow: false}"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.code, 2, "{}\n{}", second.stdout, second.stderr);
+    let expected = format!("(etlx run pid {} since ", first.id());
+    assert!(
+        second.stderr.contains("is locked by another process") && second.stderr.contains(&expected),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(f.read("target/manifest.json"), manifest, "manifest rewritten");
+    assert_eq!(
+        std::fs::metadata(&compiled).unwrap().modified().unwrap(),
+        compiled_at,
+        "compiled SQL rewritten"
+    );
+}
+
+/// A panic while building one node (an etlx bug) fails that node only: its children are
+/// skipped, the other workers go on, and run_results.json is written.
+#[test]
+fn a_panic_while_building_fails_that_node_and_the_run_ends() {
+    let f = Fixture::new("warehouse");
+    let env = [("ETLX_FAILPOINT_PANIC".to_string(), "orders".to_string())];
+    let out = f.etlx_with(&["build", "--threads", "2"], &env);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&f.read("target/run_results.json")).unwrap();
+    let status = |name: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == format!("model.warehouse.{name}"))
+            .map(|r| (r["status"].as_str().unwrap().to_string(), r["message"].clone()))
+            .unwrap_or_else(|| panic!("{name} not in run_results.json"))
+    };
+    let (orders, message) = status("orders");
+    assert_eq!(orders, "error");
+    assert!(
+        message.as_str().unwrap().contains("internal error"),
+        "{message}"
+    );
+    assert_eq!(status("customer_totals").0, "skipped");
+    assert_eq!(status("customers_named").0, "success");
+}
+
+/// Send `signal` to a child process with the system's `kill`.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// Ctrl-C (SIGINT) in the middle of a slow statement: the statement is interrupted and
+/// rolled back, the run writes run_results.json with the node marked, and exits 130.
+#[test]
+fn sigint_stops_the_run_cleanly_and_writes_its_results() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let log = f.path().join("sql.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(["run", "--vars", "{slow: true}", "--threads", "1"])
+        .current_dir(f.path())
+        .env("HOME", f.path())
+        .env("ETLX_SQL_LOG", &log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = false;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("range(20000000000)")) {
+            running = true;
+            break;
+        }
+    }
+    assert!(running, "the slow statement never started");
+    let clock = std::time::Instant::now();
+    send_signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        clock.elapsed() < std::time::Duration::from_secs(10),
+        "the statement was not interrupted"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&f.read("target/run_results.json")).unwrap();
+    let all = results["results"].as_array().unwrap();
+    let fragile = all
+        .iter()
+        .find(|r| r["unique_id"] == "model.warehouse.fragile")
+        .expect("fragile in run_results.json");
+    assert_eq!(fragile["status"], "error");
+    assert!(
+        fragile["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by SIGINT"),
+        "{fragile}"
+    );
+    // Nothing else failed: what had not started is skipped, what had finished stays.
+    for r in all.iter().filter(|r| r["unique_id"] != "model.warehouse.fragile") {
+        assert!(
+            r["status"] == "success" || r["status"] == "skipped",
+            "{r}"
+        );
+    }
+    assert_eq!(query(&f, "select x from fragile"), [["1"]]);
+}
+
+/// A post-hook runs after the build committed: when it fails, the model is an error, and the
+/// message says the new version is live and only the hook's work is missing.
+#[test]
+fn a_failing_post_hook_says_the_new_version_is_live() {
+    let f = Fixture::new("warehouse");
+    f.edit(
+        "models/customer_totals.sql",
+        "insert into run_audit",
+        "insert into no_such_table",
+    );
+    let out = f.etlx(&["build"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&f.read("target/run_results.json")).unwrap();
+    let totals = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unique_id"] == "model.warehouse.customer_totals")
+        .expect("customer_totals");
+    assert_eq!(totals["status"], "error");
+    let message = totals["message"].as_str().unwrap();
+    assert!(
+        message.contains("built, but its post-hook failed")
+            && message.contains("now holds the new version"),
+        "{message}"
+    );
+    assert!(out.stdout.contains("built, but its post-hook failed"), "{}", out.stdout);
+    assert_eq!(query(&f, "select count(*) > 0 from customer_totals"), [["true"]]);
+}
