@@ -1056,7 +1056,8 @@ fn render_selected(
             let compiled = c.nodes.get(id)?;
             let path = compiled_path(project, node);
             if opts.write
-                && let Err(e) = write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
+                && let Err(e) =
+                    write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
             {
                 return Some(Diagnostic::error(
                     "io",
@@ -1109,7 +1110,10 @@ fn render_unit_tests(
                     .join(plan_model_name(project, &id))
                     .join(format!("{}.sql", id.rsplit('.').next().unwrap_or(&id)));
                 if opts.write
-                    && let Err(e) = write_file(&project.root.join(&path), &project.secrets.redact(&plan.sql))
+                    && let Err(e) = write_file(
+                        &project.root.join(&path),
+                        &project.secrets.redact(&plan.sql),
+                    )
                 {
                     c.diagnostics.push(Diagnostic::error(
                         "io",
@@ -1422,7 +1426,8 @@ fn with_clause_end(sql: &str) -> Option<usize> {
     let start = sql.len() - rest.len();
     // `get`, not slicing: the first word may be `clients_été`, and byte 9 of it is inside `é`.
     let word = |text: &str, w: &str| {
-        text.get(..w.len()).is_some_and(|head| head.eq_ignore_ascii_case(w))
+        text.get(..w.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(w))
             && text[w.len()..].starts_with(char::is_whitespace)
     };
     if !word(rest, "with") {

@@ -489,7 +489,13 @@ fn build_or_report_panic(
             "etlx stopped building {} after an internal error (a bug, please report it): {what}",
             node.name
         );
-        failed(node, thread, started_at, clock, project.secrets.redact(&message))
+        failed(
+            node,
+            thread,
+            started_at,
+            clock,
+            project.secrets.redact(&message),
+        )
     })
 }
 

@@ -167,7 +167,16 @@ mod tests {
     /// corpus `tests/it/postgres.rs` round-trips through PostgreSQL read as Redshift reads).
     #[test]
     fn literals_of_nasty_strings() {
-        let corpus = ["it's", "\\", "a\\", "\\'", "\\\\''", "\\n", "two\nlines", "été 🎵"];
+        let corpus = [
+            "it's",
+            "\\",
+            "a\\",
+            "\\'",
+            "\\\\''",
+            "\\n",
+            "two\nlines",
+            "été 🎵",
+        ];
         let shown: Vec<String> = corpus
             .iter()
             .map(|s| {

@@ -151,7 +151,12 @@ impl<'a> InsertSink<'a> {
 
     /// One value as a literal. A NUL cannot be stored in a Redshift or PostgreSQL string (and
     /// cutting it out would change the data without a word), so it is refused by name.
-    fn literal(&self, row: u64, column: usize, value: Option<&str>) -> Result<String, AdapterError> {
+    fn literal(
+        &self,
+        row: u64,
+        column: usize,
+        value: Option<&str>,
+    ) -> Result<String, AdapterError> {
         let Some(value) = value else {
             return Ok("null".into());
         };

@@ -77,7 +77,9 @@ fn unverified_tls_warning(host: &str, mode: SslMode, explicit: bool) -> Option<S
     let local = matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with('/');
     let what = match mode {
         SslMode::VerifyFull => return None,
-        SslMode::Require => "encrypts but does not check the server's certificate (sslmode require)",
+        SslMode::Require => {
+            "encrypts but does not check the server's certificate (sslmode require)"
+        }
         _ if local => return None,
         SslMode::Disable => "is not encrypted, the password included (sslmode disable)",
         SslMode::Prefer if explicit => "does not check the server's certificate (sslmode prefer)",
@@ -770,14 +772,11 @@ mod tests {
     use super::*;
 
     fn target(dialect: Dialect, host: &str, sslmode: Option<&str>) -> Target {
-        let mut settings: indexmap::IndexMap<String, serde_json::Value> = [
-            ("host", host),
-            ("user", "etl"),
-            ("dbname", "dev"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into()))
-        .collect();
+        let mut settings: indexmap::IndexMap<String, serde_json::Value> =
+            [("host", host), ("user", "etl"), ("dbname", "dev")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect();
         if let Some(mode) = sslmode {
             settings.insert("sslmode".into(), mode.into());
         }
@@ -803,7 +802,10 @@ mod tests {
             Settings::from_target(&target(Dialect::Redshift, host, Some("require"))).unwrap();
         assert_eq!(opted_out.sslmode, SslMode::Require);
         let warning = opted_out.tls_warning.expect("require warns");
-        assert!(warning.contains(host) && warning.contains("verify-full"), "{warning}");
+        assert!(
+            warning.contains(host) && warning.contains("verify-full"),
+            "{warning}"
+        );
     }
 
     #[test]

@@ -131,7 +131,11 @@ fn item_errors<'a>(
     Err(AwsError::Service {
         operation,
         what: table.to_string(),
-        message: format!("{} partition(s) failed: {}", failed.len(), failed.join("; ")),
+        message: format!(
+            "{} partition(s) failed: {}",
+            failed.len(),
+            failed.join("; ")
+        ),
     })
 }
 
@@ -272,15 +276,19 @@ impl Aws {
         let what = format!("{}.{}", t.database, t.name);
         let existing: std::collections::HashSet<Vec<String>> =
             self.partitions(&t.database, &t.name)?.into_iter().collect();
-        let input = |(values, location): &(Vec<String>, String)| -> Result<PartitionInput, AwsError> {
-            Ok(PartitionInput::builder()
-                .set_values(Some(values.clone()))
-                .storage_descriptor(storage(t, location)?)
-                .build())
-        };
+        let input =
+            |(values, location): &(Vec<String>, String)| -> Result<PartitionInput, AwsError> {
+                Ok(PartitionInput::builder()
+                    .set_values(Some(values.clone()))
+                    .storage_descriptor(storage(t, location)?)
+                    .build())
+            };
         let (kept, new): (Vec<_>, Vec<_>) = wanted.iter().partition(|(v, _)| existing.contains(v));
         for batch in new.chunks(100) {
-            let inputs = batch.iter().map(|w| input(w)).collect::<Result<Vec<_>, _>>()?;
+            let inputs = batch
+                .iter()
+                .map(|w| input(w))
+                .collect::<Result<Vec<_>, _>>()?;
             let out = self
                 .block_on(
                     self.glue
@@ -291,7 +299,11 @@ impl Aws {
                         .send(),
                 )
                 .map_err(|e| service_error("adding partitions to", what.clone(), e))?;
-            item_errors("adding partitions to", &what, out.errors().iter().map(partition_error))?;
+            item_errors(
+                "adding partitions to",
+                &what,
+                out.errors().iter().map(partition_error),
+            )?;
         }
         for batch in kept.chunks(100) {
             let entries = batch
@@ -320,14 +332,19 @@ impl Aws {
                 out.errors().iter().map(|e| {
                     (
                         e.partition_value_list().to_vec(),
-                        e.error_detail().and_then(|d| d.error_message()).unwrap_or_default(),
+                        e.error_detail()
+                            .and_then(|d| d.error_message())
+                            .unwrap_or_default(),
                     )
                 }),
             )?;
         }
         let wanted_values: std::collections::HashSet<&Vec<String>> =
             wanted.iter().map(|(v, _)| v).collect();
-        let gone: Vec<&Vec<String>> = existing.iter().filter(|v| !wanted_values.contains(v)).collect();
+        let gone: Vec<&Vec<String>> = existing
+            .iter()
+            .filter(|v| !wanted_values.contains(v))
+            .collect();
         for batch in gone.chunks(25) {
             let lists = batch
                 .iter()
@@ -348,7 +365,11 @@ impl Aws {
                         .send(),
                 )
                 .map_err(|e| service_error("dropping old partitions of", what.clone(), e))?;
-            item_errors("dropping old partitions of", &what, out.errors().iter().map(partition_error))?;
+            item_errors(
+                "dropping old partitions of",
+                &what,
+                out.errors().iter().map(partition_error),
+            )?;
         }
         Ok(())
     }

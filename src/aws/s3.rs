@@ -39,18 +39,7 @@ impl Aws {
     /// Every object under a prefix, in key order.
     pub fn list(&self, url: &S3Url) -> Result<Vec<Object>, AwsError> {
         let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .block_on(
-                    self.s3
-                        .list_objects_v2()
-                        .bucket(&url.bucket)
-                        .prefix(&url.key)
-                        .set_continuation_token(token)
-                        .send(),
-                )
-                .map_err(|e| service_error("listing", url.to_string(), e))?;
+        self.each_page(url, None, |page| {
             for o in page.contents() {
                 if let Some(key) = o.key().filter(|k| !k.ends_with('/')) {
                     out.push(Object {
@@ -60,12 +49,49 @@ impl Aws {
                     });
                 }
             }
+        })?;
+        Ok(out)
+    }
+
+    /// The "folders" directly under `folder` (a key ending in `/`): its common prefixes.
+    pub fn folders(&self, folder: &S3Url) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        self.each_page(folder, Some("/"), |page| {
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+        })?;
+        Ok(out)
+    }
+
+    /// ListObjectsV2 under `url`, every page handed to `each`.
+    fn each_page(
+        &self,
+        url: &S3Url,
+        delimiter: Option<&str>,
+        mut each: impl FnMut(&aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output),
+    ) -> Result<(), AwsError> {
+        let mut token = None;
+        loop {
+            let page = self
+                .block_on(
+                    self.s3
+                        .list_objects_v2()
+                        .bucket(&url.bucket)
+                        .prefix(&url.key)
+                        .set_delimiter(delimiter.map(str::to_string))
+                        .set_continuation_token(token)
+                        .send(),
+                )
+                .map_err(|e| service_error("listing", url.to_string(), e))?;
+            each(&page);
             token = page.next_continuation_token().map(str::to_string);
             if token.is_none() {
-                break;
+                return Ok(());
             }
         }
-        Ok(out)
     }
 
     /// Make `cache/<bucket>/<key>` hold exactly the objects under `url`: download what is new
@@ -246,35 +272,6 @@ impl Aws {
             done.copied.push(rel);
         }
         Ok(done)
-    }
-
-    /// The "folders" directly under `folder` (a key ending in `/`): its common prefixes.
-    pub fn folders(&self, folder: &S3Url) -> Result<Vec<String>, AwsError> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .block_on(
-                    self.s3
-                        .list_objects_v2()
-                        .bucket(&folder.bucket)
-                        .prefix(&folder.key)
-                        .delimiter("/")
-                        .set_continuation_token(token)
-                        .send(),
-                )
-                .map_err(|e| service_error("listing", folder.to_string(), e))?;
-            out.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_string)),
-            );
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
-        Ok(out)
     }
 
     /// Delete every object under `folder`. Refuses anything that is not a folder below the

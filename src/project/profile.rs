@@ -516,7 +516,10 @@ mod tests {
     #[test]
     fn short_digit_and_quoted_secrets_are_redacted() {
         let s = Secrets::new(vec!["ab".into(), "123456".into(), "p\"w\\x".into()]);
-        assert_eq!(s.redact("user=ab pw=ab; tab cab ab"), "user=**** pw=****; tab cab ****");
+        assert_eq!(
+            s.redact("user=ab pw=ab; tab cab ab"),
+            "user=**** pw=****; tab cab ****"
+        );
         assert_eq!(s.redact("pin 123456!"), "pin ****!");
         let json = serde_json::json!({"message": "failed with p\"w\\x", "ab": ["ab"]});
         let out = s.redact_json(json).to_string();

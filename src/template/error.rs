@@ -128,7 +128,9 @@ fn message_of(err: &Error) -> String {
         (ErrorKind::UndefinedError, None) => "undefined value".to_string(),
         (ErrorKind::UndefinedError, Some(d)) => format!("undefined value: {d}"),
         (ErrorKind::SyntaxError, Some(d)) => format!("template syntax error: {d}"),
-        (ErrorKind::OutOfFuel, _) => "the template did not finish rendering (out of fuel)".to_string(),
+        (ErrorKind::OutOfFuel, _) => {
+            "the template did not finish rendering (out of fuel)".to_string()
+        }
         (_, Some(d)) => d,
         (kind, None) => kind.to_string(),
     };

@@ -340,7 +340,10 @@ fn external_cleanup_deletes_only_its_own_run_folders() {
     lake.etlx(&f, &["build"]);
     let mut left = lake.keys("curated/");
     for key in foreign {
-        assert!(left.contains(&key.to_string()), "{key} was deleted: {left:?}");
+        assert!(
+            left.contains(&key.to_string()),
+            "{key} was deleted: {left:?}"
+        );
     }
     left.retain(|k| !foreign.contains(&k.as_str()));
     // One run folder of etlx's own: its two day partitions and its marker.

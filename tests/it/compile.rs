@@ -345,13 +345,20 @@ fn secrets_read_by_models_are_redacted_everywhere() {
     ];
     let vars = serde_json::json!({ "api_key": secret }).to_string();
     let out = f.etlx_with(&["--log-format", "json", "run", "--vars", &vars], &env);
-    assert_eq!(out.code, 1, "leaks_secret fails: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 1,
+        "leaks_secret fails: {}\n{}",
+        out.stdout, out.stderr
+    );
     let failed = out
         .stdout
         .lines()
         .find(|l| l.contains("leaks_secret") && l.contains("error"))
         .unwrap_or_else(|| panic!("no error event for leaks_secret:\n{}", out.stdout));
-    assert!(failed.contains("****"), "the error is reported, redacted: {failed}");
+    assert!(
+        failed.contains("****"),
+        "the error is reported, redacted: {failed}"
+    );
     let mut places: Vec<(String, String)> = vec![
         ("stdout".into(), out.stdout.clone()),
         ("stderr".into(), out.stderr.clone()),
@@ -360,7 +367,11 @@ fn secrets_read_by_models_are_redacted_everywhere() {
     for file in walkdir::WalkDir::new(f.path().join("target"))
         .into_iter()
         .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "sql" || x == "json"))
+        .filter(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| x == "sql" || x == "json")
+        })
     {
         let text = std::fs::read_to_string(file.path()).unwrap();
         places.push((file.path().display().to_string(), text));
@@ -368,8 +379,14 @@ fn secrets_read_by_models_are_redacted_everywhere() {
     assert!(places.len() > 5, "{places:?}");
     for (place, text) in places {
         assert!(!text.contains(secret), "the secret leaked into {place}");
-        assert!(!text.contains(escaped), "the escaped secret leaked into {place}");
+        assert!(
+            !text.contains(escaped),
+            "the escaped secret leaked into {place}"
+        );
     }
-    let n = crate::harness::duckdb_rows(&f.path().join("target/shop.duckdb"), "select n from uses_secret");
+    let n = crate::harness::duckdb_rows(
+        &f.path().join("target/shop.duckdb"),
+        "select n from uses_secret",
+    );
     assert_eq!(n, [["9"]], "the warehouse got the real value");
 }

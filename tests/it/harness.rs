@@ -143,3 +143,47 @@ pub fn duckdb_rows(database: &Path, sql: &str) -> Vec<Vec<String>> {
     }
     out
 }
+
+/// Start etlx in `dir` and wait, up to 10 s, until `started()` says the part a test wants to
+/// interrupt is under way. Panics if it never is, or if etlx ends first.
+pub fn start_until(
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    started: impl Fn() -> bool,
+) -> std::process::Child {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .env("HOME", dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start etlx");
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(status) = child.try_wait().expect("poll etlx") {
+            panic!("etlx {args:?} ended on its own ({status}) before it could be interrupted");
+        }
+        if started() {
+            return child;
+        }
+    }
+    let _ = child.kill();
+    panic!("etlx {args:?} did not get under way within 10 s");
+}
+
+/// Whether the SQL log at `log` shows `statement` was sent.
+pub fn logged(log: &Path, statement: &str) -> bool {
+    std::fs::read_to_string(log).is_ok_and(|t| t.contains(statement))
+}
+
+/// Send `signal` to a child process with the system's `kill`.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} failed");
+}

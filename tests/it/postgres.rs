@@ -422,7 +422,11 @@ fn redshift_inserts_round_trip_nasty_strings() {
     assert_eq!(back[0], ["-1", "t", ""], "NULL stays NULL");
     for (i, expected) in strings.iter().enumerate() {
         assert_eq!(back[i + 1][0], i.to_string());
-        assert_eq!(&back[i + 1][2], expected, "string {i} changed in the round trip");
+        assert_eq!(
+            &back[i + 1][2],
+            expected,
+            "string {i} changed in the round trip"
+        );
     }
 
     // A NUL cannot be stored: refused by row and column, and nothing of the chunk lands.
@@ -449,7 +453,11 @@ fn redshift_targets_verify_the_server_certificate_by_default() {
     let refused = f.etlx_with(&["debug", "--target", "redshift_on_pg"], &env);
     assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
     let all = format!("{}{}", refused.stdout, refused.stderr);
-    let host = &env.iter().find(|(k, _)| k == "ETLX_TEST_PG_HOST").unwrap().1;
+    let host = &env
+        .iter()
+        .find(|(k, _)| k == "ETLX_TEST_PG_HOST")
+        .unwrap()
+        .1;
     assert!(
         all.contains(&format!("@{host}:")) && all.contains("sslrootcert"),
         "{all}"
@@ -459,7 +467,9 @@ fn redshift_targets_verify_the_server_certificate_by_default() {
     let opted_out = f.etlx_with(&["debug", "--target", "redshift_on_pg"], &env);
     let all = format!("{}{}", opted_out.stdout, opted_out.stderr);
     assert!(
-        opted_out.stderr.contains("does not check the server's certificate"),
+        opted_out
+            .stderr
+            .contains("does not check the server's certificate"),
         "{all}"
     );
 }
@@ -472,34 +482,37 @@ fn a_second_run_on_the_same_schema_is_refused() {
         return;
     };
     ok(&etlx(&f, &db, &["build"]));
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
-        .args(["run", "-s", "fragile", "--vars", "{slow: true}", "--target", "pg"])
-        .envs(db.env())
-        .env("HOME", f.path())
-        .current_dir(f.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
-    let mut seen = false;
-    for _ in 0..100 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        if db.query(running) == [["1"]] {
-            seen = true;
-            break;
-        }
-    }
-    assert!(seen, "the slow build never started on the server");
+    let mut first = crate::harness::start_until(
+        f.path(),
+        &[
+            "run",
+            "-s",
+            "fragile",
+            "--vars",
+            "{slow: true}",
+            "--target",
+            "pg",
+        ],
+        &db.env(),
+        || db.query(running) == [["1"]],
+    );
     let manifest = f.read("target/manifest.json");
     let second = etlx(&f, &db, &["build"]);
     first.kill().unwrap();
     first.wait().unwrap();
     db.query("select pg_cancel_backend(pid) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and pid <> pg_backend_pid()");
     assert_eq!(second.code, 2, "{}\n{}", second.stdout, second.stderr);
-    let expected = format!("in use by another etlx run (etlx run pid {} since ", first.id());
+    let expected = format!(
+        "in use by another etlx run (etlx run pid {} since ",
+        first.id()
+    );
     assert!(second.stderr.contains(&expected), "{}", second.stderr);
-    assert_eq!(f.read("target/manifest.json"), manifest, "manifest rewritten");
+    assert_eq!(
+        f.read("target/manifest.json"),
+        manifest,
+        "manifest rewritten"
+    );
     // The killed holder's session ends, and with it the lock.
     let mut free = false;
     for _ in 0..50 {
@@ -511,4 +524,43 @@ fn a_second_run_on_the_same_schema_is_refused() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(free, "the lock outlived the killed run");
+}
+
+/// SIGTERM during a slow server statement: etlx sends the server a cancel request, so the
+/// statement stops at once (it is not left running after etlx exits), the transaction rolls
+/// back, and the run ends with its results written, exit 130.
+#[test]
+fn sigterm_cancels_the_statement_on_the_server() {
+    let Some((db, f)) = warehouse("sigterm") else {
+        return;
+    };
+    ok(&etlx(&f, &db, &["build"]));
+    let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
+    let child = crate::harness::start_until(
+        f.path(),
+        &[
+            "run",
+            "-s",
+            "fragile",
+            "--vars",
+            "{slow: true}",
+            "--target",
+            "pg",
+        ],
+        &db.env(),
+        || db.query(running) == [["1"]],
+    );
+    crate::harness::send_signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.query(running), [["0"]], "the statement was left running");
+    let results = f.read("target/run_results.json");
+    assert!(results.contains("interrupted by SIGTERM"), "{results}");
+    assert_eq!(db.query("select x from analytics.fragile"), [["1"]]);
 }

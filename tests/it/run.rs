@@ -307,27 +307,13 @@ fn a_second_run_is_refused_before_it_writes_anything() {
     let f = Fixture::new("warehouse");
     ok(&f.etlx(&["build"]));
     let log = f.path().join("sql.log");
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
-        .args(["run", "-s", "fragile", "--vars", "{slow: true}"])
-        .current_dir(f.path())
-        .env("HOME", f.path())
-        .env("ETLX_SQL_LOG", &log)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut running = false;
-    for _ in 0..200 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        if let Some(status) = first.try_wait().unwrap() {
-            panic!("the first run ended on its own ({status})");
-        }
-        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("range(20000000000)")) {
-            running = true;
-            break;
-        }
-    }
-    assert!(running, "the first run never started its slow statement");
+    let env = [("ETLX_SQL_LOG".to_string(), log.display().to_string())];
+    let mut first = crate::harness::start_until(
+        f.path(),
+        &["run", "-s", "fragile", "--vars", "{slow: true}"],
+        &env,
+        || crate::harness::logged(&log, "range(20000000000)"),
+    );
     let manifest = f.read("target/manifest.json");
     let compiled = f.path().join("target/compiled/warehouse/models/orders.sql");
     let compiled_at = std::fs::metadata(&compiled).unwrap().modified().unwrap();
@@ -341,7 +327,11 @@ fn a_second_run_is_refused_before_it_writes_anything() {
         "{}",
         second.stderr
     );
-    assert_eq!(f.read("target/manifest.json"), manifest, "manifest rewritten");
+    assert_eq!(
+        f.read("target/manifest.json"),
+        manifest,
+        "manifest rewritten"
+    );
     assert_eq!(
         std::fs::metadata(&compiled).unwrap().modified().unwrap(),
         compiled_at,
@@ -365,7 +355,12 @@ fn a_panic_while_building_fails_that_node_and_the_run_ends() {
             .unwrap()
             .iter()
             .find(|r| r["unique_id"] == format!("model.warehouse.{name}"))
-            .map(|r| (r["status"].as_str().unwrap().to_string(), r["message"].clone()))
+            .map(|r| {
+                (
+                    r["status"].as_str().unwrap().to_string(),
+                    r["message"].clone(),
+                )
+            })
             .unwrap_or_else(|| panic!("{name} not in run_results.json"))
     };
     let (orders, message) = status("orders");
@@ -378,15 +373,6 @@ fn a_panic_while_building_fails_that_node_and_the_run_ends() {
     assert_eq!(status("customers_named").0, "success");
 }
 
-/// Send `signal` to a child process with the system's `kill`.
-pub fn send_signal(child: &std::process::Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -{signal} failed");
-}
-
 /// Ctrl-C (SIGINT) in the middle of a slow statement: the statement is interrupted and
 /// rolled back, the run writes run_results.json with the node marked, and exits 130.
 #[test]
@@ -394,26 +380,15 @@ fn sigint_stops_the_run_cleanly_and_writes_its_results() {
     let f = Fixture::new("warehouse");
     ok(&f.etlx(&["build"]));
     let log = f.path().join("sql.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
-        .args(["run", "--vars", "{slow: true}", "--threads", "1"])
-        .current_dir(f.path())
-        .env("HOME", f.path())
-        .env("ETLX_SQL_LOG", &log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut running = false;
-    for _ in 0..200 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("range(20000000000)")) {
-            running = true;
-            break;
-        }
-    }
-    assert!(running, "the slow statement never started");
+    let env = [("ETLX_SQL_LOG".to_string(), log.display().to_string())];
+    let child = crate::harness::start_until(
+        f.path(),
+        &["run", "--vars", "{slow: true}", "--threads", "1"],
+        &env,
+        || crate::harness::logged(&log, "range(20000000000)"),
+    );
     let clock = std::time::Instant::now();
-    send_signal(&child, "INT");
+    crate::harness::send_signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -442,11 +417,11 @@ fn sigint_stops_the_run_cleanly_and_writes_its_results() {
         "{fragile}"
     );
     // Nothing else failed: what had not started is skipped, what had finished stays.
-    for r in all.iter().filter(|r| r["unique_id"] != "model.warehouse.fragile") {
-        assert!(
-            r["status"] == "success" || r["status"] == "skipped",
-            "{r}"
-        );
+    for r in all
+        .iter()
+        .filter(|r| r["unique_id"] != "model.warehouse.fragile")
+    {
+        assert!(r["status"] == "success" || r["status"] == "skipped", "{r}");
     }
     assert_eq!(query(&f, "select x from fragile"), [["1"]]);
 }
@@ -478,6 +453,13 @@ fn a_failing_post_hook_says_the_new_version_is_live() {
             && message.contains("now holds the new version"),
         "{message}"
     );
-    assert!(out.stdout.contains("built, but its post-hook failed"), "{}", out.stdout);
-    assert_eq!(query(&f, "select count(*) > 0 from customer_totals"), [["true"]]);
+    assert!(
+        out.stdout.contains("built, but its post-hook failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        query(&f, "select count(*) > 0 from customer_totals"),
+        [["true"]]
+    );
 }
