@@ -529,10 +529,11 @@ mod tests {
 
     #[test]
     fn redacts_every_occurrence() {
+        // A one-letter secret is redacted too, as a whole word (it used to leak).
         let s = Secrets::new(vec!["hunter2".into(), "x".into()]);
         assert_eq!(
-            s.redact("pw=hunter2; again hunter2; x"),
-            "pw=****; again ****; x"
+            s.redact("pw=hunter2; again hunter2; x; xyz"),
+            "pw=****; again ****; ****; xyz"
         );
     }
 }

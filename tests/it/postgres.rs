@@ -16,6 +16,13 @@ fn ok(out: &Output) {
     );
 }
 
+/// Whether the slow build of `fragile` (`--vars '{slow: true}'`) is running on the server, in
+/// this test's database (other tests run the same statement in theirs).
+const SLOW_RUNNING: &str = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and datname = current_database() and pid <> pg_backend_pid()";
+
+/// Stops that statement: a killed client's statement runs on until the server notices.
+const CANCEL_SLOW: &str = "select pg_cancel_backend(pid) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and datname = current_database() and pid <> pg_backend_pid()";
+
 /// A database of its own for the test, and a copy of the warehouse fixture to run against it;
 /// `None` (the test skips) when no server is configured.
 fn warehouse(name: &str) -> Option<(PgDatabase, Fixture)> {
@@ -141,14 +148,13 @@ fn a_process_killed_mid_build_leaves_the_previous_table() {
         .spawn()
         .unwrap();
     // Wait until the server is running the slow statement, then kill the client mid-build.
-    let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
     let mut seen = false;
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(100));
         if let Some(status) = child.try_wait().unwrap() {
             panic!("etlx exited on its own ({status}) before it could be killed");
         }
-        if db.query(running) == [["1"]] {
+        if db.query(SLOW_RUNNING) == [["1"]] {
             seen = true;
             break;
         }
@@ -158,10 +164,10 @@ fn a_process_killed_mid_build_leaves_the_previous_table() {
     child.wait().unwrap();
     // The server rolls the dead client's transaction back once it notices; cancel it so the
     // test does not wait for the statement to finish.
-    db.query("select pg_cancel_backend(pid) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and pid <> pg_backend_pid()");
+    db.query(CANCEL_SLOW);
     let mut gone = false;
     for _ in 0..100 {
-        if db.query(running) == [["0"]] {
+        if db.query(SLOW_RUNNING) == [["0"]] {
             gone = true;
             break;
         }
@@ -482,7 +488,6 @@ fn a_second_run_on_the_same_schema_is_refused() {
         return;
     };
     ok(&etlx(&f, &db, &["build"]));
-    let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
     let mut first = crate::harness::start_until(
         f.path(),
         &[
@@ -495,13 +500,13 @@ fn a_second_run_on_the_same_schema_is_refused() {
             "pg",
         ],
         &db.env(),
-        || db.query(running) == [["1"]],
+        || db.query(SLOW_RUNNING) == [["1"]],
     );
     let manifest = f.read("target/manifest.json");
     let second = etlx(&f, &db, &["build"]);
     first.kill().unwrap();
     first.wait().unwrap();
-    db.query("select pg_cancel_backend(pid) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and pid <> pg_backend_pid()");
+    db.query(CANCEL_SLOW);
     assert_eq!(second.code, 2, "{}\n{}", second.stdout, second.stderr);
     let expected = format!(
         "in use by another etlx run (etlx run pid {} since ",
@@ -535,7 +540,6 @@ fn sigterm_cancels_the_statement_on_the_server() {
         return;
     };
     ok(&etlx(&f, &db, &["build"]));
-    let running = "select count(*) from pg_stat_activity where query like '%generate_series(1, 2000000000)%' and state = 'active' and pid <> pg_backend_pid()";
     let child = crate::harness::start_until(
         f.path(),
         &[
@@ -548,7 +552,7 @@ fn sigterm_cancels_the_statement_on_the_server() {
             "pg",
         ],
         &db.env(),
-        || db.query(running) == [["1"]],
+        || db.query(SLOW_RUNNING) == [["1"]],
     );
     crate::harness::send_signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
@@ -559,7 +563,11 @@ fn sigterm_cancels_the_statement_on_the_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(db.query(running), [["0"]], "the statement was left running");
+    assert_eq!(
+        db.query(SLOW_RUNNING),
+        [["0"]],
+        "the statement was left running"
+    );
     let results = f.read("target/run_results.json");
     assert!(results.contains("interrupted by SIGTERM"), "{results}");
     assert_eq!(db.query("select x from analytics.fragile"), [["1"]]);
