@@ -107,22 +107,24 @@ fn columns(cols: &[GlueColumn]) -> Result<Vec<Column>, AwsError> {
 }
 
 /// A failed item of a batch call: its partition values and what Glue said.
-fn partition_error(e: &PartitionError) -> (Vec<String>, &str) {
-    (
-        e.partition_values().to_vec(),
-        e.error_detail()
-            .and_then(|d| d.error_message())
-            .unwrap_or_default(),
-    )
+fn partition_error(e: &PartitionError) -> (Vec<String>, String) {
+    (e.partition_values().to_vec(), detail(e.error_detail()))
 }
 
-/// Turn a batch call's per-item errors into one error naming each failed partition.
-fn item_errors<'a>(
+fn detail(d: Option<&aws_sdk_glue::types::ErrorDetail>) -> String {
+    d.and_then(|d| d.error_message())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A batch call's per-item errors as one error naming each failed partition.
+fn item_errors(
     operation: &'static str,
     table: &str,
-    errors: impl Iterator<Item = (Vec<String>, &'a str)>,
+    errors: Vec<(Vec<String>, String)>,
 ) -> Result<(), AwsError> {
     let failed: Vec<String> = errors
+        .into_iter()
         .map(|(values, message)| format!("({}): {message}", values.join(", ")))
         .collect();
     if failed.is_empty() {
@@ -285,25 +287,17 @@ impl Aws {
             };
         let (kept, new): (Vec<_>, Vec<_>) = wanted.iter().partition(|(v, _)| existing.contains(v));
         for batch in new.chunks(100) {
-            let inputs = batch
-                .iter()
-                .map(|w| input(w))
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .block_on(
-                    self.glue
-                        .batch_create_partition()
-                        .database_name(&t.database)
-                        .table_name(&t.name)
-                        .set_partition_input_list(Some(inputs))
-                        .send(),
-                )
-                .map_err(|e| service_error("adding partitions to", what.clone(), e))?;
-            item_errors(
-                "adding partitions to",
-                &what,
-                out.errors().iter().map(partition_error),
-            )?;
+            let inputs = batch.iter().map(|w| input(w)).collect::<Result<_, _>>()?;
+            let call = self
+                .glue
+                .batch_create_partition()
+                .database_name(&t.database)
+                .table_name(&t.name)
+                .set_partition_input_list(Some(inputs))
+                .send();
+            self.batch("adding partitions to", &what, call, |out| {
+                out.errors().iter().map(partition_error).collect()
+            })?;
         }
         for batch in kept.chunks(100) {
             let entries = batch
@@ -315,29 +309,20 @@ impl Aws {
                         .build()
                         .map_err(|e| AwsError::Config(e.to_string()))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .block_on(
-                    self.glue
-                        .batch_update_partition()
-                        .database_name(&t.database)
-                        .table_name(&t.name)
-                        .set_entries(Some(entries))
-                        .send(),
-                )
-                .map_err(|e| service_error("moving partitions of", what.clone(), e))?;
-            item_errors(
-                "moving partitions of",
-                &what,
-                out.errors().iter().map(|e| {
-                    (
-                        e.partition_value_list().to_vec(),
-                        e.error_detail()
-                            .and_then(|d| d.error_message())
-                            .unwrap_or_default(),
-                    )
-                }),
-            )?;
+                .collect::<Result<_, _>>()?;
+            let call = self
+                .glue
+                .batch_update_partition()
+                .database_name(&t.database)
+                .table_name(&t.name)
+                .set_entries(Some(entries))
+                .send();
+            self.batch("moving partitions of", &what, call, |out| {
+                let failed = |e: &aws_sdk_glue::types::BatchUpdatePartitionFailureEntry| {
+                    (e.partition_value_list().to_vec(), detail(e.error_detail()))
+                };
+                out.errors().iter().map(failed).collect()
+            })?;
         }
         let wanted_values: std::collections::HashSet<&Vec<String>> =
             wanted.iter().map(|(v, _)| v).collect();
@@ -354,24 +339,36 @@ impl Aws {
                         .build()
                         .map_err(|e| AwsError::Config(e.to_string()))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .block_on(
-                    self.glue
-                        .batch_delete_partition()
-                        .database_name(&t.database)
-                        .table_name(&t.name)
-                        .set_partitions_to_delete(Some(lists))
-                        .send(),
-                )
-                .map_err(|e| service_error("dropping old partitions of", what.clone(), e))?;
-            item_errors(
-                "dropping old partitions of",
-                &what,
-                out.errors().iter().map(partition_error),
-            )?;
+                .collect::<Result<_, _>>()?;
+            let call = self
+                .glue
+                .batch_delete_partition()
+                .database_name(&t.database)
+                .table_name(&t.name)
+                .set_partitions_to_delete(Some(lists))
+                .send();
+            self.batch("dropping old partitions of", &what, call, |out| {
+                out.errors().iter().map(partition_error).collect()
+            })?;
         }
         Ok(())
+    }
+
+    /// One of Glue's batch calls: the call's own failure, or any item that failed in it.
+    fn batch<T, E>(
+        &self,
+        operation: &'static str,
+        table: &str,
+        call: impl std::future::Future<Output = Result<T, E>>,
+        failed: impl FnOnce(&T) -> Vec<(Vec<String>, String)>,
+    ) -> Result<(), AwsError>
+    where
+        E: std::error::Error + aws_sdk_glue::error::ProvideErrorMetadata + 'static,
+    {
+        let out = self
+            .block_on(call)
+            .map_err(|e| service_error(operation, table, e))?;
+        item_errors(operation, table, failed(&out))
     }
 
     /// The table's columns as Glue holds them: data columns, then partition keys.
@@ -411,7 +408,7 @@ mod tests {
 
     #[test]
     fn per_item_errors_of_a_batch_fail_the_call() {
-        assert!(item_errors("adding partitions to", "lake.t", std::iter::empty()).is_ok());
+        assert!(item_errors("adding partitions to", "lake.t", Vec::new()).is_ok());
         let detail = aws_sdk_glue::types::ErrorDetail::builder()
             .error_code("AlreadyExistsException")
             .error_message("Partition already exists.")
@@ -423,7 +420,7 @@ mod tests {
         let err = item_errors(
             "adding partitions to",
             "lake.daily_plays",
-            [partition_error(&failed)].into_iter(),
+            vec![partition_error(&failed)],
         )
         .expect_err("a failed item fails the call");
         assert_eq!(
