@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("${@:-1000 5000}")
 [ $# -eq 0 ] && sizes=(1000 5000)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-build}"
 cargo build --release --quiet --bin etlx
 etlx="$CARGO_TARGET_DIR/release/etlx"
 work=$(mktemp -d)

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-build}"
 cargo build --quiet --bin etlx --example duckdb_reference
 etlx="$CARGO_TARGET_DIR/debug/etlx"
 reference="$CARGO_TARGET_DIR/debug/examples/duckdb_reference"

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 batches="${1:-10}"
 events="${2:-250000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-build}"
 cargo build --quiet --bin etlx --example replay_sql
 etlx="$CARGO_TARGET_DIR/debug/etlx"
 replay="$CARGO_TARGET_DIR/debug/examples/replay_sql"

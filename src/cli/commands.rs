@@ -231,6 +231,19 @@ fn execute(
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
+    execute_loaded(project, started, verb, selection, exec, kinds, printer)
+}
+
+/// `execute` on a project already loaded (`retry` reads the previous results first).
+fn execute_loaded(
+    project: Project,
+    started: Instant,
+    verb: &str,
+    selection: &Selection,
+    exec: &ExecArgs,
+    kinds: &[ResourceType],
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     let mut opts = selection_options(selection, true);
     opts.resource_types = selection.resource_types(kinds)?;
     opts.full_refresh = exec.full_refresh;
@@ -342,15 +355,14 @@ fn compile_and_report(
     Ok(Some(c))
 }
 
-/// The previous run's failed and skipped nodes, selected by unique id's last part.
+/// The previous run's failed and skipped nodes, selected by unique id's last part. The
+/// results are read where runs write them: under the project's `target-path`.
 fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let root = project::find_root(
-        global
-            .project_dir
-            .as_deref()
-            .unwrap_or(std::path::Path::new(".")),
-    )?;
-    let path = root.join("target/run_results.json");
+    let started = Instant::now();
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let path = project.target_dir().join("run_results.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("no previous run to retry: cannot read {}", path.display()))?;
     let previous: serde_json::Value = serde_json::from_str(&text)
@@ -379,7 +391,7 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
         select: vec![names.join(" ")],
         ..Selection::default()
     };
-    execute(global, "retry", &selection, exec, BUILD, printer)
+    execute_loaded(project, started, "retry", &selection, exec, BUILD, printer)
 }
 
 /// What templates need from the warehouse: which relations exist, and a connection.

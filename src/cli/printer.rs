@@ -108,8 +108,11 @@ impl Printer {
 
     /// A line about a failure: on stderr, shown even with --quiet.
     pub fn error_line(&self, text: &str) {
-        if self.format == LogFormat::Text {
-            let _ = writeln!(std::io::stderr(), "{}", self.redact(text));
+        match self.format {
+            LogFormat::Text => {
+                let _ = writeln!(std::io::stderr(), "{}", self.redact(text));
+            }
+            LogFormat::Json => self.json(serde_json::json!({"event": "error", "message": text})),
         }
     }
 

@@ -148,6 +148,10 @@ impl<'a> RunReporter<'a> {
     /// Failures again at the end, in full, where they are easy to find: for a test, how many
     /// rows failed, the first of them, and the SQL that finds them.
     pub fn summary(&self, results: &[NodeResult], _elapsed: f64) {
+        // Machines have had every failure as its node's event already.
+        if !self.printer.is_text() {
+            return;
+        }
         for r in results
             .iter()
             .filter(|r| r.status.is_failure() || r.status == Status::Warn)

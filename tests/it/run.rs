@@ -463,3 +463,52 @@ fn a_failing_post_hook_says_the_new_version_is_live() {
         [["true"]]
     );
 }
+
+/// `retry` reads the failed run's results where runs write them: under `target-path`.
+#[test]
+fn retry_reads_the_results_under_the_projects_target_path() {
+    let f = Fixture::new("warehouse");
+    let project = f.read("etlx_project.yml");
+    std::fs::write(
+        f.path().join("etlx_project.yml"),
+        format!("{project}target-path: out\n"),
+    )
+    .unwrap();
+    let failed = f.etlx(&["build", "--vars", "{break: true}"]);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(f.path().join("out/run_results.json").is_file());
+    assert!(!f.path().join("target/run_results.json").exists());
+    let retried = f.etlx(&["retry"]);
+    assert_eq!(retried.code, 0, "{}\n{}", retried.stdout, retried.stderr);
+    assert!(retried.stdout.contains("fragile"), "{}", retried.stdout);
+    assert!(
+        !retried.stdout.contains("Nothing to retry"),
+        "{}",
+        retried.stdout
+    );
+}
+
+/// A query that fails in `show` is reported under `--log-format json` too, as an event.
+#[test]
+fn show_reports_a_failing_query_in_json() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let out = f.etlx(&[
+        "--log-format",
+        "json",
+        "show",
+        "--inline",
+        "select * from no_such_table",
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let event: serde_json::Value = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|e: &serde_json::Value| e["event"] == "error")
+        .unwrap_or_else(|| panic!("no error event:\n{}", out.stdout));
+    assert!(
+        event["message"].as_str().unwrap().contains("no_such_table"),
+        "{event}"
+    );
+}
