@@ -471,6 +471,10 @@ fn run_operation(
     connect_options(adapter.as_ref(), &mut opts)?;
     let c = compile::compile(&project, &opts);
     printer.diagnostics(c.diagnostics.iter());
+    // No such macro is a usage error (2); a macro that fails as it runs is a failure (1).
+    if c.diagnostics.iter().any(|d| d.code == "unknown-macro") {
+        return Ok(Outcome::Invalid);
+    }
     if c.has_errors() {
         return Ok(Outcome::Failed);
     }

@@ -250,7 +250,8 @@ fn run_operation_queries_and_changes_the_warehouse() {
 fn run_operation_of_an_unknown_macro_suggests_the_closest() {
     let f = Fixture::new("warehouse");
     let out = f.etlx(&["run-operation", "report_order"]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    // A usage error, not a failed operation: exit 2.
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("no macro named 'report_order'")
             && out.stderr.contains("did you mean 'report_orders'?"),
