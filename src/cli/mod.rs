@@ -398,8 +398,12 @@ fn init_tracing(global: &Global) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ETLX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,etlx={level}")));
+    // Colour only for a person at a terminal: piped or captured logs stay plain text.
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()

@@ -513,3 +513,27 @@ fn show_reports_a_failing_query_in_json() {
         "{event}"
     );
 }
+
+/// `log()` output piped to a file or a CI log is plain text: colour codes only on a terminal.
+#[test]
+fn logs_are_not_coloured_when_piped() {
+    let f = Fixture::new("warehouse");
+    std::fs::write(
+        f.path().join("models/logs_a_line.sql"),
+        "{{ log('hello from the model', info=True) }}\nselect 1 as x\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
+        .args(["compile", "-s", "logs_a_line"])
+        .current_dir(f.path())
+        .env("HOME", f.path())
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("hello from the model"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in piped output: {stderr:?}"
+    );
+}
