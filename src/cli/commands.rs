@@ -422,12 +422,7 @@ fn show(
     };
     let sql = match &c.task_output {
         Some(sql) => sql.clone(),
-        None => c
-            .selected
-            .first()
-            .and_then(|id| c.nodes.get(id))
-            .and_then(|n| n.compiled_sql.clone())
-            .context("the selection matches no model; try `etlx ls` to see the names")?,
+        None => one_selected_model(&c)?,
     };
     let limited = format!(
         "select * from (\n{}\n) as etlx_show limit {limit}",
@@ -484,6 +479,38 @@ fn run_operation(
     }
     printer.info("summary", &format!("Ran operation {name}"));
     Ok(Outcome::Success)
+}
+
+/// The compiled SQL of the one model `show` was asked for. Several would be shown as one
+/// at random, so they are refused, named.
+fn one_selected_model(c: &Compilation) -> anyhow::Result<String> {
+    let models: Vec<&etlx::compile::CompiledNode> = c
+        .selected
+        .iter()
+        .filter_map(|id| c.nodes.get(id))
+        .filter(|n| n.resource_type == ResourceType::Model)
+        .collect();
+    match models.as_slice() {
+        [] => bail!("the selection matches no model; try `etlx ls` to see the names"),
+        [one] => one
+            .compiled_sql
+            .clone()
+            .with_context(|| format!("{} has no compiled SQL", one.name)),
+        many => {
+            let mut names: Vec<&str> = many.iter().map(|n| n.name.as_str()).collect();
+            let more = names.len().saturating_sub(10);
+            names.truncate(10);
+            let more = match more {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            bail!(
+                "show looks at one model, and the selection matches {}: {}{more}; pick one with -s <model>",
+                many.len(),
+                names.join(", ")
+            )
+        }
+    }
 }
 
 fn write_manifest(project: &Project, c: &Compilation) -> anyhow::Result<()> {

@@ -537,3 +537,18 @@ fn logs_are_not_coloured_when_piped() {
         "colour codes in piped output: {stderr:?}"
     );
 }
+
+/// `show` with a selection of several models names them and asks for one (exit 2), instead
+/// of showing one of them at random.
+#[test]
+fn show_refuses_a_selection_of_several_models() {
+    let f = Fixture::new("warehouse");
+    ok(&f.etlx(&["build"]));
+    let out = f.etlx(&["show", "-s", "orders", "fragile"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("matches 2: ") && out.stderr.contains("pick one with -s"),
+        "{}",
+        out.stderr
+    );
+}
