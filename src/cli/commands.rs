@@ -24,18 +24,30 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Ls { selection, output } => ls(global, selection, *output, printer),
         Command::Run { selection, exec } => {
             let kinds = &[ResourceType::Model];
-            execute(global, "run", selection, exec, kinds, printer)
+            execute(
+                global,
+                Invocation::new("run", selection, exec, kinds),
+                printer,
+            )
         }
         Command::Seed { selection, exec } => {
             let kinds = &[ResourceType::Seed];
-            execute(global, "seed", selection, exec, kinds, printer)
+            execute(
+                global,
+                Invocation::new("seed", selection, exec, kinds),
+                printer,
+            )
         }
-        Command::Test { selection, exec } => {
-            execute(global, "test", selection, exec, TESTS, printer)
-        }
-        Command::Build { selection, exec } => {
-            execute(global, "build", selection, exec, BUILD, printer)
-        }
+        Command::Test { selection, exec } => execute(
+            global,
+            Invocation::new("test", selection, exec, TESTS),
+            printer,
+        ),
+        Command::Build { selection, exec } => execute(
+            global,
+            Invocation::new("build", selection, exec, BUILD),
+            printer,
+        ),
         Command::Retry { exec } => retry(global, exec, printer),
         Command::Show {
             selection,
@@ -218,32 +230,43 @@ fn open_adapter_for(project: &Project, threads: usize) -> anyhow::Result<Box<dyn
     })
 }
 
-/// `run`, `seed` and `build`: compile what is selected, then build it over the DAG.
-fn execute(
-    global: &Global,
-    verb: &str,
-    selection: &Selection,
-    exec: &ExecArgs,
-    kinds: &[ResourceType],
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
+/// What a building command was asked: its verb, selection, flags and the kinds it runs.
+struct Invocation<'a> {
+    verb: &'a str,
+    selection: &'a Selection,
+    exec: &'a ExecArgs,
+    kinds: &'a [ResourceType],
+}
+
+impl<'a> Invocation<'a> {
+    fn new(
+        verb: &'a str,
+        selection: &'a Selection,
+        exec: &'a ExecArgs,
+        kinds: &'a [ResourceType],
+    ) -> Invocation<'a> {
+        Invocation {
+            verb,
+            selection,
+            exec,
+            kinds,
+        }
+    }
+}
+
+/// `run`, `seed`, `test`, `build` and `retry`: compile what is selected, then build it over
+/// the DAG.
+fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
-    execute_loaded(project, started, verb, selection, exec, kinds, printer)
-}
-
-/// `execute` on a project already loaded (`retry` reads the previous results first).
-fn execute_loaded(
-    project: Project,
-    started: Instant,
-    verb: &str,
-    selection: &Selection,
-    exec: &ExecArgs,
-    kinds: &[ResourceType],
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
+    let Invocation {
+        verb,
+        selection,
+        exec,
+        kinds,
+    } = inv;
     let mut opts = selection_options(selection, true);
     opts.resource_types = selection.resource_types(kinds)?;
     opts.full_refresh = exec.full_refresh;
@@ -288,7 +311,20 @@ fn execute_loaded(
     let results = etlx::run::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
-    let args = serde_json::json!({"select": selection.select, "exclude": selection.exclude_terms(), "full_refresh": exec.full_refresh, "threads": run_opts.threads});
+    // What `retry` replays: the same vars, target and flags, as dbt records them.
+    let vars = match &global.vars {
+        Some(text) => serde_json::Value::Object(parse_mapping("--vars", text)?),
+        None => serde_json::json!({}),
+    };
+    let args = serde_json::json!({
+        "which": verb,
+        "select": selection.select,
+        "exclude": selection.exclude_terms(),
+        "full_refresh": exec.full_refresh,
+        "threads": run_opts.threads,
+        "vars": vars,
+        "target": project.target.name,
+    });
     let path = project.target_dir().join("run_results.json");
     etlx::artifacts::write_json(
         &path,
@@ -355,12 +391,18 @@ fn compile_and_report(
     Ok(Some(c))
 }
 
-/// The previous run's failed and skipped nodes, selected by unique id's last part. The
+/// The previous run's failed and skipped nodes, selected by unique id's last part, run
+/// with the previous run's vars, target and `--full-refresh` (flags given now win). The
 /// results are read where runs write them: under the project's `target-path`.
 fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    let Some(project) = load(global, printer)? else {
-        return Ok(Outcome::Invalid);
+    // Loaded once quietly to find the target path; the retry loads again with the vars.
+    let (project, _) = project::load(&load_options(global)?)?;
+    let Some(project) = project else {
+        return execute(
+            global,
+            Invocation::new("retry", &Selection::default(), exec, BUILD),
+            printer,
+        );
     };
     let path = project.target_dir().join("run_results.json");
     let text = std::fs::read_to_string(&path)
@@ -391,7 +433,24 @@ fn retry(global: &Global, exec: &ExecArgs, printer: &Printer) -> anyhow::Result<
         select: vec![names.join(" ")],
         ..Selection::default()
     };
-    execute_loaded(project, started, "retry", &selection, exec, BUILD, printer)
+    let args = &previous["args"];
+    let mut replayed = global.clone();
+    if replayed.vars.is_none() {
+        replayed.vars = args["vars"]
+            .as_object()
+            .filter(|v| !v.is_empty())
+            .map(|v| serde_json::Value::Object(v.clone()).to_string());
+    }
+    if replayed.target.is_none() {
+        replayed.target = args["target"].as_str().map(str::to_string);
+    }
+    let mut exec = exec.clone();
+    exec.full_refresh |= args["full_refresh"].as_bool() == Some(true);
+    execute(
+        &replayed,
+        Invocation::new("retry", &selection, &exec, BUILD),
+        printer,
+    )
 }
 
 /// What templates need from the warehouse: which relations exist, and a connection.

@@ -115,8 +115,9 @@ fn a_failing_model_skips_exactly_its_descendants_and_keeps_its_old_table() {
         Some("success".into())
     );
     assert_eq!(status("seed.warehouse.customers"), Some("success".into()));
-    // retry re-runs exactly what failed or was skipped
-    let retried = f.etlx(&["retry"]);
+    // retry re-runs exactly what failed or was skipped (with the fix: the failed run's
+    // `break: true` is replayed unless retry is given vars of its own)
+    let retried = f.etlx(&["retry", "--vars", "{break: false}"]);
     ok(&retried);
     let ran: Vec<&str> = retried
         .stdout
@@ -479,7 +480,7 @@ fn retry_reads_the_results_under_the_projects_target_path() {
     assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
     assert!(f.path().join("out/run_results.json").is_file());
     assert!(!f.path().join("target/run_results.json").exists());
-    let retried = f.etlx(&["retry"]);
+    let retried = f.etlx(&["retry", "--vars", "{break: false}"]);
     assert_eq!(retried.code, 0, "{}\n{}", retried.stdout, retried.stderr);
     assert!(retried.stdout.contains("fragile"), "{}", retried.stdout);
     assert!(
@@ -551,4 +552,25 @@ fn show_refuses_a_selection_of_several_models() {
         "{}",
         out.stderr
     );
+}
+
+/// `retry` replays the failed run's `--vars` (and target, and --full-refresh): without them a
+/// retry of one batch's failure would run another batch. `--vars` given to retry win.
+#[test]
+fn retry_replays_the_failed_runs_vars() {
+    let f = Fixture::new("warehouse");
+    let failed = f.etlx(&["build", "--vars", "{break: true}"]);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    let again = f.etlx(&["retry"]);
+    assert_eq!(again.code, 1, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("fragile was told to break"),
+        "the vars were replayed: {}",
+        again.stdout
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&f.read("target/run_results.json")).unwrap();
+    assert_eq!(results["args"]["vars"], serde_json::json!({"break": true}));
+    assert_eq!(results["args"]["which"], "retry");
+    ok(&f.etlx(&["retry", "--vars", "{break: false}"]));
 }
