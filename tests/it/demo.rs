@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::harness::run_in;
+use crate::harness::{duckdb_fingerprint, run_in};
 
 /// A copy of the root project (without the Rust tests) in a temporary directory.
 pub fn demo() -> tempfile::TempDir {
@@ -42,23 +42,9 @@ fn build(dir: &Path, vars: &str) {
 /// Row count and an order-independent checksum of every warehouse table. Staging tables hold
 /// only the batch last read, so they are left out.
 fn fingerprint(dir: &Path) -> BTreeMap<String, (i64, String)> {
-    let db = duckdb::Connection::open(dir.join("target/etlx_demo.duckdb")).expect("open");
-    let tables: Vec<String> = db
-        .prepare("select table_name from information_schema.tables where table_schema = 'main' and table_type = 'BASE TABLE' and table_name not like 'stg%' order by 1")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .expect("tables");
-    tables
-        .into_iter()
-        .map(|t| {
-            let sql = format!(
-                "select count(*), coalesce(sum(hash(x)), 0)::varchar from main.\"{t}\" as x"
-            );
-            let v = db
-                .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
-                .expect("checksum");
-            (t, v)
-        })
-        .collect()
+    duckdb_fingerprint(&dir.join("target/etlx_demo.duckdb"), |t| {
+        !t.starts_with("stg")
+    })
 }
 
 fn fresh(dir: &Path) {
@@ -72,7 +58,10 @@ fn batches_in_any_order_and_reruns_give_the_same_warehouse() {
     build(dir, "{batch: '*'}");
     let all_at_once = fingerprint(dir);
     assert!(all_at_once.len() >= 12, "{all_at_once:?}");
-    assert!(all_at_once["fct_songplays"].0 > 3000, "{all_at_once:?}");
+    assert!(
+        all_at_once["main.fct_songplays"].0 > 3000,
+        "{all_at_once:?}"
+    );
 
     fresh(dir);
     for batch in ["batch_001", "batch_002", "batch_003"] {

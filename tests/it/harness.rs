@@ -1,5 +1,6 @@
 //! Running the binary on a copy of a fixture project, and snapshot settings shared by tests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub struct Output {
@@ -73,24 +74,34 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
 }
 
 pub fn run_with(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_etlx"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "100")
-        .env("HOME", dir)
-        .env_remove("ETLX_TARGET")
-        .env_remove("ETLX_PROFILES_DIR")
-        .env_remove("ETLX_PROJECT_DIR")
-        .env_remove("ETLX_LOG")
-        .output()
-        .expect("run etlx");
+    let out = etlx_command(dir, args, env).output().expect("run etlx");
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The command `run_with` runs, for tests that start etlx and act while it runs.
+pub fn etlx_command(dir: &Path, args: &[&str], env: &[(String, String)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"));
+    // Removed first: a test may set them again.
+    for name in [
+        "ETLX_TARGET",
+        "ETLX_PROFILES_DIR",
+        "ETLX_PROJECT_DIR",
+        "ETLX_LOG",
+        "ETLX_SQL_LOG",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env("HOME", dir);
+    cmd
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -152,11 +163,7 @@ pub fn start_until(
     env: &[(String, String)],
     started: impl Fn() -> bool,
 ) -> std::process::Child {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .env("HOME", dir)
+    let mut child = etlx_command(dir, args, env)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -186,4 +193,39 @@ pub fn send_signal(child: &std::process::Child, signal: &str) {
         .status()
         .expect("kill");
     assert!(status.success(), "kill -{signal} failed");
+}
+
+/// Row count and an order-independent checksum (the sum of the rows' hashes) of every base
+/// table of a DuckDB database that `keep` accepts, keyed `schema.table`.
+///
+/// The database is opened read-only: after a killed run it still has a write-ahead log, and
+/// replaying it is the next etlx run's job, not the checker's.
+pub fn duckdb_fingerprint(
+    database: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<String, (i64, String)> {
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .expect("read-only config");
+    let db = duckdb::Connection::open_with_flags(database, config).expect("open warehouse");
+    let tables: Vec<(String, String)> = db
+        .prepare(
+            "select table_schema, table_name from information_schema.tables \
+             where table_type = 'BASE TABLE' and table_catalog = current_database() order by 1, 2",
+        )
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("tables");
+    tables
+        .into_iter()
+        .filter(|(_, t)| keep(t))
+        .map(|(s, t)| {
+            let sql = format!(
+                "select count(*), coalesce(sum(hash(x)), 0)::varchar from \"{s}\".\"{t}\" as x"
+            );
+            let v = db
+                .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("checksum");
+            (format!("{s}.{t}"), v)
+        })
+        .collect()
 }

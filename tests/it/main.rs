@@ -9,6 +9,7 @@ mod dbt_compat;
 mod demo;
 mod freshness;
 mod harness;
+mod kill;
 mod ls;
 mod pg;
 mod postgres;

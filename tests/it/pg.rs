@@ -94,6 +94,17 @@ impl PgDatabase {
         ]
     }
 
+    /// The variables the demo project's `pg` target (the repository root's profiles.yml) reads.
+    pub fn demo_env(&self) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "ETLX_ENV_SECRET_TEST_PG_PASSWORD" => ("ETLX_ENV_SECRET_PG_PASSWORD".into(), v),
+                other => (other.replace("ETLX_TEST_PG_", "ETLX_PG_"), v),
+            })
+            .collect()
+    }
+
     pub fn password(&self) -> &str {
         &self.password
     }

@@ -298,14 +298,7 @@ fn the_demo_warehouse_is_the_same_on_duckdb_and_postgres() {
     let built = crate::harness::run_in(dir, &["build"]);
     ok(&built);
     // On PostgreSQL batch by batch, with a re-run: the incremental path, not one big load.
-    let env: Vec<(String, String)> = db
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
-            "ETLX_ENV_SECRET_TEST_PG_PASSWORD" => ("ETLX_ENV_SECRET_PG_PASSWORD".into(), v),
-            other => (other.replace("ETLX_TEST_PG_", "ETLX_PG_"), v),
-        })
-        .collect();
+    let env = db.demo_env();
     for batch in ["batch_001", "batch_002", "batch_003", "batch_002"] {
         let vars = format!("{{batch: {batch}}}");
         let out =

@@ -164,21 +164,37 @@ fn a_second_process_gets_a_clear_lock_error() {
 fn a_process_killed_mid_build_leaves_the_previous_table() {
     let f = Fixture::new("warehouse");
     ok(&f.etlx(&["build"]));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etlx"))
-        .args(["run", "-s", "fragile", "--vars", "{slow: true}"])
-        .current_dir(f.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Give it time to get into the slow build (it takes far longer than this), without
-    // touching the database ourselves: opening it would take the lock from the child.
-    for _ in 0..20 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    // The SQL log shows when the slow statement has been sent, without touching the database:
+    // opening it would take the lock from the child.
+    let log = f.path().join("sql.log");
+    let mut child = crate::harness::etlx_command(
+        f.path(),
+        &["run", "-s", "fragile", "--vars", "{slow: true}"],
+        &[("ETLX_SQL_LOG".into(), log.display().to_string())],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let slow = "range(20000000000)";
+    let mut sent = false;
+    for _ in 0..300 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
         if let Some(status) = child.try_wait().unwrap() {
             panic!("etlx exited on its own ({status}) before it could be killed");
         }
+        if std::fs::read_to_string(&log).is_ok_and(|l| l.contains(slow)) {
+            sent = true;
+            break;
+        }
     }
+    assert!(sent, "the slow statement was never sent");
+    // The statement is logged just before it runs, and runs for seconds: kill it mid-way.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "etlx finished the slow statement before it could be killed"
+    );
     child.kill().unwrap();
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
