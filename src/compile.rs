@@ -1298,6 +1298,20 @@ fn analyze(
     written: &Inlined,
     path: &std::path::Path,
 ) -> Option<Diagnostic> {
+    if node.resource_type == ResourceType::Model && !has_statement(own_sql) {
+        // The warehouse would say `syntax error at ")"`, about SQL the user never wrote.
+        return Some(
+            Diagnostic::error(
+                "empty-model",
+                format!(
+                    "model '{}' has no SQL: after rendering, the file holds only whitespace and comments",
+                    node.name
+                ),
+            )
+            .at(node.file.location(0..0))
+            .hint("a model is one select statement; write it, delete the file, or disable the model with {{ config(enabled=false) }}"),
+        );
+    }
     let mode = static_analysis_of(project, &compiled.config);
     if mode == StaticAnalysis::Off || own_sql.trim().is_empty() {
         return None;
@@ -1327,6 +1341,23 @@ fn analyze(
         "compiled from {}",
         crate::diag::display_path(&node.file.path)
     )))
+}
+
+/// Whether `sql` holds anything but whitespace and comments.
+fn has_statement(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .find("*/")
+                .map_or("", |i| &after[i + 2..])
+                .trim_start();
+        } else {
+            return !rest.trim().trim_end_matches(';').trim().is_empty();
+        }
+    }
 }
 
 /// Ephemeral models this node reads, directly or through other ephemerals, parents first
@@ -1465,6 +1496,16 @@ mod tests {
         let span = find_call(text, "ref", &["orders"]);
         assert_eq!(&text[span], "\"orders\"");
         assert_eq!(find_call(text, "source", &["x"]), 0..0);
+    }
+
+    #[test]
+    fn comments_and_whitespace_are_no_statement() {
+        assert!(!has_statement(
+            "  \n-- only a comment\n/* and a block */\n;\n"
+        ));
+        assert!(!has_statement(""));
+        assert!(has_statement("-- a comment\nselect 1"));
+        assert!(has_statement("/* x */ select 1"));
     }
 
     #[test]

@@ -689,6 +689,7 @@ fn build_relation(
                 .get(&node.unique_id)
                 .map(|n| crate::diag::display_path(&n.file.path))
                 .unwrap_or_default();
+            materialize::duckdb::check_seed_shape(&project.root.join(&path), &path, config)?;
             let select =
                 materialize::duckdb::seed_select(&path, config).map_err(|e| e.to_string())?;
             let aws = crate::aws::AwsSettings::from_target(&project.target);

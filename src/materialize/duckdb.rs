@@ -69,6 +69,50 @@ pub fn seed_select(path: &str, config: &Config) -> Result<String, PlanError> {
     Ok(format!("select * from read_csv({})", args.join(", ")))
 }
 
+/// Check that every row of a seed has one field per header column. DuckDB's CSV sniffer,
+/// given ragged rows, picks whatever shape most rows share and drops the rest without an
+/// error: a seed must load whole or fail, pointing at the row.
+pub fn check_seed_shape(
+    file: &std::path::Path,
+    shown: &str,
+    config: &Config,
+) -> Result<(), String> {
+    let delimiter = config
+        .get_str("delimiter")
+        .and_then(|d| d.bytes().next())
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_path(file)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("{shown}:1:1: cannot read the header: {e}"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => row += 1,
+            Err(e) => return Err(format!("{shown}: {e}")),
+        }
+        if record.len() != header.len() {
+            let line = record.position().map_or(row + 1, |p| p.line());
+            return Err(format!(
+                "{shown}:{line}:1: row {row} has {} field(s), the header has {} ({}); give every row one value per column (an empty value loads as NULL)",
+                record.len(),
+                header.len(),
+                header.join(", ")
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -390,3 +390,19 @@ fn secrets_read_by_models_are_redacted_everywhere() {
     );
     assert_eq!(n, [["9"]], "the warehouse got the real value");
 }
+
+/// An empty model (or one with only comments) is named at its file, not left for the
+/// warehouse to fail on SQL the user never wrote.
+#[test]
+fn an_empty_model_is_an_error_at_its_file() {
+    let f = Fixture::new("valid");
+    std::fs::write(f.path().join("models/empty.sql"), "-- to do\n\n").unwrap();
+    let out = f.etlx(&["compile"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("model 'empty' has no SQL")
+            && out.stderr.contains("models/empty.sql:1:1"),
+        "{}",
+        out.stderr
+    );
+}

@@ -590,3 +590,29 @@ fn retry_replays_the_failed_runs_vars() {
     assert_eq!(results["args"]["which"], "retry");
     ok(&f.etlx(&["retry", "--vars", "{break: false}"]));
 }
+
+/// A seed with ragged rows fails at the row, naming the file, the line and the header's
+/// width: DuckDB's sniffer would otherwise load a different shape and drop the other rows.
+#[test]
+fn a_seed_with_ragged_rows_fails_at_the_row() {
+    let f = Fixture::new("warehouse");
+    let seeds: Vec<_> = std::fs::read_dir(f.path().join("seeds"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "csv"))
+        .collect();
+    let seed = seeds.first().expect("a seed").path();
+    let name = seed.file_name().unwrap().to_string_lossy().to_string();
+    let text = std::fs::read_to_string(&seed).unwrap();
+    let width = text.lines().next().unwrap().split(',').count();
+    std::fs::write(&seed, format!("{text}{}\n", vec!["9"; width + 1].join(","))).unwrap();
+    let line = text.lines().count() + 1;
+    let out = f.etlx(&["seed"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let expected = format!(
+        "seeds/{name}:{line}:1: row {} has {} field(s), the header has {width}",
+        line - 1,
+        width + 1
+    );
+    assert!(out.stdout.contains(&expected), "{expected}\n{}", out.stdout);
+}
