@@ -3,6 +3,7 @@
 //! One test binary (every test binary links DuckDB, so more would multiply link time).
 
 mod aws;
+mod bad_input;
 mod compile;
 mod data_tests;
 mod dbt_compat;
