@@ -13,5 +13,6 @@ mod harness;
 mod ls;
 mod pg;
 mod postgres;
+mod properties;
 mod run;
 mod unit_tests;
