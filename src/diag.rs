@@ -10,7 +10,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -281,7 +284,7 @@ struct Report {
     severity: Severity,
     code: &'static str,
     message: String,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Source>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
     help: Option<String>,
@@ -307,10 +310,10 @@ impl Report {
     fn at(severity: Severity, code: &'static str, message: String, loc: Option<&Location>) -> Self {
         let (source, labels) = match loc {
             Some(loc) => (
-                Some(NamedSource::new(
-                    display_path(&loc.file),
-                    loc.source.clone(),
-                )),
+                Some(Source {
+                    name: display_path(&loc.file),
+                    text: loc.source.clone(),
+                }),
                 vec![LabeledSpan::new_primary_with_span(
                     loc.label.clone(),
                     loc.span.clone(),
@@ -327,6 +330,44 @@ impl Report {
             related: Vec::new(),
             help: None,
         }
+    }
+}
+
+/// A file's text for miette. miette counts the column of the `[file:line:col]` header in
+/// bytes and takes a lone `\r` for a line break, so after a non-ASCII character it named
+/// another column than `Diagnostic::position` and `--log-format json` do; the header's
+/// position is taken from `line_col` instead, the one count everything else uses.
+struct Source {
+    name: String,
+    text: Arc<str>,
+}
+
+impl SourceCode for Source {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        // Only a read without context gives the header its position; with context miette
+        // reports column 0 and numbers the snippet's lines itself.
+        let (line, column) = if context_lines_before == 0 && context_lines_after == 0 {
+            let (line, col) = line_col(&self.text, span.offset());
+            (line - 1, col - 1)
+        } else {
+            (inner.line(), inner.column())
+        };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            line,
+            column,
+            inner.line_count(),
+        )))
     }
 }
 
@@ -406,5 +447,27 @@ mod tests {
         );
         assert!(text.contains("models/a.sql:1:23"), "{text}");
         assert!(text.contains("did you mean 'orders'?"), "{text}");
+    }
+
+    /// Found by the property tests: the drawn header counted bytes, `position()` characters.
+    #[test]
+    fn drawn_position_counts_characters_like_position() {
+        let style = RenderStyle {
+            color: false,
+            width: 100,
+        };
+        for (text, at) in [("größe union all $$", 16), ("a\r: b\né: x", 9)] {
+            let d = Diagnostic::error("sql-syntax", "broken").at(Location::new(
+                "x.sql",
+                Arc::from(text),
+                at..at + 1,
+            ));
+            let position = d.position().unwrap_or_default();
+            let drawn = render(&d, style);
+            assert!(
+                drawn.contains(&format!("[{position}]")),
+                "{position}\n{drawn}"
+            );
+        }
     }
 }

@@ -54,6 +54,16 @@ pub const KNOWN_KEYS: &[&str] = &[
     "options",
 ];
 
+/// What `materialized` may be: the materializations `materialize` knows how to build.
+pub const MATERIALIZATIONS: &[&str] = &[
+    "view",
+    "table",
+    "incremental",
+    "ephemeral",
+    "external",
+    "seed",
+];
+
 /// Keys whose values accumulate across layers instead of being replaced.
 const ADDITIVE: &[&str] = &["tags", "pre_hook", "post_hook"];
 
@@ -65,6 +75,55 @@ impl Config {
     /// dbt spells hooks `pre-hook` in YAML and `pre_hook` in SQL; both mean the same.
     pub fn normalize_key(key: &str) -> String {
         key.trim_start_matches('+').replace('-', "_")
+    }
+
+    /// What is wrong with a config value whose kind etlx depends on, if anything. Without
+    /// this, `materialized: tabel` or `enabled: maybe` compiled as if they were not there and
+    /// failed (or not) much later, far from the line that said it.
+    pub fn value_problem(key: &str, value: &Value) -> Option<String> {
+        let kind = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "a mapping",
+        };
+        // A templated value (`+enabled: "{{ target.name == 'prod' }}"`) is known only once
+        // rendered.
+        if value
+            .as_str()
+            .is_some_and(|s| s.contains("{{") || s.contains("{%"))
+        {
+            return None;
+        }
+        match Self::normalize_key(key).as_str() {
+            "materialized" => match value.as_str() {
+                Some(m) if MATERIALIZATIONS.contains(&m) => None,
+                Some(m) => Some(format!(
+                    "unknown materialization '{m}'; use one of {}",
+                    MATERIALIZATIONS.join(", ")
+                )),
+                None => Some(format!("`materialized` must be a string, not {kind}")),
+            },
+            key @ ("enabled" | "full_refresh") => {
+                let mut probe = Config::default();
+                probe.merge(key, value.clone());
+                (probe.get_bool(key).is_none() && !value.is_null())
+                    .then(|| format!("`{key}` must be true or false, not {value}"))
+            }
+            key @ ("schema" | "alias" | "database") => (value.is_array() || value.is_object())
+                .then(|| format!("`{key}` must be a single name, not {kind}")),
+            "column_types" => match value {
+                Value::Object(types) if types.values().all(Value::is_string) => None,
+                Value::Object(_) => Some("each of `column_types` must be a type name".into()),
+                Value::Null => None,
+                _ => Some(format!(
+                    "`column_types` must map column names to types, not {kind}"
+                )),
+            },
+            _ => None,
+        }
     }
 
     pub fn is_known(key: &str) -> bool {
@@ -176,6 +235,28 @@ mod tests {
         assert_eq!(c.materialized(), "table");
         assert_eq!(c.tags(), vec!["nightly", "core"]);
         assert_eq!(c.strings("pre_hook"), vec!["select 1", "select 2"]);
+    }
+
+    #[test]
+    fn value_problems_name_the_kind_expected() {
+        assert_eq!(
+            Config::value_problem("+materialized", &json!("table")),
+            None
+        );
+        assert!(Config::value_problem("materialized", &json!("tabel")).is_some());
+        assert!(Config::value_problem("materialized", &json!(["table"])).is_some());
+        assert_eq!(Config::value_problem("enabled", &json!("false")), None);
+        assert!(Config::value_problem("enabled", &json!("maybe")).is_some());
+        assert_eq!(
+            Config::value_problem("enabled", &json!("{{ target.name == 'prod' }}")),
+            None
+        );
+        assert!(Config::value_problem("column_types", &json!(["a", "int"])).is_some());
+        assert_eq!(
+            Config::value_problem("column_types", &json!({"a": "int"})),
+            None
+        );
+        assert_eq!(Config::value_problem("my_custom_key", &json!([1])), None);
     }
 
     #[test]

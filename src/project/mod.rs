@@ -369,7 +369,14 @@ fn load_root(
         .find(|f| root.join(f).is_file())
         .copied()
         .unwrap_or(PROJECT_FILES[0]);
-    let text = read(root, Path::new(file_name))?;
+    let text = match read(root, Path::new(file_name)) {
+        Ok(text) => text,
+        Err(ReadError::Io(e)) => return Err(e),
+        Err(ReadError::Unusable(d)) => {
+            diags.push(*d);
+            return Ok(None);
+        }
+    };
     let doc = match Document::parse(Path::new(file_name), text) {
         Ok(doc) => doc,
         Err(d) => {
@@ -456,6 +463,18 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
             diags.push(d);
         }
     }
+    if let Some(node) = doc
+        .root
+        .get("name")
+        .filter(|n| n.as_scalar_string().is_none())
+    {
+        diags.push(doc.error_at(
+            node.pos,
+            "project-file",
+            format!("`name:` must be a single word, not {}", node.kind()),
+        ));
+        return None;
+    }
     let Some(name) = doc.root.get("name").and_then(Yaml::as_scalar_string) else {
         diags.push(
             doc.error_at(
@@ -479,16 +498,15 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
         .get("profile")
         .and_then(Yaml::as_scalar_string)
         .unwrap_or_else(|| name.clone());
-    let list = |keys: &[&str], default: &str| -> Vec<String> {
-        keys.iter()
-            .find_map(|k| doc.root.get(k))
-            .map(|n| {
-                n.items()
-                    .iter()
-                    .filter_map(Yaml::as_scalar_string)
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![default.to_string()])
+    let mut list = |keys: &[&str], default: &str| -> Vec<String> {
+        match keys
+            .iter()
+            .find_map(|k| doc.root.get(k).map(|n| (*k, n)))
+            .filter(|(_, n)| !n.is_null())
+        {
+            Some((key, node)) => folder_list(doc, key, node, diags),
+            None => vec![default.to_string()],
+        }
     };
     let target = doc
         .root
@@ -520,6 +538,43 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
         paths,
         static_analysis,
     })
+}
+
+/// A `*-paths` list. A bare `model-paths: models` or a nested list used to be read as no
+/// folders at all, so the project silently compiled nothing: each is an error at its place,
+/// and what can be used is kept so that loading goes on to find other problems.
+fn folder_list(doc: &Document, key: &str, node: &Yaml, diags: &mut Diagnostics) -> Vec<String> {
+    if let Some(single) = node.as_scalar_string() {
+        diags.push(
+            doc.error_at(
+                node.pos,
+                "project-file",
+                format!("`{key}` must be a list of folders"),
+            )
+            .hint(format!("write `{key}: [\"{single}\"]`")),
+        );
+        return vec![single];
+    }
+    if !matches!(node.value, yaml::Value::Seq(_)) {
+        diags.push(doc.error_at(
+            node.pos,
+            "project-file",
+            format!("`{key}` must be a list of folders, not {}", node.kind()),
+        ));
+        return Vec::new();
+    }
+    let mut folders = Vec::new();
+    for item in node.items() {
+        match item.as_scalar_string() {
+            Some(folder) => folders.push(folder),
+            None => diags.push(doc.error_at(
+                item.pos,
+                "project-file",
+                format!("`{key}` must list folder names, not {}", item.kind()),
+            )),
+        }
+    }
+    folders
 }
 
 fn merged_vars(
@@ -633,13 +688,48 @@ fn walk_dir(root: &Path, dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn read(root: &Path, rel: &Path) -> Result<Arc<str>, LoadError> {
-    std::fs::read_to_string(root.join(rel))
-        .map(Arc::from)
-        .map_err(|source| LoadError::Io {
+/// Why a file could not be read as text.
+enum ReadError {
+    Io(LoadError),
+    /// Readable, but not usable (not UTF-8, an empty seed): a diagnostic at its place.
+    Unusable(Box<Diagnostic>),
+}
+
+fn read(root: &Path, rel: &Path) -> Result<Arc<str>, ReadError> {
+    let bytes = std::fs::read(root.join(rel)).map_err(|source| {
+        ReadError::Io(LoadError::Io {
             path: rel.to_path_buf(),
             source,
         })
+    })?;
+    utf8_text(rel, bytes).map_err(ReadError::Unusable)
+}
+
+/// A file's bytes as text. Files saved in a legacy encoding (Latin-1, UTF-16) are common, and
+/// "stream did not contain valid UTF-8" names neither the place nor the fix, so the error
+/// points at the first byte that is not UTF-8, shown in a lossy copy of the text.
+pub(crate) fn utf8_text(rel: &Path, bytes: Vec<u8>) -> Result<Arc<str>, Box<Diagnostic>> {
+    match String::from_utf8(bytes) {
+        // Editors on Windows save a byte-order mark that no parser here expects (sqlparser
+        // stops at it); it is not part of the text.
+        Ok(text) => Ok(Arc::from(text.strip_prefix('\u{feff}').unwrap_or(&text))),
+        Err(err) => {
+            let at = err.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(err.as_bytes()).into_owned();
+            // The valid prefix is copied unchanged, so `at` is the same offset in `lossy`, where
+            // the bad bytes became one U+FFFD.
+            let location = Location::new(rel, Arc::from(lossy), at..at + '\u{fffd}'.len_utf8())
+                .with_label("not UTF-8");
+            Err(Box::new(
+                Diagnostic::error(
+                    "not-utf8",
+                    format!("{} is not UTF-8 text", crate::diag::display_path(rel)),
+                )
+                .at(location)
+                .hint("save the file as UTF-8"),
+            ))
+        }
+    }
 }
 
 fn read_all(
@@ -650,9 +740,20 @@ fn read_all(
     let results: Vec<_> = files
         .par_iter()
         .map(|(kind, path)| {
-            // Seeds can be large and are read by the database, not by us.
+            // Seeds can be large and are read by the database, not by us; an empty one
+            // would load as a table with no rows and a made-up column, so it is refused here.
             let text = if *kind == FileKind::Seed {
-                Ok(Arc::from(""))
+                match std::fs::metadata(root.join(path)) {
+                    Ok(meta) if meta.len() == 0 => Err(ReadError::Unusable(Box::new(
+                        Diagnostic::error(
+                            "empty-seed",
+                            format!("seed {} is empty", crate::diag::display_path(path)),
+                        )
+                        .at(Location::new(path, Arc::from(""), 0..0))
+                        .hint("a seed needs at least a header line naming its columns"),
+                    ))),
+                    _ => Ok(Arc::from("")),
+                }
             } else {
                 read(root, path)
             };
@@ -669,7 +770,8 @@ fn read_all(
                     text,
                 },
             )),
-            Err(e) => diags.push(Diagnostic::error("io", e.to_string())),
+            Err(ReadError::Io(e)) => diags.push(Diagnostic::error("io", e.to_string())),
+            Err(ReadError::Unusable(d)) => diags.push(*d),
         }
     }
     out
@@ -925,6 +1027,9 @@ fn report_unused_paths(
                 }
             }
             if is_config_entry(&key.name, value) {
+                if let Some(problem) = Config::value_problem(&key.name, &value.to_json()) {
+                    diags.push(doc.error_at(value.pos, "config-value", problem));
+                }
                 continue;
             }
             if !value.is_map() {

@@ -257,8 +257,15 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
         target.threads = target.threads.max(1);
         return Some((target, Secrets::default()));
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => Arc::<str>::from(t),
+    let shown = display_relative(&path, req.project_root);
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => match super::utf8_text(&shown, bytes) {
+            Ok(text) => text,
+            Err(d) => {
+                diags.push(*d);
+                return None;
+            }
+        },
         Err(e) => {
             diags.push(Diagnostic::error(
                 "io",
@@ -267,7 +274,6 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
             return None;
         }
     };
-    let shown = display_relative(&path, req.project_root);
     let doc = match Document::parse(&shown, text) {
         Ok(doc) => doc,
         Err(d) => {
@@ -328,6 +334,21 @@ fn resolve_in(
         return None;
     };
     let outputs = profile.get("outputs");
+    if let Some(o) = outputs.filter(|o| !o.is_map()) {
+        diags.push(
+            doc.error_at(
+                o.pos,
+                "profile-outputs",
+                format!(
+                    "`outputs:` of profile '{}' must be a mapping of targets, not {}",
+                    req.profile_name,
+                    o.kind()
+                ),
+            )
+            .hint("write each target as `name:` followed by its settings, indented below it"),
+        );
+        return None;
+    }
     let Some(output) = outputs.and_then(|o| o.get(target_name)) else {
         let names: Vec<&str> = outputs
             .map(|o| o.entries().iter().map(|(k, _)| k.name.as_str()).collect())
@@ -403,6 +424,20 @@ fn build_target(
             return None;
         }
     };
+    for (key, node) in output.entries() {
+        let Some(problem) = settings
+            .get(&key.name)
+            .and_then(|v| setting_problem(&key.name, v))
+        else {
+            continue;
+        };
+        failed = true;
+        diags.push(doc.error_at(
+            node.pos,
+            "profile-value",
+            format!("`{}` of target '{target_name}' {problem}", key.name),
+        ));
+    }
     if failed {
         return None;
     }
@@ -438,6 +473,37 @@ fn build_target(
         source: Some(path),
     };
     Some((target, Secrets::new(secrets)))
+}
+
+/// What is wrong with a setting's value, if its kind cannot be right. Caught here, at its
+/// line, because later it would be ignored (`threads: "abc"` ran on the default) or surface
+/// only as a refused connection far from the typo.
+fn setting_problem(key: &str, value: &serde_json::Value) -> Option<String> {
+    let whole = value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
+    let shown = || match value {
+        serde_json::Value::Array(_) => "a list".to_string(),
+        serde_json::Value::Object(_) => "a mapping".to_string(),
+        other => other.to_string(),
+    };
+    match key {
+        "threads" if !whole.is_some_and(|n| n >= 1) => Some(format!(
+            "must be a whole number of at least 1, not {}",
+            shown()
+        )),
+        "port" if !whole.is_some_and(|n| (1..=65535).contains(&n)) => {
+            Some(format!("must be a port number (1-65535), not {}", shown()))
+        }
+        // Never shown: a password's value must not reach the output, only its kind.
+        "host" | "user" | "password" | "dbname" | "database" | "schema" | "dataset" | "path"
+        | "role" | "sslmode"
+            if value.is_array() || value.is_object() =>
+        {
+            Some(format!("must be a single value, not {}", shown()))
+        }
+        _ => None,
+    }
 }
 
 fn take_string(settings: &mut IndexMap<String, serde_json::Value>, key: &str) -> Option<String> {

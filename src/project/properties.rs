@@ -278,7 +278,11 @@ fn config_block(doc: &Document, node: Option<&Node>, diags: &mut Diagnostics) ->
                 .hint(format!("write `{}:`", key.name.trim_start_matches('+'))),
             );
         }
-        config.merge(&key.name, value.to_json());
+        let json = value.to_json();
+        if let Some(problem) = Config::value_problem(&key.name, &json) {
+            diags.push(doc.error_at(value.pos, "config-value", problem));
+        }
+        config.merge(&key.name, json);
     }
     config
 }

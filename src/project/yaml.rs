@@ -77,7 +77,13 @@ impl Document {
             }),
             Err(err) => {
                 let message = strip_location(&err.without_snippet().to_string());
-                let diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
+                let mut diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
+                if message.starts_with("budget breached") {
+                    diag = diag.hint(
+                        "its anchors and aliases expand to more than etlx reads (an alias \
+                         bomb?): write the values out, or nest fewer aliases",
+                    );
+                }
                 Err(Box::new(match err.location() {
                     Some(loc) => diag.at(Location::at_line_col(
                         path,
@@ -123,10 +129,23 @@ fn line_starts(text: &str) -> Vec<usize> {
         .collect()
 }
 
+/// The parser appends " at line L, column C" (shown by the snippet instead). Only that final
+/// suffix goes: some messages name other places inside (an alias bomb's anchor and alias).
 fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+    let Some(i) = message.rfind(" at line ") else {
+        return message.to_string();
+    };
+    let is_position = message[i + " at line ".len()..]
+        .split_once(", column ")
+        .is_some_and(|(line, col)| {
+            [line, col]
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+    if is_position {
+        message[..i].to_string()
+    } else {
+        message.to_string()
     }
 }
 

@@ -37,6 +37,11 @@ impl Fixture {
         run_in(self.path(), args)
     }
 
+    /// `etlx` that is killed after `timeout`; `None` if it had to be.
+    pub fn etlx_within(&self, args: &[&str], timeout: std::time::Duration) -> Option<Output> {
+        run_within(self.path(), args, timeout)
+    }
+
     /// `etlx` with extra environment variables (a test's own database, a secret).
     pub fn etlx_with(&self, args: &[&str], env: &[(String, String)]) -> Output {
         run_with(self.path(), args, env)
@@ -75,6 +80,23 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
 
 pub fn run_with(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
     let out = etlx_command(dir, args, env).output().expect("run etlx");
+    to_output(&out)
+}
+
+/// Run etlx in `dir`, killing it after `timeout`: `None` means it was still running then, so a
+/// test can report a hang instead of hanging itself.
+pub fn run_within(dir: &Path, args: &[&str], timeout: std::time::Duration) -> Option<Output> {
+    let clock = std::time::Instant::now();
+    let out = assert_cmd::Command::from_std(etlx_command(dir, args, &[]))
+        .timeout(timeout)
+        .output()
+        .expect("run etlx");
+    // A killed child has no exit code; one that ended by itself near the limit still has one.
+    let killed = out.status.code().is_none() && clock.elapsed() >= timeout;
+    (!killed).then(|| to_output(&out))
+}
+
+fn to_output(out: &std::process::Output) -> Output {
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

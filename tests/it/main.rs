@@ -3,6 +3,7 @@
 //! One test binary (every test binary links DuckDB, so more would multiply link time).
 
 mod aws;
+mod bad_input;
 mod compile;
 mod data_tests;
 mod dbt_compat;
@@ -13,5 +14,6 @@ mod kill;
 mod ls;
 mod pg;
 mod postgres;
+mod properties;
 mod run;
 mod unit_tests;
