@@ -104,7 +104,7 @@ pub fn check_seed_shape(
         if record.len() != header.len() {
             let line = record.position().map_or(row + 1, |p| p.line());
             return Err(format!(
-                "{shown}:{line}:1: row {row} has {} field(s), the header has {} ({}); give every row one value per column (an empty value loads as NULL)",
+                "ragged row at [{shown}:{line}:1]: row {row} has {} field(s), the header has {} ({}); give every row one value per column (an empty value loads as NULL)",
                 record.len(),
                 header.len(),
                 header.join(", ")

@@ -610,7 +610,7 @@ fn a_seed_with_ragged_rows_fails_at_the_row() {
     let out = f.etlx(&["seed"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let expected = format!(
-        "seeds/{name}:{line}:1: row {} has {} field(s), the header has {width}",
+        "ragged row at [seeds/{name}:{line}:1]: row {} has {} field(s), the header has {width}",
         line - 1,
         width + 1
     );
