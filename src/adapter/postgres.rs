@@ -497,23 +497,7 @@ fn redshift_lock(
         "create table if not exists {table} (holder varchar(256), pid integer, since timestamp)"
     ))?;
     conn.execute("begin")?;
-    let taken = (|| {
-        conn.execute(&format!("lock {table}"))?;
-        let live = conn.query(&format!(
-            "select holder from {table} where pid in (select process from stv_sessions) and pid <> pg_backend_pid()"
-        ))?;
-        if let Some(other) = live.scalar() {
-            return Err(AdapterError::Busy {
-                what: what.to_string(),
-                holder: other,
-            });
-        }
-        conn.execute(&format!(
-            "delete from {table}; insert into {table} values ({}, pg_backend_pid(), getdate())",
-            d.literal(holder)
-        ))?;
-        conn.execute("commit")
-    })();
+    let taken = claim_lock_row(conn, &table, holder, what);
     if let Err(e) = taken {
         let _ = conn.execute("rollback");
         return Err(e);
@@ -521,6 +505,30 @@ fn redshift_lock(
     Ok(vec![format!(
         "delete from {table} where pid = pg_backend_pid()"
     )])
+}
+
+/// Inside the open transaction: refuse if a live session holds the row, else take it.
+fn claim_lock_row(
+    conn: &mut PgConnection,
+    table: &str,
+    holder: &str,
+    what: &str,
+) -> Result<Option<u64>, AdapterError> {
+    conn.execute(&format!("lock {table}"))?;
+    let live = conn.query(&format!(
+        "select holder from {table} where pid in (select process from stv_sessions) and pid <> pg_backend_pid()"
+    ))?;
+    if let Some(other) = live.scalar() {
+        return Err(AdapterError::Busy {
+            what: what.to_string(),
+            holder: other,
+        });
+    }
+    conn.execute(&format!(
+        "delete from {table}; insert into {table} values ({}, pg_backend_pid(), getdate())",
+        Dialect::Redshift.literal(holder)
+    ))?;
+    conn.execute("commit")
 }
 
 /// A server error, with the line and column it points at in `sql` when the server says.
