@@ -363,8 +363,6 @@ proptest! {
     /// The whole compile of a model (render, ephemeral inlining, strict SQL analysis) on random
     /// SQL that selects from an ephemeral model with a non-ASCII name.
     #[test]
-    #[ignore = "known defect: src/compile.rs with_clause_end slices inside a multi-byte \
-                character (minimal input \"名前\"); remove this once ephemeral inlining is fixed"]
     fn models_with_random_sql_compile_or_fail_with_diagnostics(text in text_of(SQL_TOKENS, 30)) {
         let dir = tempfile::tempdir().expect("temp dir");
         write(dir.path(), "etlx_project.yml", "name: p\nstatic_analysis: strict\n");
