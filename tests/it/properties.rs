@@ -15,6 +15,7 @@ use etlx::project::{LoadOptions, Project, SourceFile};
 use etlx::sql::Dialect;
 use etlx::template::{RenderRequest, Shared, Templates};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 /// Enough cases to find shallow crashes on every CI run, few enough to stay in seconds.
 fn config() -> ProptestConfig {
@@ -340,10 +341,12 @@ proptest! {
             Ok(Some(d)) => render_all([d.as_ref()]),
             Ok(None) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                prop_assert!(false, "render still running after {RENDER_LIMIT:?}: {text:?}");
+                return Err(TestCaseError::fail(format!(
+                    "render still running after {RENDER_LIMIT:?}: {text:?}"
+                )));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                prop_assert!(false, "render panicked: {text:?}");
+                return Err(TestCaseError::fail(format!("render panicked: {text:?}")));
             }
         }
     }
