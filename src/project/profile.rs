@@ -488,7 +488,7 @@ fn setting_problem(key: &str, value: &serde_json::Value) -> Option<String> {
         other => other.to_string(),
     };
     match key {
-        "threads" if !whole.is_some_and(|n| n >= 1) => Some(format!(
+        "threads" if whole.is_none_or(|n| n < 1) => Some(format!(
             "must be a whole number of at least 1, not {}",
             shown()
         )),
