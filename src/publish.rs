@@ -62,8 +62,9 @@ pub fn external(
     };
     let dir = base.join(&stamp);
     let rows = write_parquet(conn, t, sql, &dir, &partitions)?;
-    std::fs::write(dir.join(RUN_MARKER), marker(t, &stamp))
-        .map_err(|e| format!("cannot write {}: {e}", dir.join(RUN_MARKER).display()))?;
+    let marked = dir.join(RUN_MARKER);
+    std::fs::write(&marked, marker(t, &stamp))
+        .map_err(|e| format!("cannot write {}: {e}", marked.display()))?;
     let files = format!("{}/**/*.parquet", dir.display());
     conn.execute(&format!(
         "create or replace view {} as select * from read_parquet({}, hive_partitioning = true)",

@@ -119,12 +119,11 @@ impl DuckDb {
         memory_limit: Option<&str>,
         project_root: &Path,
     ) -> Result<DuckDb, AdapterError> {
-        let file_path = match path {
-            ":memory:" => PathBuf::from(path),
-            _ => resolve(project_root, path),
-        };
+        // `None`: an in-memory database, with no file to lock or to leave a note beside.
+        let file = (path != ":memory:").then(|| resolve(project_root, path));
         let shown = path.to_string();
-        let open_err = |e: duckdb::Error| classify_open_error(&shown, &file_path, &e.to_string());
+        let open_err =
+            |e: duckdb::Error| classify_open_error(&shown, file.as_deref(), &e.to_string());
         let mut config = Config::default()
             .enable_autoload_extension(false)
             .map_err(open_err)?;
@@ -134,17 +133,17 @@ impl DuckDb {
         if let Some(memory) = memory_limit {
             config = config.max_memory(memory).map_err(open_err)?;
         }
-        let conn = if path == ":memory:" {
-            duckdb::Connection::open_in_memory_with_flags(config)
-        } else {
-            let file = &file_path;
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| AdapterError::Open {
-                    path: shown.clone(),
-                    message: e.to_string(),
-                })?;
+        let conn = match &file {
+            None => duckdb::Connection::open_in_memory_with_flags(config),
+            Some(file) => {
+                if let Some(dir) = file.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| AdapterError::Open {
+                        path: shown.clone(),
+                        message: e.to_string(),
+                    })?;
+                }
+                duckdb::Connection::open_with_flags(file, config)
             }
-            duckdb::Connection::open_with_flags(file, config)
         }
         .map_err(open_err)?;
         let root = project_root.display().to_string().replace('\'', "''");
@@ -154,7 +153,7 @@ impl DuckDb {
         .map_err(db_err)?;
         Ok(DuckDb {
             root: Mutex::new(conn),
-            holder_note: (path != ":memory:").then(|| holder_note(&file_path)),
+            holder_note: file.as_deref().map(holder_note),
             path: path.to_string(),
             log: None,
         })
@@ -167,13 +166,13 @@ fn holder_note(database: &Path) -> PathBuf {
 
 /// What the note beside a locked database says, when it was written by the process DuckDB
 /// names as the holder (a killed run's note is stale and ignored).
-fn holder_of(file: &Path, message: &str) -> String {
+fn holder_of(file: Option<&Path>, message: &str) -> String {
     let pid = message
         .find("(PID ")
         .map(|i| &message[i + 5..])
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .filter(|pid| !pid.is_empty());
-    let note = std::fs::read_to_string(holder_note(file)).ok();
+    let note = file.and_then(|f| std::fs::read_to_string(holder_note(f)).ok());
     match (pid, note) {
         (Some(pid), Some(note)) if note.contains(&format!(" pid {pid} ")) => {
             format!(" ({})", note.trim())
@@ -193,7 +192,7 @@ fn resolve(root: &Path, path: &str) -> PathBuf {
 }
 
 /// DuckDB allows one writing process per file; say so plainly instead of an IO error.
-fn classify_open_error(path: &str, file: &Path, message: &str) -> AdapterError {
+fn classify_open_error(path: &str, file: Option<&Path>, message: &str) -> AdapterError {
     if message.contains("Could not set lock") || message.contains("Conflicting lock") {
         AdapterError::Locked {
             path: path.to_string(),
