@@ -14,13 +14,12 @@ use std::sync::Arc;
 use indexmap::{IndexMap, IndexSet};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::Digest;
 
 use crate::adapter::SharedConnection;
 use crate::diag::{Diagnostic, Diagnostics, Location};
 use crate::graph::Graph;
 use crate::graph::selector::{self, Candidate};
-use crate::project::{Config, Node, Project, ResourceType, Source};
+use crate::project::{Config, Node, Project, ResourceType, Source, hex_sha256};
 use crate::sql::{self, Dialect, StaticAnalysis};
 use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
 use crate::unit_test::{self, UnitPlan};
@@ -730,7 +729,7 @@ fn missing_ref(
     };
     let mut d = Diagnostic::error("ref-not-found", message)
         .at(node.file.location(span).with_label("unknown ref"));
-    if let Some(close) = crate::graph::closest(name, by_name.keys().map(String::as_str)) {
+    if let Some(close) = crate::diag::closest(name, by_name.keys().map(String::as_str)) {
         d = d.hint(format!("did you mean '{close}'?"));
     } else if is_disabled {
         d = d.hint(format!("enable '{name}' or remove this ref"));
@@ -750,7 +749,7 @@ fn missing_source(project: &Project, node: &Node, source: &str, table: &str) -> 
         .values()
         .map(|s| format!("{}.{}", s.source_name, s.name))
         .collect();
-    if let Some(close) = crate::graph::closest(
+    if let Some(close) = crate::diag::closest(
         &format!("{source}.{table}"),
         names.iter().map(String::as_str),
     ) {
@@ -1216,7 +1215,7 @@ fn render_task(
                     format!("run-operation: there is no macro named '{name}'"),
                 );
                 let names = project.macros.keys().map(String::as_str);
-                d.hint = crate::graph::closest(name, names).map(|m| format!("did you mean '{m}'?"));
+                d.hint = crate::diag::closest(name, names).map(|m| format!("did you mean '{m}'?"));
                 c.diagnostics.push(d);
                 return;
             }
@@ -1477,13 +1476,6 @@ fn with_clause_end(sql: &str) -> Option<usize> {
 fn dedup(items: &[String]) -> Vec<String> {
     let set: IndexSet<&String> = items.iter().collect();
     set.into_iter().cloned().collect()
-}
-
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -418,6 +418,31 @@ impl miette::Diagnostic for Report {
     }
 }
 
+/// The candidate closest to `name`, if close enough to be a plausible typo: a couple of
+/// edits (a transposition counts as one) or a high Jaro-Winkler similarity.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let name_lower = name.to_ascii_lowercase();
+    let max_edits = (name.chars().count() / 4).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| {
+            let lower = c.to_ascii_lowercase();
+            (
+                strsim::osa_distance(&name_lower, &lower),
+                strsim::jaro_winkler(&name_lower, &lower),
+                c,
+            )
+        })
+        .filter(|(edits, score, _)| *edits <= max_edits || *score >= 0.9)
+        .min_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.total_cmp(&a.1))
+                .then_with(|| a.2.cmp(b.2))
+        })
+        .map(|(_, _, c)| c.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,5 +494,14 @@ mod tests {
                 "{position}\n{drawn}"
             );
         }
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            closest("stg_evnts", ["stg_events", "dim_users"]).as_deref(),
+            Some("stg_events")
+        );
+        assert_eq!(closest("zzz", ["stg_events"]), None);
     }
 }

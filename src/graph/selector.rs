@@ -261,7 +261,7 @@ fn matches(
             }
         }
         Some(m) => {
-            let hint = crate::graph::closest(m, METHODS.iter().copied())
+            let hint = crate::diag::closest(m, METHODS.iter().copied())
                 .map(|c| format!(" (did you mean '{c}:'?)"))
                 .unwrap_or_default();
             return Err(SelectorError::UnknownMethod {

@@ -127,7 +127,7 @@ fn test_node(
             "unknown-test",
             format!("there is no generic test named '{test}'"),
         )
-        .hint(match crate::graph::closest(&test, known) {
+        .hint(match crate::diag::closest(&test, known) {
             Some(close) => format!("did you mean '{close}'?"),
             None => {
                 "define it with {% test name(model, column_name) %} in macros/ or tests/generic/"
@@ -261,7 +261,7 @@ fn flatten(value: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 fn short_hash(text: &str) -> String {
-    crate::compile::hex_sha256(text.as_bytes())[..16].to_string()
+    super::hex_sha256(text.as_bytes())[..16].to_string()
 }
 
 /// The template of a generic test node: one call of the test macro.

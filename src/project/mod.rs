@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod data_tests;
+pub mod macros;
 pub mod profile;
 pub mod properties;
 pub mod unit_tests;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde::Serialize;
+use sha2::Digest;
 
 pub use config::Config;
 pub use profile::{Secrets, Target};
@@ -457,7 +459,7 @@ fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Header> {
                 "unknown-key",
                 format!("unknown key '{}' in the project file", key.name),
             );
-            if let Some(close) = crate::graph::closest(&key.name, PROJECT_KEYS.iter().copied()) {
+            if let Some(close) = crate::diag::closest(&key.name, PROJECT_KEYS.iter().copied()) {
                 d = d.hint(format!("did you mean '{close}'?"));
             }
             diags.push(d);
@@ -847,7 +849,7 @@ fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &m
         if *kind != FileKind::Macro {
             continue;
         }
-        for def in crate::template::macro_definitions(&file.text) {
+        for def in macros::macro_definitions(&file.text) {
             let name = if def.is_test {
                 format!("test_{}", def.name)
             } else {
@@ -894,7 +896,7 @@ fn add_builtin_tests(project: &mut Project) {
         path: PathBuf::from(BUILTIN_TESTS_PATH),
         text: Arc::from(include_str!("../template/builtin_tests.sql")),
     };
-    for def in crate::template::macro_definitions(&file.text) {
+    for def in macros::macro_definitions(&file.text) {
         let name = format!("test_{}", def.name);
         if project.macros.contains_key(&name) {
             continue;
@@ -1012,7 +1014,7 @@ fn report_unused_paths(
         for (key, value) in node.entries() {
             if key.name.starts_with('+') && !Config::is_known(&key.name) {
                 // Custom config keys are allowed (macros may read them), but most are typos.
-                if let Some(close) = crate::graph::closest(
+                if let Some(close) = crate::diag::closest(
                     &Config::normalize_key(&key.name),
                     config::KNOWN_KEYS.iter().copied(),
                 ) {
@@ -1069,4 +1071,12 @@ fn report_unused_paths(
             stack.push((value, sub));
         }
     }
+}
+
+/// Lowercase hex SHA-256: the checksum dbt writes for files and the stable suffix of test names.
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -310,7 +310,7 @@ fn resolve_in(
                 req.profile_name
             ),
         );
-        if let Some(close) = crate::graph::closest(req.profile_name, names.iter().copied()) {
+        if let Some(close) = crate::diag::closest(req.profile_name, names.iter().copied()) {
             d = d.hint(format!(
                 "did you mean '{close}'? (`profile:` in the project file)"
             ));
@@ -361,7 +361,7 @@ fn resolve_in(
                 req.profile_name
             ),
         );
-        if let Some(close) = crate::graph::closest(target_name, names.iter().copied()) {
+        if let Some(close) = crate::diag::closest(target_name, names.iter().copied()) {
             d = d.hint(format!("did you mean '{close}'?"));
         }
         diags.push(d.note(format!("outputs: {}", names.join(", "))));
@@ -529,7 +529,7 @@ fn render_setting(node: &Node, secrets: &mut Vec<String>) -> Result<serde_json::
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_function("env_var", move |name: String, default: Option<String>| {
-            let value = crate::template::read_env_var(&name, default)?;
+            let value = read_env_var(&name, default)?;
             if let Ok(mut read) = sink.lock() {
                 read.push((name, value.clone()));
             }
@@ -573,6 +573,21 @@ fn replace_word(text: &str, word: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `env_var(name, default)`: the variable, else the default, else a clear error.
+pub fn read_env_var(name: &str, default: Option<String>) -> Result<String, minijinja::Error> {
+    match std::env::var(name) {
+        Ok(value) => Ok(value),
+        Err(_) => default.ok_or_else(|| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "environment variable '{name}' is not set and env_var() was given no default"
+                ),
+            )
+        }),
+    }
 }
 
 #[cfg(test)]

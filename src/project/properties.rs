@@ -110,7 +110,7 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
             ));
             continue;
         }
-        check_keys(doc, &doc.root, TOP_KEYS, "properties file", diags);
+        doc.check_keys(&doc.root, TOP_KEYS, "properties file", diags);
         for (section, resource_type) in [
             ("models", ResourceType::Model),
             ("seeds", ResourceType::Seed),
@@ -157,28 +157,6 @@ fn list<'a>(
     }
 }
 
-pub(super) fn check_keys(
-    doc: &Document,
-    node: &Node,
-    known: &[&str],
-    what: &str,
-    diags: &mut Diagnostics,
-) {
-    for (key, _) in node.entries() {
-        if !known.contains(&key.name.as_str()) {
-            let mut d = doc.warning_at(
-                key.pos,
-                "unknown-key",
-                format!("unknown key '{}' in {what}", key.name),
-            );
-            if let Some(close) = crate::graph::closest(&key.name, known.iter().copied()) {
-                d = d.hint(format!("did you mean '{close}'?"));
-            }
-            diags.push(d);
-        }
-    }
-}
-
 fn name_of(doc: &Document, entry: &Node, what: &str, diags: &mut Diagnostics) -> Option<String> {
     let name = entry.get("name").and_then(Node::as_scalar_string);
     if name.is_none() {
@@ -202,7 +180,7 @@ fn apply_node_properties(
     let Some(name) = name_of(doc, entry, what, diags) else {
         return;
     };
-    check_keys(doc, entry, MODEL_KEYS, &format!("{what} '{name}'"), diags);
+    doc.check_keys(entry, MODEL_KEYS, &format!("{what} '{name}'"), diags);
     let unique_id = format!("{what}.{}.{name}", project.name);
     let Some(node) = project.nodes.get_mut(&unique_id) else {
         let names = project
@@ -215,7 +193,7 @@ fn apply_node_properties(
             "properties-without-file",
             format!("properties for {what} '{name}', but there is no such {what} file"),
         );
-        if let Some(close) = crate::graph::closest(&name, names) {
+        if let Some(close) = crate::diag::closest(&name, names) {
             d = d.hint(format!("did you mean '{close}'?"));
         }
         diags.push(d);
@@ -298,7 +276,7 @@ fn columns(
         let Some(name) = name_of(doc, entry, "column", diags) else {
             continue;
         };
-        check_keys(doc, entry, COLUMN_KEYS, &format!("column '{name}'"), diags);
+        doc.check_keys(entry, COLUMN_KEYS, &format!("column '{name}'"), diags);
         tests.extend(tests_of(doc, entry, Some(&name)));
         let meta = entry
             .get("meta")
@@ -356,8 +334,7 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
     let Some(source_name) = name_of(doc, entry, "source", diags) else {
         return;
     };
-    check_keys(
-        doc,
+    doc.check_keys(
         entry,
         SOURCE_KEYS,
         &format!("source '{source_name}'"),
@@ -380,8 +357,7 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
         let Some(name) = name_of(doc, table, "source table", diags) else {
             continue;
         };
-        check_keys(
-            doc,
+        doc.check_keys(
             table,
             TABLE_KEYS,
             &format!("source table '{source_name}.{name}'"),
@@ -476,8 +452,7 @@ fn freshness(doc: &Document, node: &Node, diags: &mut Diagnostics) -> Option<Fre
     if node.is_null() {
         return None;
     }
-    check_keys(
-        doc,
+    doc.check_keys(
         node,
         &["warn_after", "error_after", "filter"],
         "freshness",

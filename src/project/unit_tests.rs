@@ -75,7 +75,7 @@ const KEYS: &[&str] = &[
 /// Read one `unit_tests:` entry; on success it becomes a `UnitTest` and a node for selection.
 pub fn add(project: &mut Project, doc: &Document, entry: &Yaml, diags: &mut Diagnostics) {
     let errors = diags.error_count();
-    super::properties::check_keys(doc, entry, KEYS, "unit test", diags);
+    doc.check_keys(entry, KEYS, "unit test", diags);
     let name = required_str(doc, entry, "name", diags);
     let model = required_str(doc, entry, "model", diags);
     let given = entry
@@ -176,7 +176,7 @@ pub fn check_models(project: &Project, diags: &mut Diagnostics) {
             ),
         )
         .at(test.location.clone());
-        if let Some(close) = crate::graph::closest(&test.model, models.iter().copied()) {
+        if let Some(close) = crate::diag::closest(&test.model, models.iter().copied()) {
             d = d.hint(format!("did you mean '{close}'?"));
         }
         diags.push(d);

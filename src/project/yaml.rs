@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use crate::diag::{Diagnostic, Location};
+use crate::diag::{Diagnostic, Diagnostics, Location};
 
 /// 1-based line and column of a YAML node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +120,23 @@ impl Document {
         message: impl Into<String>,
     ) -> Diagnostic {
         Diagnostic::warning(code, message).at(self.location(pos))
+    }
+
+    /// Warn about each key of mapping `node` that is not one of `known`, suggesting the closest.
+    pub fn check_keys(&self, node: &Node, known: &[&str], what: &str, diags: &mut Diagnostics) {
+        for (key, _) in node.entries() {
+            if !known.contains(&key.name.as_str()) {
+                let mut d = self.warning_at(
+                    key.pos,
+                    "unknown-key",
+                    format!("unknown key '{}' in {what}", key.name),
+                );
+                if let Some(close) = crate::diag::closest(&key.name, known.iter().copied()) {
+                    d = d.hint(format!("did you mean '{close}'?"));
+                }
+                diags.push(d);
+            }
+        }
     }
 }
 

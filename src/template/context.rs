@@ -8,12 +8,13 @@ use minijinja::value::{Kwargs, Object, ObjectRepr, from_args};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use serde::Serialize;
 
+use super::MACRO_PREFIX;
 use super::relation::Relation;
 use super::warehouse::{QueryResult, columns_value};
-use super::{MACRO_PREFIX, read_env_var};
 use crate::adapter::{Connection, SharedConnection};
 use crate::project::Config;
 use crate::project::profile::SECRET_ENV_PREFIXES;
+use crate::project::profile::read_env_var;
 use crate::sql::Dialect;
 
 /// Discovery renders find `ref`/`source`/`config` calls before relation names are known;
@@ -401,7 +402,7 @@ impl BuiltinFn {
         }
         default.ok_or_else(|| {
             let mut message = format!("required var '{name}' is not set");
-            if let Some(close) = crate::graph::closest(&name, vars.keys().map(String::as_str)) {
+            if let Some(close) = crate::diag::closest(&name, vars.keys().map(String::as_str)) {
                 message.push_str(&format!(" (did you mean '{close}'?)"));
             }
             message.push_str(

@@ -7,9 +7,10 @@
 
 use minijinja::{Error, ErrorKind};
 
-use super::{MACRO_PREFIX, RewrittenFile, Templates, macro_definitions};
+use super::{MACRO_PREFIX, RewrittenFile, Templates};
 use crate::diag::{Diagnostic, Location};
 use crate::project::SourceFile;
+use crate::project::macros::macro_definitions;
 
 /// An error raised while rendering `model` (a model, test or hook file). `stack` holds the
 /// macros that were being called, outermost first; each call site becomes a related location.
@@ -112,7 +113,7 @@ fn diagnostic(
             let candidates: Vec<String> = names
                 .chain(builtins.iter().map(|s| s.to_string()))
                 .collect();
-            if let Some(close) = crate::graph::closest(&word, candidates.iter().map(String::as_str))
+            if let Some(close) = crate::diag::closest(&word, candidates.iter().map(String::as_str))
             {
                 diag = diag.hint(format!("did you mean '{close}'?"));
             }

@@ -23,54 +23,11 @@ pub use context::{Captured, Mode, NodeContext, RefCall, RenderRequest, Shared};
 pub use relation::Relation;
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::macros::macro_definitions;
 use crate::project::{Project, SourceFile};
 
 /// Prefix given to macro definitions in macro files (see the module comment).
 pub(crate) const MACRO_PREFIX: &str = "etlx__macro__";
-
-/// A `{% macro name(...) %}` or `{% test name(...) %}` found in a file.
-#[derive(Debug, Clone)]
-pub struct MacroDefinition {
-    pub name: String,
-    /// Byte range of the name in the original file.
-    pub span: Range<usize>,
-    pub is_test: bool,
-}
-
-/// Find macro and generic-test definitions without a full parse (loading must not depend on
-/// a file rendering).
-pub fn macro_definitions(text: &str) -> Vec<MacroDefinition> {
-    let mut defs = Vec::new();
-    let mut rest = 0;
-    while let Some(found) = text[rest..].find("{%") {
-        let tag_start = rest + found + 2;
-        rest = tag_start;
-        let after = text[tag_start..].trim_start_matches('-');
-        let after_ws = after.trim_start();
-        let (keyword, is_test) =
-            if after_ws.starts_with("macro ") || after_ws.starts_with("macro\t") {
-                ("macro", false)
-            } else if after_ws.starts_with("test ") || after_ws.starts_with("test\t") {
-                ("test", true)
-            } else {
-                continue;
-            };
-        let name_region = after_ws[keyword.len()..].trim_start();
-        let name_len = name_region
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(name_region.len());
-        if name_len == 0 || !name_region[name_len..].trim_start().starts_with('(') {
-            continue;
-        }
-        let start = text.len() - name_region.len();
-        defs.push(MacroDefinition {
-            name: name_region[..name_len].to_string(),
-            span: start..start + name_len,
-            is_test,
-        });
-    }
-    defs
-}
 
 /// A macro file as minijinja sees it: definitions renamed, `{% test %}` turned into macros.
 /// `anchors` pairs the end of each edit in the rewritten text with the same place in the
@@ -268,34 +225,9 @@ pub fn to_value<T: serde::Serialize>(value: T) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
 
-/// `env_var(name, default)`: the variable, else the default, else a clear error.
-pub fn read_env_var(name: &str, default: Option<String>) -> Result<String, minijinja::Error> {
-    match std::env::var(name) {
-        Ok(value) => Ok(value),
-        Err(_) => default.ok_or_else(|| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!(
-                    "environment variable '{name}' is not set and env_var() was given no default"
-                ),
-            )
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_macro_and_test_definitions() {
-        let text = "{% macro cents(x) %}{{ x }}{% endmacro %}\n{%- test positive(model, column_name) -%}select 1{%- endtest %}";
-        let defs = macro_definitions(text);
-        assert_eq!(defs.len(), 2);
-        assert_eq!(&text[defs[0].span.clone()], "cents");
-        assert!(defs[1].is_test);
-        assert_eq!(&text[defs[1].span.clone()], "positive");
-    }
 
     #[test]
     fn rewritten_offsets_map_back() {
