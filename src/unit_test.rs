@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, Connection, Table};
 use crate::diag::Diagnostic;
-use crate::project::unit_tests::{Input, Rows};
+use crate::project::unit_test_specs::{Input, Rows};
 use crate::project::{Node, Project, UnitTest};
 use crate::sql::Dialect;
 use crate::template::{Captured, Relation};

@@ -128,7 +128,7 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
             .map(Node::items)
             .unwrap_or_default()
         {
-            super::unit_tests::add(project, doc, entry, diags);
+            super::unit_test_specs::add(project, doc, entry, diags);
         }
     }
 }
