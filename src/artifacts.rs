@@ -166,7 +166,7 @@ const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.
 pub fn run_results(
     project: &Project,
     c: &Compilation,
-    results: &[crate::run::NodeResult],
+    results: &[crate::execute::NodeResult],
     elapsed: f64,
     args: Value,
 ) -> Value {
@@ -210,7 +210,7 @@ pub fn run_results(
 pub fn sources(
     project: &Project,
     c: &Compilation,
-    checks: &[crate::freshness::Check],
+    checks: &[crate::execute::freshness::Check],
     elapsed: f64,
 ) -> Value {
     let results: Vec<Value> = checks

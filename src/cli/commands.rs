@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use etlx::adapter::{Adapter, Catalog, SharedConnection};
 use etlx::compile::{self, Compilation, CompileOptions, Task};
-use etlx::freshness::{self, FreshnessStatus};
+use etlx::execute::freshness::{self, FreshnessStatus};
+use etlx::execute::{RunOptions, Status};
 use etlx::project::{self, LoadOptions, Project, ResourceType};
-use etlx::run::{RunOptions, Status};
 use etlx::sql::StaticAnalysis;
 
 use super::{
@@ -308,7 +308,7 @@ fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Resul
         full_refresh: exec.full_refresh,
     };
     let reporter = super::reporter::RunReporter::new(printer, &project, &c);
-    let results = etlx::run::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
+    let results = etlx::execute::execute(&project, &c, adapter.as_ref(), &run_opts, &reporter);
     reporter.finish();
     let elapsed = started.elapsed().as_secs_f64();
     // What `retry` replays: the same vars, target and flags, as dbt records them.
@@ -994,8 +994,11 @@ fn catalog_register(
             conn.describe(&format!("select * from {reader}"))
                 .map_err(|e| e.to_string())
         };
-        let table = etlx::publish::register_source(&aws, source, location, format, describe)
-            .map_err(|e| anyhow::anyhow!("source {}.{}: {e}", source.source_name, source.name))?;
+        let table =
+            etlx::execute::publish::register_source(&aws, source, location, format, describe)
+                .map_err(|e| {
+                    anyhow::anyhow!("source {}.{}: {e}", source.source_name, source.name)
+                })?;
         printer.info(
             "registered",
             &format!(

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use etlx::compile::Compilation;
+use etlx::execute::{Event, NodeResult, Reporter, Status};
 use etlx::project::{Project, ResourceType};
-use etlx::run::{Event, NodeResult, Reporter, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Printer;
@@ -86,7 +86,7 @@ impl<'a> RunReporter<'a> {
                 place: format!("{}/{rest}", etlx::compile::s3_cache_dir(project)),
                 tested: None,
             };
-            Some((etlx::prepare::mirror_id(s), shown))
+            Some((etlx::execute::prepare::mirror_id(s), shown))
         });
         let nodes = c
             .nodes

@@ -10,9 +10,9 @@ use chrono::Utc;
 use crate::adapter::Adapter;
 use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
 use crate::compile::{Compilation, CompiledNode};
+use crate::execute::{Event, NodeResult, Reporter, RunOptions, Status, situation};
 use crate::materialize::Target;
 use crate::project::{Project, ResourceType, Source};
-use crate::run::{Event, NodeResult, Reporter, RunOptions, Status, situation};
 use crate::sql::Dialect;
 
 /// The file sources (those with a `location`) that the selected nodes read, directly or
@@ -218,7 +218,7 @@ fn copy(
     );
     let aws = client(project, aws)?;
     into_source_table(adapter, opts, source, |conn, t, s| {
-        crate::ingest::copy_from_s3(aws, conn, t, s, source, &url, format)
+        crate::execute::ingest::copy_from_s3(aws, conn, t, s, source, &url, format)
     })
 }
 
@@ -266,6 +266,6 @@ fn load(
     let reader = c.source_readers.get(&source.unique_id).ok_or("no reader")?;
     let select = format!("select * from {reader}");
     into_source_table(adapter, opts, source, |conn, t, s| {
-        crate::ingest::load(&project.root, &select, conn, t, s, &source.config)
+        crate::execute::ingest::load(&project.root, &select, conn, t, s, &source.config)
     })
 }

@@ -7,36 +7,14 @@
 //! The result is compared with the expected rows as a multiset over the expected columns,
 //! and a failure becomes a row diff.
 
-use std::collections::HashMap;
-
 use indexmap::IndexMap;
 
 use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, Connection, Table};
-use crate::diag::Diagnostic;
-use crate::project::unit_test_specs::{Input, Rows};
-use crate::project::{Node, Project, UnitTest};
+use crate::compile::{InputTable, UnitPlan};
+use crate::project::Project;
+use crate::project::unit_test_specs::Rows;
 use crate::sql::Dialect;
-use crate::template::{Captured, Relation};
-
-/// A unit test ready to run: the tables to create and the model's SQL over them.
-#[derive(Debug, Clone)]
-pub struct UnitPlan {
-    /// The model under test.
-    pub model_id: String,
-    pub inputs: Vec<InputTable>,
-    pub sql: String,
-    pub expect: Rows,
-}
-
-#[derive(Debug, Clone)]
-pub struct InputTable {
-    pub table: String,
-    pub input: Input,
-    pub rows: Rows,
-    /// Column types declared in YAML for the input, used over types guessed from values.
-    pub declared: IndexMap<String, String>,
-}
 
 /// What comparing the result with the expected rows found.
 #[derive(Debug, Clone)]
@@ -47,126 +25,6 @@ pub struct Verdict {
     pub differing: u64,
     /// Every row, marked `-` (expected, missing), `+` (extra) or blank (as expected).
     pub diff: Table,
-}
-
-/// Where each input of `test` lives while its model renders, and the relations to render with.
-pub fn input_tables(project: &Project, test: &UnitTest) -> Vec<InputTable> {
-    test.given
-        .iter()
-        .map(|g| InputTable {
-            table: table_name(&g.input),
-            input: g.input.clone(),
-            rows: g.rows.clone(),
-            declared: declared_columns(project, &g.input, &test.model),
-        })
-        .collect()
-}
-
-/// Where `ref`, `source` and `this` point while a unit test's model renders.
-pub struct Substitutions {
-    pub refs: HashMap<String, Relation>,
-    pub sources: HashMap<(String, String), Relation>,
-    pub this: Option<Relation>,
-}
-
-/// Relations that send every given input to its table; `this` too when given.
-pub fn substitutions(inputs: &[InputTable]) -> Substitutions {
-    let mut out = Substitutions {
-        refs: HashMap::new(),
-        sources: HashMap::new(),
-        this: None,
-    };
-    for input in inputs {
-        let relation = Relation::Cte {
-            name: input.table.clone(),
-        };
-        match &input.input {
-            Input::Ref(name) => {
-                out.refs.insert(name.clone(), relation);
-            }
-            Input::Source(s, t) => {
-                out.sources.insert((s.clone(), t.clone()), relation);
-            }
-            Input::This => out.this = Some(relation),
-        }
-    }
-    out
-}
-
-/// After the render: every `ref` and `source` the model read must have been given.
-pub fn check_inputs(
-    test: &UnitTest,
-    model: &Node,
-    captured: &Captured,
-    inputs: &[InputTable],
-) -> Result<(), Box<Diagnostic>> {
-    let given: Vec<&Input> = inputs.iter().map(|i| &i.input).collect();
-    let read = captured
-        .refs
-        .iter()
-        .map(|r| Input::Ref(r.name.clone()))
-        .chain(
-            captured
-                .sources
-                .iter()
-                .map(|(s, t)| Input::Source(s.clone(), t.clone())),
-        );
-    for input in read {
-        if !given.contains(&&input) {
-            return Err(Box::new(
-                Diagnostic::error(
-                    "unit-test",
-                    format!(
-                        "unit test '{}': model '{}' reads {input}, which the test does not give",
-                        test.name, model.name
-                    ),
-                )
-                .at(test.location.clone())
-                .hint(format!(
-                    "add `- input: {input}` under `given:` (with `rows: []` for an empty input)"
-                )),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn table_name(input: &Input) -> String {
-    let raw = match input {
-        Input::Ref(name) => name.clone(),
-        Input::Source(s, t) => format!("{s}__{t}"),
-        Input::This => "this".to_string(),
-    };
-    let safe: String = raw
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("__etlx_given_{safe}")
-}
-
-/// The `this` of a unit test is the model's own table, so its columns are the model's.
-fn declared_columns(project: &Project, input: &Input, model: &str) -> IndexMap<String, String> {
-    let by_name = |name: &str| {
-        project
-            .nodes
-            .values()
-            .find(|n| n.name == name && n.resource_type.is_relation())
-            .map(|n| &n.columns)
-    };
-    let columns = match input {
-        Input::Ref(name) => by_name(name),
-        Input::This => by_name(model),
-        Input::Source(s, t) => project
-            .sources
-            .values()
-            .find(|src| &src.source_name == s && &src.name == t)
-            .map(|src| &src.columns),
-    };
-    columns
-        .into_iter()
-        .flat_map(|c| c.values())
-        .filter_map(|c| Some((c.name.clone(), c.data_type.clone()?)))
-        .collect()
 }
 
 /// Run the plan on a fresh in-memory DuckDB and compare.

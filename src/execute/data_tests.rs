@@ -6,8 +6,8 @@
 
 use crate::adapter::{Connection, Table};
 use crate::compile::CompiledNode;
+use crate::execute::Status;
 use crate::project::Target;
-use crate::run::Status;
 
 /// Failing rows shown with a failed test.
 pub const SAMPLE_ROWS: usize = 5;

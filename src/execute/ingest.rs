@@ -9,9 +9,9 @@ use std::path::Path;
 
 use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
+use crate::execute::run_statements;
 use crate::materialize::{Situation, Target, postgres, redshift};
 use crate::project::Config;
-use crate::run::run_statements;
 
 /// Rows per chunk handed from DuckDB to the warehouse.
 const CHUNK: usize = 10_000;

@@ -1,0 +1,103 @@
+//! Static analysis: each compiled model parsed with sqlparser in its target's dialect, so a
+//! syntax error is reported at the model and position before the warehouse sees it.
+
+use super::CompiledNode;
+use super::ephemeral::Inlined;
+use crate::diag::{Diagnostic, Location};
+use crate::project::{Config, Node, Project, ResourceType};
+use crate::sql::{self, StaticAnalysis};
+use std::sync::Arc;
+
+pub(super) fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
+    config
+        .0
+        .get("static_analysis")
+        .and_then(StaticAnalysis::from_json)
+        .unwrap_or(project.static_analysis)
+}
+
+/// Parse compiled SQL in the target dialect; what a failure means depends on `static_analysis`.
+pub(super) fn analyze(
+    project: &Project,
+    node: &Node,
+    compiled: &CompiledNode,
+    own_sql: &str,
+    written: &Inlined,
+    path: &std::path::Path,
+) -> Option<Diagnostic> {
+    if node.resource_type == ResourceType::Model && !has_statement(own_sql) {
+        // The warehouse would say `syntax error at ")"`, about SQL the user never wrote.
+        return Some(
+            Diagnostic::error(
+                "empty-model",
+                format!(
+                    "model '{}' has no SQL: after rendering, the file holds only whitespace and comments",
+                    node.name
+                ),
+            )
+            .at(node.file.location(0..0))
+            .hint("a model is one select statement; write it, delete the file, or disable the model with {{ config(enabled=false) }}"),
+        );
+    }
+    let mode = static_analysis_of(project, &compiled.config);
+    if mode == StaticAnalysis::Off || own_sql.trim().is_empty() {
+        return None;
+    }
+    let err = sql::check(project.target.dialect, own_sql).err()?;
+    // Point into the file as written (with inlined CTEs), where the user will look.
+    let offset = written.map(crate::diag::offset_of(own_sql, err.line, err.column));
+    let source: Arc<str> = Arc::from(written.sql.as_str());
+    let location = Location::new(path, source, offset..offset)
+        .moved_to(offset)
+        .with_label("here");
+    let message = format!(
+        "SQL syntax error in {} '{}' ({}): {}",
+        node.resource_type.name(),
+        node.name,
+        project.target.dialect,
+        err.message
+    );
+    let d = match mode {
+        StaticAnalysis::Strict => Diagnostic::error("sql-syntax", message).hint(
+            "fix the SQL; if the warehouse accepts it and the parser does not, set `static_analysis: warn` on this model",
+        ),
+        _ => Diagnostic::warning("sql-syntax", message)
+            .note("the model will still run (static_analysis: warn); the warehouse has the final word"),
+    };
+    Some(d.at(location).note(format!(
+        "compiled from {}",
+        crate::diag::display_path(&node.file.path)
+    )))
+}
+
+/// Whether `sql` holds anything but whitespace and comments.
+pub(super) fn has_statement(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .find("*/")
+                .map_or("", |i| &after[i + 2..])
+                .trim_start();
+        } else {
+            return !rest.trim().trim_end_matches(';').trim().is_empty();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_whitespace_are_no_statement() {
+        assert!(!has_statement(
+            "  \n-- only a comment\n/* and a block */\n;\n"
+        ));
+        assert!(!has_statement(""));
+        assert!(has_statement("-- a comment\nselect 1"));
+        assert!(has_statement("/* x */ select 1"));
+    }
+}

@@ -1,0 +1,371 @@
+//! From a loaded project to SQL that can run: discovery render, graph, selection, compile
+//! render, ephemeral inlining, static analysis, `target/compiled`.
+//!
+//! Every node renders twice, in parallel: first to learn what it reads and how it is
+//! configured (relation names depend on other models' `config()` calls, so they are unknown
+//! until every model has been seen), then with real relation names. Problems from all nodes
+//! are collected; nothing is compiled for real while the project has errors.
+
+mod analyse;
+mod discover;
+mod ephemeral;
+mod naming;
+mod render;
+mod resolve;
+mod select;
+mod sources;
+mod unit_plans;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+use serde::Serialize;
+
+use crate::adapter::SharedConnection;
+use crate::diag::{Diagnostic, Diagnostics, Location};
+use crate::graph::Graph;
+use crate::project::{Config, Node, Project, ResourceType, hex_sha256};
+use crate::template::{Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
+
+use discover::{discover, final_configs};
+pub use naming::source_relation;
+use naming::{relations, source_relations};
+use render::{render_project_hooks, render_selected, render_task};
+use resolve::{build_graph, report_cycles, resolve_dependencies};
+pub use select::candidates;
+use select::select_nodes;
+use sources::RenderedSources;
+pub use sources::s3_cache_dir;
+use unit_plans::render_unit_tests;
+pub use unit_plans::{InputTable, UnitPlan};
+
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Only these resource types are selected (empty: all).
+    pub resource_types: Vec<ResourceType>,
+    pub full_refresh: bool,
+    /// Relations (rendered names) that already exist in the warehouse; `is_incremental()` is
+    /// true for an incremental model whose relation is among them.
+    pub existing_relations: HashSet<String>,
+    /// Render and parse the selected nodes (false for `ls`, which needs only the graph).
+    pub render: bool,
+    /// Write `target/compiled/...`.
+    pub write: bool,
+    /// The warehouse, for templates that query it.
+    pub connection: Option<SharedConnection>,
+    /// Render this instead of the selected nodes (`run-operation`, `show --inline`).
+    pub task: Option<Task>,
+}
+
+/// Something rendered outside any node, with the project's macros, refs and sources.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Call a macro with keyword arguments; its queries run as it renders.
+    Operation {
+        name: String,
+        args: serde_json::Map<String, serde_json::Value>,
+    },
+    /// SQL typed on the command line, which may use `ref` and `source`.
+    Inline(String),
+}
+
+/// A node after compilation.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompiledNode {
+    pub unique_id: String,
+    pub name: String,
+    pub resource_type: ResourceType,
+    pub config: Config,
+    pub relation: Relation,
+    pub depends_on: Vec<String>,
+    pub macros: Vec<String>,
+    pub refs: Vec<crate::template::RefCall>,
+    pub sources: Vec<(String, String)>,
+    /// The SQL as rendered for the target, ephemeral parents inlined; `None` if not selected.
+    pub compiled_sql: Option<String>,
+    pub compiled_path: Option<PathBuf>,
+    /// Unit tests: the inputs and the model's SQL over them.
+    #[serde(skip)]
+    pub unit: Option<Arc<UnitPlan>>,
+    pub checksum: String,
+    /// `pre_hook` / `post_hook` statements, rendered like the model.
+    pub pre_hooks: Vec<String>,
+    pub post_hooks: Vec<String>,
+}
+
+pub struct Compilation {
+    pub graph: Graph,
+    pub nodes: IndexMap<String, CompiledNode>,
+    /// Selected ids in dependency order.
+    pub selected: Vec<String>,
+    pub diagnostics: Diagnostics,
+    pub invocation_id: String,
+    pub generated_at: String,
+    /// The project's `on-run-start` / `on-run-end` statements, rendered.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
+    /// What `CompileOptions::task` rendered to.
+    pub task_output: Option<String>,
+    /// Source relations as rendered (locations may use Jinja); filled when rendering.
+    pub source_relations: HashMap<(String, String), Relation>,
+    /// For each source with a `location`, by unique id: the DuckDB reader of its files. On a
+    /// server target the executor loads them into the source's table with it.
+    pub source_readers: HashMap<String, String>,
+    /// The same sources' locations as rendered (`s3://…` ones are mirrored before a run).
+    pub source_locations: HashMap<String, String>,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.has_errors()
+    }
+}
+
+/// Compile `project`. Always returns a `Compilation`; errors are in its diagnostics.
+pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
+    let clock = std::time::Instant::now();
+    let phase = |name: &str| {
+        tracing::debug!(
+            "compile: {name} done after {:.1} ms",
+            clock.elapsed().as_secs_f64() * 1e3
+        )
+    };
+    let mut diags = Diagnostics::default();
+    let templates = Templates::new(project, &mut diags);
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let base = base_shared(project, &templates, opts, &invocation_id, &generated_at);
+
+    let base_shared = Arc::new(base.clone());
+    let all: Vec<&Node> = project.nodes.values().collect();
+    let discovered = discover(project, &templates, &base_shared, &all, &mut diags);
+    let (configs, disabled) = final_configs(&all, &discovered);
+    phase("discovery render");
+
+    let mut nodes: IndexMap<String, CompiledNode> = IndexMap::new();
+    let relations = relations(project, &templates, &base_shared, &configs, &mut diags);
+    for node in &all {
+        if disabled.contains(node.unique_id.as_str()) {
+            continue;
+        }
+        let captured = discovered.get(node.unique_id.as_str());
+        let config = configs[node.unique_id.as_str()].clone();
+        let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte {
+            name: node.name.clone(),
+        });
+        nodes.insert(
+            node.unique_id.clone(),
+            CompiledNode {
+                unique_id: node.unique_id.clone(),
+                name: node.name.clone(),
+                resource_type: node.resource_type,
+                config,
+                relation,
+                depends_on: Vec::new(),
+                macros: captured.map(|c| dedup(&c.macros)).unwrap_or_default(),
+                refs: captured.map(|c| c.refs.clone()).unwrap_or_default(),
+                sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
+                compiled_sql: None,
+                compiled_path: None,
+                unit: None,
+                checksum: hex_sha256(node.file.text.as_bytes()),
+                pre_hooks: Vec::new(),
+                post_hooks: Vec::new(),
+            },
+        );
+    }
+    resolve_dependencies(project, &mut nodes, &disabled, &mut diags);
+    let graph = build_graph(project, &nodes);
+    report_cycles(project, &graph, &mut diags);
+    phase("graph");
+
+    let mut compilation = Compilation {
+        graph,
+        nodes,
+        selected: Vec::new(),
+        diagnostics: diags,
+        invocation_id,
+        generated_at,
+        on_run_start: Vec::new(),
+        on_run_end: Vec::new(),
+        task_output: None,
+        source_relations: HashMap::new(),
+        source_readers: HashMap::new(),
+        source_locations: HashMap::new(),
+    };
+    select_nodes(project, &mut compilation, opts);
+    phase("selection");
+    if opts.render && !compilation.diagnostics.has_errors() {
+        let RenderedSources {
+            relations: sources,
+            readers,
+            locations,
+        } = source_relations(
+            project,
+            &templates,
+            &base_shared,
+            &mut compilation.diagnostics,
+        );
+        compilation.source_relations = sources.clone();
+        compilation.source_readers = readers;
+        compilation.source_locations = locations;
+        let shared = Arc::new(Shared {
+            relations,
+            sources,
+            ..base
+        });
+        match &opts.task {
+            Some(task) => render_task(project, &templates, &shared, task, &mut compilation),
+            None => {
+                render_project_hooks(project, &templates, &shared, &mut compilation);
+                render_selected(project, &templates, shared.clone(), &mut compilation, opts);
+                render_unit_tests(project, &templates, &shared, &mut compilation, opts);
+            }
+        }
+        phase("compile render and SQL analysis");
+    }
+    point_at_test_declarations(project, &mut compilation.diagnostics);
+    compilation
+}
+
+fn base_shared(
+    project: &Project,
+    templates: &Templates,
+    opts: &CompileOptions,
+    invocation_id: &str,
+    started: &str,
+) -> Shared {
+    let t = &project.target;
+    let target = crate::template::to_value(serde_json::json!({
+        "name": t.name,
+        "type": t.dialect.name(),
+        "schema": t.schema,
+        "database": t.database,
+        "threads": t.threads,
+        "profile_name": t.profile,
+    }));
+    Shared {
+        project_name: project.name.clone(),
+        dialect: Some(t.dialect),
+        target,
+        target_schema: t.schema.clone(),
+        vars: project.vars.clone(),
+        relations: HashMap::new(),
+        sources: HashMap::new(),
+        macro_index: templates.macro_index.clone(),
+        full_refresh: opts.full_refresh,
+        invocation_id: invocation_id.to_string(),
+        run_started_at: started.to_string(),
+        connection: opts.connection.clone(),
+    }
+}
+
+fn node_request(
+    shared: &Arc<Shared>,
+    node: &Node,
+    config: &Config,
+    this: Relation,
+    mode: Mode,
+    incremental: bool,
+) -> RenderRequest {
+    let model = crate::template::to_value(model_json(node, config));
+    RenderRequest {
+        shared: shared.clone(),
+        node: Some(Arc::new(NodeContext {
+            unique_id: node.unique_id.clone(),
+            name: node.name.clone(),
+            config: config.clone(),
+            this,
+            is_incremental: incremental,
+            model,
+        })),
+        mode,
+    }
+}
+
+/// A generic test's template is generated, not written by anyone: an error in it (a bad
+/// `where`, a Jinja argument) also points at the YAML entry that declared the test.
+fn point_at_test_declarations(project: &Project, diags: &mut Diagnostics) {
+    let declared: HashMap<&std::path::Path, &Location> = project
+        .nodes
+        .values()
+        .filter_map(|n| {
+            Some((
+                n.file.path.as_path(),
+                n.tested.as_ref()?.declared_at.as_ref()?,
+            ))
+        })
+        .collect();
+    for d in diags.iter_mut() {
+        let at = d
+            .location
+            .as_ref()
+            .and_then(|l| declared.get(l.file.as_path()));
+        if let Some(&at) = at {
+            d.related
+                .push(("the test is declared here".to_string(), at.clone()));
+        }
+    }
+}
+
+/// A bad `incremental_strategy`, `unique_key` or `incremental_predicates` only matters once
+/// the table exists: the first run would build it and the second fail. Say so at compile.
+fn check_incremental_configs(project: &Project, c: &mut Compilation) {
+    for id in &c.selected {
+        let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
+            continue;
+        };
+        if compiled.config.materialized() != "incremental" {
+            continue;
+        }
+        let Err(e) =
+            crate::materialize::Strategy::from_config(&compiled.config, project.target.dialect)
+        else {
+            continue;
+        };
+        let (key, hint) = match e {
+            crate::materialize::PlanError::PredicatesWithAppend => (
+                "incremental_predicates",
+                "set a unique_key (merge), or incremental_strategy='delete+insert' with one",
+            ),
+            _ => (
+                "incremental_strategy",
+                "append needs no key; merge and delete+insert need a unique_key",
+            ),
+        };
+        let text = node.file.text.clone();
+        let start = text.find(key).unwrap_or(0);
+        let at = Location::new(node.file.path.clone(), text, start..start + key.len());
+        c.diagnostics.push(
+            Diagnostic::error("incremental-config", e.to_string())
+                .at(at)
+                .hint(hint),
+        );
+    }
+}
+
+/// What `model` is in templates: the node's manifest entry, in brief.
+fn model_json(node: &Node, config: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "unique_id": node.unique_id,
+        "name": node.name,
+        "resource_type": node.resource_type,
+        "original_file_path": crate::diag::display_path(&node.file.path),
+        "path": crate::diag::display_path(&node.path),
+        "fqn": node.fqn,
+        "config": config,
+        "tags": config.tags(),
+        "description": node.description,
+        "columns": node.columns,
+        "meta": config.get("meta").cloned().unwrap_or(serde_json::json!({})),
+    })
+}
+
+fn dedup(items: &[String]) -> Vec<String> {
+    let set: IndexSet<&String> = items.iter().collect();
+    set.into_iter().cloned().collect()
+}

@@ -1,0 +1,135 @@
+//! Relation names: where each model, seed and source lives in the warehouse, after `schema`
+//! and `alias` configs and any project override of `generate_schema_name`/`generate_alias_name`.
+
+use super::sources::{RenderedSources, file_reader, rendered_reader};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::{Config, Project, Source};
+use crate::sql::Dialect;
+use crate::template::{Relation, RenderRequest, Shared, Templates};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Relation names of models and seeds, after `schema`/`alias` config and any project
+/// `generate_schema_name` / `generate_alias_name` macro.
+pub(super) fn relations(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    configs: &HashMap<&str, Config>,
+    diags: &mut Diagnostics,
+) -> HashMap<String, Relation> {
+    let dialect = project.target.dialect;
+    let custom = |macro_name: &str,
+                  arg: Option<&str>,
+                  fallback: String|
+     -> Result<String, Box<Diagnostic>> {
+        if !project.macros.contains_key(macro_name) {
+            return Ok(fallback);
+        }
+        let arg = arg.map_or("none".to_string(), |a| format!("{a:?}"));
+        let req = RenderRequest::without_node(shared);
+        let text = templates.render_str(
+            &format!("<{macro_name}>"),
+            &format!("{{{{ {macro_name}({arg}) }}}}"),
+            req,
+        )?;
+        Ok(text.trim().to_string())
+    };
+    let mut out = HashMap::new();
+    for node in project
+        .nodes
+        .values()
+        .filter(|n| n.resource_type.is_relation())
+    {
+        let Some(config) = configs.get(node.unique_id.as_str()) else {
+            continue;
+        };
+        if config.materialized() == "ephemeral" {
+            out.insert(
+                node.name.clone(),
+                Relation::Cte {
+                    name: format!("__etlx__cte__{}", node.name),
+                },
+            );
+            continue;
+        }
+        let custom_schema = config.get_str("schema");
+        let default_schema = match custom_schema {
+            Some(s) => format!("{}_{s}", project.target.schema),
+            None => project.target.schema.clone(),
+        };
+        let alias = config
+            .get_str("alias")
+            .map(str::to_string)
+            .unwrap_or_else(|| node.name.clone());
+        let names =
+            custom("generate_schema_name", custom_schema, default_schema).and_then(|schema| {
+                Ok((
+                    schema,
+                    custom("generate_alias_name", config.get_str("alias"), alias)?,
+                ))
+            });
+        match names {
+            Ok((schema, alias)) => {
+                let database = config.get_str("database").map(str::to_string);
+                out.insert(
+                    node.name.clone(),
+                    Relation::table(dialect, database, schema, alias),
+                );
+            }
+            Err(d) => diags.push(*d),
+        }
+    }
+    out
+}
+
+/// Source relations: landing files read in place on DuckDB, tables elsewhere. A `location`
+/// may use Jinja (`landing/events/{{ var('batch') }}/`); it is rendered here, and so is the
+/// reader of every file source.
+pub(super) fn source_relations(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    diags: &mut Diagnostics,
+) -> RenderedSources {
+    let mut locations = HashMap::new();
+    let mut relations = HashMap::new();
+    let mut readers = HashMap::new();
+    for source in project.sources.values() {
+        let mut relation = source_relation(project.target.dialect, source);
+        if let Some(location) = &source.location {
+            match rendered_reader(project, source, location, templates, shared) {
+                Ok((reader, location)) => {
+                    if let Relation::Files { reader: r, .. } = &mut relation {
+                        r.clone_from(&reader);
+                    }
+                    readers.insert(source.unique_id.clone(), reader);
+                    locations.insert(source.unique_id.clone(), location);
+                }
+                Err(d) => diags.push(*d),
+            }
+        }
+        relations.insert((source.source_name.clone(), source.name.clone()), relation);
+    }
+    RenderedSources {
+        relations,
+        readers,
+        locations,
+    }
+}
+
+pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {
+    match (&source.location, dialect) {
+        (Some(location), Dialect::DuckDb) => Relation::Files {
+            reader: file_reader(source, location),
+            schema: source.schema.clone(),
+            identifier: source.identifier.clone(),
+        },
+        _ => Relation::table(
+            dialect,
+            source.database.clone(),
+            source.schema.clone(),
+            source.identifier.clone(),
+        ),
+    }
+}

@@ -1,0 +1,231 @@
+//! The compile render: selected nodes rendered with real relation names, hooks and
+//! operations, and the result written under `target/compiled`.
+
+use super::analyse::analyze;
+use super::ephemeral::{Inlined, ephemeral_ancestors, inline_ephemerals};
+use super::{Compilation, CompileOptions, Task, check_incremental_configs, node_request};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::{Node, Project, ResourceType};
+use crate::template::{Mode, RenderRequest, Shared, Templates};
+use indexmap::IndexSet;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Compile render of the selected nodes and the ephemeral models they inline.
+pub(super) fn render_selected(
+    project: &Project,
+    templates: &Templates,
+    shared: Arc<Shared>,
+    c: &mut Compilation,
+    opts: &CompileOptions,
+) {
+    let position: HashMap<String, usize> = c
+        .graph
+        .topo_order()
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let ancestors: HashMap<String, Vec<String>> = c
+        .selected
+        .iter()
+        .map(|id| (id.clone(), ephemeral_ancestors(c, id, &position)))
+        .collect();
+    let mut to_render: IndexSet<String> = c
+        .selected
+        .iter()
+        .filter(|id| c.nodes.contains_key(*id))
+        .cloned()
+        .collect();
+    for deps in ancestors.values() {
+        to_render.extend(deps.iter().cloned());
+    }
+    let to_render: Vec<String> = to_render.into_iter().collect();
+    let results: Vec<_> = to_render
+        .par_iter()
+        .filter_map(|id| {
+            let compiled = c.nodes.get(id)?;
+            let node = project.nodes.get(id)?;
+            if matches!(
+                node.resource_type,
+                ResourceType::Seed | ResourceType::UnitTest
+            ) {
+                return None;
+            }
+            let this = compiled.relation.clone();
+            let incremental = compiled.config.materialized() == "incremental"
+                && !opts.full_refresh
+                && compiled.config.get_bool("full_refresh") != Some(true)
+                && opts.existing_relations.contains(&this.to_sql());
+            let req = node_request(
+                &shared,
+                node,
+                &compiled.config,
+                this,
+                Mode::Compile,
+                incremental,
+            );
+            let name = crate::diag::display_path(&node.file.path);
+            let rendered = templates
+                .render(&node.file, req.clone())
+                .and_then(|(sql, _)| {
+                    let hooks = |key: &str| -> Result<Vec<String>, Box<Diagnostic>> {
+                        let source = format!("{name} ({key})");
+                        compiled
+                            .config
+                            .strings(key)
+                            .iter()
+                            .map(|hook| templates.render_str(&source, hook, req.clone()))
+                            .collect()
+                    };
+                    Ok((sql, hooks("pre_hook")?, hooks("post_hook")?))
+                });
+            Some((id.clone(), rendered))
+        })
+        .collect();
+    let mut raw: HashMap<String, String> = HashMap::new();
+    for (id, result) in results {
+        match result {
+            Ok((sql, pre, post)) => {
+                raw.insert(id.clone(), sql);
+                if let Some(compiled) = c.nodes.get_mut(&id) {
+                    compiled.pre_hooks = pre;
+                    compiled.post_hooks = post;
+                }
+            }
+            Err(d) => c.diagnostics.push(*d),
+        }
+    }
+    check_incremental_configs(project, c);
+    let selected: Vec<String> = c.selected.clone();
+    let finished: Vec<(String, Inlined)> = selected
+        .iter()
+        .filter_map(|id| {
+            let sql = raw.get(id)?;
+            Some((
+                id.clone(),
+                inline_ephemerals(c, ancestors.get(id)?, sql, &raw),
+            ))
+        })
+        .collect();
+    let diags: Vec<Option<Diagnostic>> = finished
+        .par_iter()
+        .map(|(id, sql)| {
+            let node = project.nodes.get(id)?;
+            let compiled = c.nodes.get(id)?;
+            let path = compiled_path(project, node);
+            if opts.write
+                && let Err(e) =
+                    write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
+            {
+                return Some(Diagnostic::error(
+                    "io",
+                    format!("cannot write {}: {e}", path.display()),
+                ));
+            }
+            // Each model's own SQL is parsed once; inlined parents were parsed as themselves.
+            analyze(project, node, compiled, raw.get(id)?, sql, &path)
+        })
+        .collect();
+    c.diagnostics.extend(diags.into_iter().flatten());
+    for (id, sql) in finished {
+        if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
+            compiled.compiled_path = Some(compiled_path(project, node));
+            compiled.compiled_sql = Some(sql.sql);
+        }
+    }
+}
+
+pub(super) fn render_task(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    task: &Task,
+    c: &mut Compilation,
+) {
+    let (source, text) = match task {
+        Task::Inline(sql) => ("--inline".to_string(), sql.clone()),
+        Task::Operation { name, args } => {
+            if !templates.macro_index.contains_key(name) {
+                let mut d = Diagnostic::error(
+                    "unknown-macro",
+                    format!("run-operation: there is no macro named '{name}'"),
+                );
+                let names = project.macros.keys().map(String::as_str);
+                d.hint = crate::diag::closest(name, names).map(|m| format!("did you mean '{m}'?"));
+                c.diagnostics.push(d);
+                return;
+            }
+            (format!("run-operation {name}"), operation_call(name, args))
+        }
+    };
+    match templates.render_str(&source, &text, RenderRequest::without_node(shared)) {
+        Ok(out) => c.task_output = Some(out),
+        Err(d) => c.diagnostics.push(*d),
+    }
+}
+
+/// A template calling macro `name` with `args` as keyword arguments. minijinja has no
+/// `**kwargs` splat, so the arguments travel as one JSON literal and are unpacked by name.
+pub(super) fn operation_call(
+    name: &str,
+    args: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let json = serde_json::Value::Object(args.clone()).to_string();
+    let literal = json.replace('\\', "\\\\").replace('\'', "\\'");
+    let kwargs: Vec<String> = args
+        .keys()
+        .map(|k| format!("{k}=__etlx_args[{}]", serde_json::Value::from(k.as_str())))
+        .collect();
+    format!(
+        "{{%- set __etlx_args = fromjson('{literal}') -%}}{{{{ {name}({}) }}}}",
+        kwargs.join(", ")
+    )
+}
+
+/// `on-run-start` / `on-run-end` from the project file, rendered without a node.
+pub(super) fn render_project_hooks(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    c: &mut Compilation,
+) {
+    let render = |name: &str, hooks: &[String], diags: &mut Diagnostics| -> Vec<String> {
+        hooks
+            .iter()
+            .filter_map(|hook| {
+                let req = RenderRequest::without_node(shared);
+                let source = format!(
+                    "{} ({name})",
+                    crate::diag::display_path(&project.project_file)
+                );
+                templates
+                    .render_str(&source, hook, req)
+                    .map_err(|d| diags.push(*d))
+                    .ok()
+            })
+            .collect()
+    };
+    c.on_run_start = render("on-run-start", &project.on_run_start, &mut c.diagnostics);
+    c.on_run_end = render("on-run-end", &project.on_run_end, &mut c.diagnostics);
+}
+
+pub(super) fn compiled_path(project: &Project, node: &Node) -> PathBuf {
+    PathBuf::from(&project.paths.target)
+        .join("compiled")
+        .join(&project.name)
+        .join(&node.file.path)
+}
+
+pub(super) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Unchanged files are left alone so editors and watchers see no churn.
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text)
+}

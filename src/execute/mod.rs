@@ -1,0 +1,194 @@
+//! The executor: builds the selected nodes over the DAG with bounded parallelism.
+//!
+//! A node starts as soon as its parents have finished, on one of `threads` workers each with
+//! its own connection. A failure marks the node's descendants skipped and the rest of the graph
+//! goes on (or everything stops with `fail_fast`). Progress goes to a `Reporter` as events; the
+//! executor itself prints nothing.
+//!
+//! The steps a node can take live beside this file: loading sources (`prepare`, `ingest`),
+//! building a relation (`node`), publishing an external table (`publish`), data tests and
+//! unit tests (`data_tests`, `unit_tests`); `freshness` checks sources outside a run.
+
+pub mod data_tests;
+mod error;
+pub mod freshness;
+pub(crate) mod ingest;
+mod node;
+pub mod prepare;
+pub mod publish;
+mod results;
+mod schedule;
+pub mod unit_tests;
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+pub use error::RunError;
+pub use node::situation;
+use node::{build_or_report_panic, run_statements};
+pub use results::{Event, NodeResult, Reporter, RunOptions, Status};
+use results::{failed, skipped};
+use schedule::Scheduler;
+
+use crate::adapter::{Adapter, Catalog};
+use crate::compile::{Compilation, CompiledNode};
+use crate::materialize::{self, Target};
+use crate::project::Project;
+use crate::template::Relation;
+
+/// Build the selected nodes of `c` on `adapter`: load sources, run `on-run-start`, then every
+/// node over the DAG on `opts.threads` workers, then `on-run-end`. Returns one result per
+/// node (and per failed hook or loaded source), in the order they appear in the DAG.
+pub fn execute(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Vec<NodeResult> {
+    let _interruptible = crate::cancel::arm();
+    let scheduler = Scheduler::new(c, opts.fail_fast, reporter);
+    let sources = prepare::sources_read(project, c, &scheduler.nodes);
+    let loads = prepare::loaded(project, &sources);
+    let start = [
+        c.on_run_start.clone(),
+        missing_schemas(&scheduler.nodes, &loads, adapter.dialect(), &opts.catalog),
+    ]
+    .concat();
+    let failure = run_project_hook(project, adapter, "on-run-start", &start).map(|f| vec![f]);
+    let mut loaded = Vec::new();
+    if let Some(failed) = failure
+        .or_else(|| prepare::prepare(project, c, adapter, opts, &sources, reporter, &mut loaded))
+    {
+        return skip_all_after(loaded, failed, &scheduler);
+    }
+    run_workers(project, adapter, opts, &scheduler);
+    let end_failure = match crate::cancel::is_requested() {
+        true => None,
+        false => run_project_hook(project, adapter, "on-run-end", &c.on_run_end),
+    };
+    // Anything never started was cut off by a signal or by --fail-fast.
+    let why = match crate::cancel::reason() {
+        Some(signal) => format!("skipped: the run was interrupted by {signal}"),
+        None => "skipped: the run stopped at the first failure (--fail-fast)".to_string(),
+    };
+    loaded
+        .into_iter()
+        .chain(scheduler.into_results(&why))
+        .chain(end_failure)
+        .collect()
+}
+
+/// The results when loading or `on-run-start` failed: that failure, and every node skipped.
+fn skip_all_after(
+    loaded: Vec<NodeResult>,
+    failed: Vec<NodeResult>,
+    scheduler: &Scheduler,
+) -> Vec<NodeResult> {
+    let reason = failed
+        .iter()
+        .find(|r| r.status == Status::Error)
+        .and_then(|r| r.message.as_deref())
+        .unwrap_or("on-run-start failed");
+    let reason = format!("skipped: {reason}");
+    let now = Utc::now();
+    loaded
+        .into_iter()
+        .chain(failed)
+        .chain(scheduler.nodes.iter().map(|n| skipped(n, now, &reason)))
+        .collect()
+}
+
+/// `opts.threads` workers, each with its own connection, building nodes until none is left.
+fn run_workers(project: &Project, adapter: &dyn Adapter, opts: &RunOptions, scheduler: &Scheduler) {
+    let total = scheduler.total();
+    let workers = opts.threads.clamp(1, total.max(1));
+    std::thread::scope(|scope| {
+        for thread in 0..workers {
+            scope.spawn(move || {
+                let mut conn = adapter.connect();
+                while let Some(i) = scheduler.next_job() {
+                    let node = scheduler.nodes[i];
+                    scheduler.reporter.event(Event::Started {
+                        unique_id: &node.unique_id,
+                        thread,
+                        total,
+                    });
+                    let result = match conn.as_mut() {
+                        Ok(conn) => {
+                            build_or_report_panic(project, node, conn.as_mut(), opts, thread)
+                        }
+                        Err(e) => failed(node, thread, Utc::now(), Instant::now(), e.to_string()),
+                    };
+                    scheduler.finish(i, explain_interruption(result));
+                }
+            });
+        }
+    });
+}
+
+/// A node that failed because the run was interrupted says so, and that nothing was lost.
+fn explain_interruption(mut result: NodeResult) -> NodeResult {
+    if let (Some(signal), Status::Error) = (crate::cancel::reason(), result.status) {
+        let cause = result.message.take().unwrap_or_default();
+        result.message = Some(format!(
+            "interrupted by {signal}; its transaction was rolled back, the previous version stays ({cause})"
+        ));
+    }
+    result
+}
+
+/// `create schema` for each schema the run builds or loads into that does not exist yet, once.
+fn missing_schemas(
+    nodes: &[&CompiledNode],
+    loads: &[&crate::project::Source],
+    dialect: crate::sql::Dialect,
+    catalog: &Catalog,
+) -> Vec<String> {
+    let built = nodes.iter().filter_map(|n| match &n.relation {
+        Relation::Table { schema, .. } => Some(schema.as_str()),
+        _ => None,
+    });
+    let loaded = loads.iter().map(|s| s.schema.as_str());
+    let mut schemas: Vec<String> = Vec::new();
+    for schema in loaded.chain(built) {
+        let sql = materialize::create_schema(&Target {
+            schema,
+            name: "",
+            dialect,
+        });
+        if !catalog.has_schema(schema) && !schemas.contains(&sql) {
+            schemas.push(sql);
+        }
+    }
+    schemas
+}
+
+/// Run `on-run-start` or `on-run-end`; a failure becomes an error result of its own
+/// (`operation.<project>.<hook>`), so it shows in the exit code and in run_results.json.
+fn run_project_hook(
+    project: &Project,
+    adapter: &dyn Adapter,
+    hook: &str,
+    statements: &[String],
+) -> Option<NodeResult> {
+    if statements.is_empty() {
+        return None;
+    }
+    let (started_at, clock) = (Utc::now(), Instant::now());
+    let outcome = adapter
+        .connect()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| run_statements(conn.as_mut(), statements));
+    let message = outcome.err()?;
+    let id = format!("operation.{}.{hook}", project.name);
+    let seconds = clock.elapsed().as_secs_f64();
+    Some(NodeResult {
+        message: Some(format!(
+            "{hook} failed: {}",
+            project.secrets.redact(&message)
+        )),
+        ..NodeResult::new(&id, Status::Error, started_at, seconds, 0)
+    })
+}

@@ -1,0 +1,300 @@
+//! Building one node: the statements its materialization needs, run in order on one
+//! connection, with hooks around them; tests and unit tests judged instead of built.
+//!
+//! Whatever goes wrong, including a panic, becomes this node's result: one node's failure
+//! must never take the run (and the results of every other node) down with it.
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::results::{NodeResult, RunOptions, Status, failed};
+use crate::adapter::{Catalog, Connection, RelationKind};
+use crate::compile::CompiledNode;
+use crate::materialize::{self, Situation, Strategy, Target};
+use crate::project::{Project, ResourceType};
+use crate::template::Relation;
+
+/// `build`, with a panic (a bug in etlx or in a library) turned into this node's failure:
+/// otherwise the worker would die, the nodes waiting on it would wait forever, and no
+/// run_results.json would be written.
+pub(super) fn build_or_report_panic(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    opts: &RunOptions,
+    thread: usize,
+) -> NodeResult {
+    let (started_at, clock) = (Utc::now(), Instant::now());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        build(project, node, &mut *conn, opts, thread)
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let _ = conn.execute("rollback");
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        let message = format!(
+            "etlx stopped building {} after an internal error (a bug, please report it): {what}",
+            node.name
+        );
+        failed(
+            node,
+            thread,
+            started_at,
+            clock,
+            project.secrets.redact(&message),
+        )
+    })
+}
+
+/// Build one node; on any error roll back, so the previous version stays.
+fn build(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    opts: &RunOptions,
+    thread: usize,
+) -> NodeResult {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    // A failpoint for the tests of panic handling; compiled out of release builds.
+    if cfg!(debug_assertions)
+        && std::env::var("ETLX_FAILPOINT_PANIC").is_ok_and(|name| name == node.name)
+    {
+        panic!("failpoint ETLX_FAILPOINT_PANIC at {}", node.name);
+    }
+    let tested = match node.resource_type {
+        ResourceType::UnitTest => Some(unit_test_outcome(project, node)),
+        ResourceType::Test => Some(crate::execute::data_tests::evaluate(
+            node,
+            &project.target,
+            conn,
+        )),
+        _ => None,
+    };
+    if let Some(outcome) = tested {
+        return match outcome {
+            Ok(outcome) => NodeResult {
+                message: outcome.message,
+                failures: Some(outcome.failures),
+                sample: outcome.sample,
+                ..NodeResult::new(
+                    &node.unique_id,
+                    outcome.status,
+                    started_at,
+                    clock.elapsed().as_secs_f64(),
+                    thread,
+                )
+            },
+            Err(message) => failed(
+                node,
+                thread,
+                started_at,
+                clock,
+                project.secrets.redact(&message),
+            ),
+        };
+    }
+    match build_statements(project, node, conn, opts) {
+        Ok(rows) => NodeResult {
+            rows_affected: rows,
+            ..NodeResult::new(
+                &node.unique_id,
+                Status::Success,
+                started_at,
+                clock.elapsed().as_secs_f64(),
+                thread,
+            )
+        },
+        Err(message) => {
+            let _ = conn.execute("rollback");
+            failed(
+                node,
+                thread,
+                started_at,
+                clock,
+                project.secrets.redact(&message),
+            )
+        }
+    }
+}
+
+/// A unit test's verdict in the shape of a data test's outcome: the diff is its sample.
+fn unit_test_outcome(
+    project: &Project,
+    node: &CompiledNode,
+) -> Result<crate::execute::data_tests::Outcome, String> {
+    let plan = node
+        .unit
+        .as_ref()
+        .ok_or_else(|| format!("unit test {} was not compiled", node.name))?;
+    let verdict = crate::execute::unit_tests::run(project, plan)?;
+    Ok(crate::execute::data_tests::Outcome {
+        status: if verdict.passed {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        failures: verdict.differing,
+        sample: (!verdict.passed).then_some(verdict.diff),
+        message: Some(verdict.message),
+    })
+}
+
+fn build_statements(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    opts: &RunOptions,
+) -> Result<Option<u64>, String> {
+    let Relation::Table {
+        schema,
+        identifier,
+        dialect,
+        ..
+    } = &node.relation
+    else {
+        return Err(format!("{} has no relation to build", node.name));
+    };
+    let t = Target {
+        schema,
+        name: identifier,
+        dialect: *dialect,
+    };
+    let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
+    let mut situation = situation(&opts.catalog, schema, identifier, full_refresh);
+    // On a server, rebuilding a relation drops the views that read it (`cascade`), so what
+    // the catalog said at the start may be gone: ask again. One query; DuckDB never drops.
+    if *dialect != crate::sql::Dialect::DuckDb {
+        situation.existing = conn
+            .relation_kind(schema, identifier)
+            .map_err(|e| e.to_string())?;
+    }
+    run_statements(conn, &node.pre_hooks)?;
+    let rows = build_relation(project, node, conn, &t, &situation)?;
+    // The build has committed: a failing post-hook cannot take it back, so say what is live.
+    run_statements(conn, &node.post_hooks).map_err(|e| {
+        format!(
+            "built, but its post-hook failed: {} now holds the new version; the post-hook's work is not done: {e}",
+            t.qualified()
+        )
+    })?;
+    Ok(rows)
+}
+
+/// What exists before a relation is built. Each relation is built once per run, so what the
+/// catalog said at the start still holds.
+pub fn situation(catalog: &Catalog, schema: &str, name: &str, full_refresh: bool) -> Situation {
+    Situation {
+        existing: catalog.kind(schema, name),
+        full_refresh,
+        leftover_building: catalog.kind(schema, &format!("{name}__etlx_tmp")),
+        leftover_previous: catalog.kind(schema, &format!("{name}__etlx_old")),
+    }
+}
+
+/// Run statements in order; the rows written by the statements that write rows, if reported.
+pub fn run_statements(
+    conn: &mut dyn Connection,
+    statements: &[String],
+) -> Result<Option<u64>, String> {
+    let mut rows = None;
+    for sql in statements {
+        let n = conn.execute(sql).map_err(|e| e.to_string())?;
+        let writes = [
+            "create table",
+            "create or replace table",
+            "insert",
+            "merge",
+            "delete",
+            "copy",
+        ]
+        .iter()
+        .any(|k| sql.starts_with(k));
+        if let (true, Some(n)) = (writes, n) {
+            rows = Some(rows.unwrap_or(0) + n);
+        }
+    }
+    Ok(rows)
+}
+
+fn build_relation(
+    project: &Project,
+    node: &CompiledNode,
+    conn: &mut dyn Connection,
+    t: &Target,
+    s: &Situation,
+) -> Result<Option<u64>, String> {
+    let sql = node.compiled_sql.as_deref().unwrap_or_default();
+    let config = &node.config;
+    match config.materialized() {
+        "view" => run_statements(conn, &materialize::view(t, sql, s, config)),
+        "table" => run_statements(conn, &materialize::table(t, sql, s, config)),
+        "seed" => {
+            let path = project
+                .nodes
+                .get(&node.unique_id)
+                .map(|n| crate::diag::display_path(&n.file.path))
+                .unwrap_or_default();
+            materialize::duckdb::check_seed_shape(&project.root.join(&path), &path, config)?;
+            let select =
+                materialize::duckdb::seed_select(&path, config).map_err(|e| e.to_string())?;
+            let aws = crate::aws::AwsSettings::from_target(&project.target);
+            let through_s3 = t.dialect == crate::sql::Dialect::Redshift
+                && aws.iam_role.is_some()
+                && aws.staging.is_some()
+                && config.get("delimiter").is_none();
+            match t.dialect {
+                crate::sql::Dialect::DuckDb => {
+                    run_statements(conn, &materialize::table(t, &select, s, config))
+                }
+                _ if through_s3 => {
+                    let aws = crate::aws::Aws::connect(aws).map_err(|e| e.to_string())?;
+                    crate::execute::ingest::seed_via_s3(
+                        &aws,
+                        &project.root,
+                        &path,
+                        conn,
+                        t,
+                        s,
+                        config,
+                    )
+                    .map(Some)
+                }
+                _ => crate::execute::ingest::load(&project.root, &select, conn, t, s, config)
+                    .map(Some),
+            }
+        }
+        "external" => crate::execute::publish::external(project, conn, t, sql, config),
+        "incremental" if s.existing != Some(RelationKind::Table) || s.full_refresh => {
+            run_statements(conn, &materialize::table(t, sql, s, config))
+        }
+        "incremental" => {
+            let strategy = Strategy::from_config(config, t.dialect).map_err(|e| e.to_string())?;
+            run_statements(conn, &materialize::stage(t, sql))?;
+            let incoming = conn
+                .describe(&format!("select * from {}", materialize::stage_name(t)))
+                .map_err(|e| e.to_string())?;
+            let current = conn.columns(t.schema, t.name).map_err(|e| e.to_string())?;
+            let (added, removed) = materialize::schema_changes(config, &current, &incoming)
+                .map_err(|e| e.to_string())?;
+            // Columns the batch does not carry are left alone (NULL in new rows).
+            let keep: Vec<_> = current
+                .into_iter()
+                .filter(|c| {
+                    incoming
+                        .iter()
+                        .any(|i| i.name.eq_ignore_ascii_case(&c.name))
+                })
+                .collect();
+            run_statements(
+                conn,
+                &materialize::apply(t, &strategy, &keep, &added, &removed),
+            )
+        }
+        other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).to_string()),
+    }
+}

@@ -1,0 +1,122 @@
+//! What a run reports: each node's status and result, and the events a `Reporter` is sent as
+//! nodes start and finish. Plain data, shared by the executor, the CLI and `run_results.json`.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::adapter::{Catalog, Table};
+use crate::compile::CompiledNode;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The relations that existed when the run started.
+    pub catalog: Catalog,
+    pub threads: usize,
+    pub fail_fast: bool,
+    pub full_refresh: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+    /// Tests: no failing rows (or fewer than the thresholds).
+    Pass,
+    /// Tests: failing rows at error severity.
+    Fail,
+    /// Tests: failing rows at warn severity.
+    Warn,
+}
+
+impl Status {
+    /// Whether the nodes that wait on this one may go on.
+    pub fn lets_children_run(self) -> bool {
+        matches!(self, Status::Success | Status::Pass | Status::Warn)
+    }
+
+    /// Whether this makes the command exit 1.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Error | Status::Fail)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub unique_id: String,
+    pub status: Status,
+    pub message: Option<String>,
+    pub rows_affected: Option<u64>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub seconds: f64,
+    pub thread: usize,
+    /// Tests: the number of failing rows, and the first few of them.
+    pub failures: Option<u64>,
+    pub sample: Option<Table>,
+}
+
+impl NodeResult {
+    pub fn new(
+        unique_id: &str,
+        status: Status,
+        started_at: DateTime<Utc>,
+        seconds: f64,
+        thread: usize,
+    ) -> NodeResult {
+        NodeResult {
+            unique_id: unique_id.to_string(),
+            status,
+            message: None,
+            rows_affected: None,
+            started_at,
+            completed_at: Utc::now(),
+            seconds,
+            thread,
+            failures: None,
+            sample: None,
+        }
+    }
+}
+
+pub enum Event<'a> {
+    Started {
+        unique_id: &'a str,
+        thread: usize,
+        total: usize,
+    },
+    Finished {
+        result: &'a NodeResult,
+        index: usize,
+        total: usize,
+    },
+}
+
+pub trait Reporter: Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+pub(super) fn skipped(node: &CompiledNode, now: DateTime<Utc>, message: &str) -> NodeResult {
+    NodeResult {
+        message: Some(message.to_string()),
+        completed_at: now,
+        ..NodeResult::new(&node.unique_id, Status::Skipped, now, 0.0, 0)
+    }
+}
+
+pub(super) fn failed(
+    node: &CompiledNode,
+    thread: usize,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+    message: String,
+) -> NodeResult {
+    let seconds = clock.elapsed().as_secs_f64();
+    NodeResult {
+        message: Some(message),
+        ..NodeResult::new(&node.unique_id, Status::Error, started_at, seconds, thread)
+    }
+}
