@@ -35,7 +35,7 @@ use crate::harness::{Fixture, Output, fixtures_dir};
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The cases must not shrink unnoticed (a renamed folder, a lost control file, a bad walk).
-const MIN_CASES: usize = 75;
+const MIN_CASES: usize = 80;
 
 /// The corpus of hostile input, where every folder is a case.
 const BAD_CORPUS: &str = "bad";
