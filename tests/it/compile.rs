@@ -1,5 +1,10 @@
-//! `etlx compile` on valid and broken fixtures: compiled SQL per dialect, and the exact
-//! diagnostics users see for each kind of mistake.
+//! `etlx compile` and its neighbours on fixture projects: compiled SQL per dialect, the
+//! manifest, secrets kept out of output, and mistakes whose check is more than a snapshot of
+//! one command's output.
+//!
+//! The exact diagnostics users see for each kind of mistake (a cycle, a missing ref, bad YAML,
+//! a failing macro, a duplicate name, strict SQL syntax) are fixture cases, each a folder with
+//! its `cmd` and `output.snap`, run by `fixtures.rs`.
 
 use crate::harness::Fixture;
 
@@ -113,48 +118,8 @@ fn secrets_never_reach_output_or_artifacts() {
     );
 }
 
-fn assert_error_snapshot(fixture: &str, args: &[&str]) {
-    let f = Fixture::new(fixture);
-    let out = f.etlx(args);
-    assert_eq!(
-        out.code, 2,
-        "{fixture} should be a project error:\n{}{}",
-        out.stdout, out.stderr
-    );
-    f.settings()
-        .bind(|| insta::assert_snapshot!("errors", out.stderr));
-}
-
-#[test]
-fn cycle_is_reported_as_a_path() {
-    assert_error_snapshot("cycle", &["compile"]);
-}
-
-#[test]
-fn missing_ref_and_source_suggest_close_names() {
-    assert_error_snapshot("missing_ref", &["compile"]);
-}
-
-#[test]
-fn bad_yaml_and_unknown_keys_are_all_reported() {
-    assert_error_snapshot("bad_yaml", &["compile"]);
-}
-
-#[test]
-fn jinja_error_in_macro_points_at_macro_and_model() {
-    assert_error_snapshot("macro_error", &["compile"]);
-}
-
-#[test]
-fn duplicate_model_names_name_both_files() {
-    assert_error_snapshot("duplicate", &["compile"]);
-}
-
-#[test]
-fn sql_syntax_error_is_fatal_when_strict() {
-    assert_error_snapshot("sql_syntax", &["compile"]);
-}
-
+/// The project says `static_analysis: strict`, under which the same compile fails (the
+/// `sql_syntax` fixture case); `--static-analysis warn` makes the error a warning.
 #[test]
 fn sql_syntax_error_is_a_warning_by_default() {
     let f = Fixture::new("sql_syntax");

@@ -3,11 +3,11 @@
 //! One test binary (every test binary links DuckDB, so more would multiply link time).
 
 mod aws;
-mod bad_input;
 mod compile;
 mod data_tests;
 mod dbt_compat;
 mod demo;
+mod fixtures;
 mod freshness;
 mod harness;
 mod kill;

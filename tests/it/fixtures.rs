@@ -1,15 +1,25 @@
-//! The bad-input corpus: every broken project under `tests/fixtures/bad/` must fail cleanly.
+//! Fixture cases: one etlx command on a project under `tests/fixtures/`, and what it must print.
 //!
-//! Users' projects are where hostile input comes from (a pasted YAML bomb, a macro that
-//! recurses, a model saved as Latin-1), and a crash or a hang there loses the message that
-//! would have told them what to fix. So for every case folder, found by walking the corpus
-//! rather than listed here, the real binary must: exit with the expected code (2, or 1 where a
-//! node legitimately fails at run time), point at a `[file:line:col]`, not panic, and finish
-//! within a time limit. Its whole output is snapshotted beside the case.
+//! What users see when etlx meets their project is the product as much as the tables are: the
+//! path of a cycle, the close name for a mistyped ref, the place of a YAML error. Hostile input
+//! (a pasted YAML bomb, a macro that recurses, a model saved as Latin-1) must get such a
+//! message too, since a crash or a hang loses the one that would have told them what to fix.
+//! Each such expectation is a project, a command and its output, so each is a folder holding
+//! those three, and adding one needs no Rust: this test walks `tests/fixtures/` and runs every
+//! case it finds there. For each, the real binary must exit with the expected code, not panic,
+//! finish within a time limit, and print exactly what the case's `output.snap` holds (exit
+//! code, stdout and stderr together, reviewed by a person). A case that expects a failure must
+//! also point at a `[file:line:col]`.
 //!
-//! A case folder holds a small project and:
+//! A folder is a case if it holds `cmd` or `output.snap`; the folders inside a case are its
+//! project, not more cases. `tests/fixtures/bad/` is the corpus of hostile input, and every
+//! folder there must be a case. Folders with neither file (`valid`, `warehouse`, ...) are
+//! projects for the hand-written tests, which may also use a case's folder for other commands.
+//!
+//! The control files of a case:
 //! - `cmd`: the etlx arguments, one line (`compile` if absent);
-//! - `exit_code`: the expected exit code (2 if absent);
+//! - `exit_code`: the expected exit code (2 if absent). A case that expects a non-zero code is
+//!   an error case, whose output must hold a `[file:line:col]`; one that expects 0 need not;
 //! - `generate`: lines of `<path> <bytes>`: that file of the copy is padded at test time with
 //!   leading SQL comment lines to that size, for inputs too large to commit;
 //! - `known_defect`: one line saying why the case does not pass yet; it is skipped (with a
@@ -24,10 +34,14 @@ use crate::harness::{Fixture, Output, fixtures_dir};
 /// Far above any case's honest run time (the 50 MB model takes seconds), far below CI's patience.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The corpus must not shrink unnoticed (a renamed folder, a bad glob).
-const MIN_CASES: usize = 40;
+/// The cases must not shrink unnoticed (a renamed folder, a lost control file, a bad walk).
+const MIN_CASES: usize = 80;
+
+/// The corpus of hostile input, where every folder is a case.
+const BAD_CORPUS: &str = "bad";
 
 struct Case {
+    /// The folder's path under `tests/fixtures/`, with `/`: `bad/yaml_tab_indent`, `cycle`.
     name: String,
     dir: PathBuf,
     args: Vec<String>,
@@ -37,9 +51,12 @@ struct Case {
 impl Case {
     fn read(dir: &Path) -> Case {
         let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+            .strip_prefix(fixtures_dir())
+            .unwrap_or(dir)
+            .iter()
+            .map(|c| c.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         let cmd = optional(dir, "cmd").unwrap_or_else(|| "compile".into());
         let expected_code = optional(dir, "exit_code").map_or(2, |c| {
             c.parse()
@@ -56,6 +73,11 @@ impl Case {
     fn command(&self) -> String {
         format!("etlx {}", self.args.join(" "))
     }
+
+    /// An error case must say where the mistake is; a success has no mistake to point at.
+    fn expects_location(&self) -> bool {
+        self.expected_code != 0
+    }
 }
 
 /// A small control file's trimmed text, if the case has it.
@@ -65,16 +87,41 @@ fn optional(dir: &Path, file: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// Whether a folder is a case: it says what to run or what must come out.
+fn is_case(dir: &Path) -> bool {
+    dir.join("cmd").is_file() || dir.join("output.snap").is_file()
+}
+
+/// Every case folder under `tests/fixtures/`, at any depth, in path order. The walk does not
+/// enter a case: what is inside is its project.
 fn cases() -> Vec<PathBuf> {
-    let root = fixtures_dir().join("bad");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+    let root = fixtures_dir();
+    let mut dirs = Vec::new();
+    let mut walk = walkdir::WalkDir::new(&root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walk.next() {
+        let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+        if entry.file_type().is_dir() && is_case(entry.path()) {
+            dirs.push(entry.into_path());
+            walk.skip_current_dir();
+        }
+    }
+    dirs
+}
+
+/// Folders of the hostile-input corpus that are not cases, so would be skipped in silence.
+fn corpus_folders_without_a_case() -> Vec<String> {
+    let root = fixtures_dir().join(BAD_CORPUS);
+    let mut strays: Vec<String> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && !is_case(&e.path()))
+        .map(|e| format!("{BAD_CORPUS}/{}", e.file_name().to_string_lossy()))
         .collect();
-    dirs.sort();
-    dirs
+    strays.sort();
+    strays
 }
 
 /// Pad each file named in `generate` with comment lines at its start, so what it held (the
@@ -89,7 +136,7 @@ fn generate(case: &Case, f: &Fixture) {
             .and_then(|(p, s)| Some((p.trim(), s.trim().parse::<usize>().ok()?)))
             .unwrap_or_else(|| panic!("{}/generate: expected `<path> <bytes>`: {line}", case.name));
         let tail = f.read(path);
-        let filler = "-- filler: tests/it/bad_input.rs makes this model large at test time\n";
+        let filler = "-- filler: tests/it/fixtures.rs makes this model large at test time.\n";
         let mut text = String::with_capacity(size + tail.len());
         while text.len() + filler.len() + tail.len() <= size {
             text.push_str(filler);
@@ -131,7 +178,7 @@ fn problems(case: &Case, out: &Output) -> Vec<String> {
             out.code, case.expected_code
         ));
     }
-    if !has_location(&all) {
+    if case.expects_location() && !has_location(&all) {
         found.push("no [file:line:col] location in the output".to_string());
     }
     found
@@ -148,11 +195,18 @@ fn snapshot_text(case: &Case, out: &Output) -> String {
 }
 
 #[test]
-fn every_bad_project_fails_cleanly_with_a_location() {
+fn every_fixture_case_exits_and_prints_as_its_snapshot_says() {
+    let strays = corpus_folders_without_a_case();
+    assert!(
+        strays.is_empty(),
+        "folders in tests/fixtures/{BAD_CORPUS}/ with neither `cmd` nor `output.snap` would not \
+         be run; give each a `cmd`: {}",
+        strays.join(", ")
+    );
     let dirs = cases();
     assert!(
         dirs.len() >= MIN_CASES,
-        "only {} cases under tests/fixtures/bad",
+        "only {} cases under tests/fixtures",
         dirs.len()
     );
     let mut failures = Vec::new();
@@ -161,19 +215,19 @@ fn every_bad_project_fails_cleanly_with_a_location() {
         let case = Case::read(dir);
         if let Some(why) = optional(dir, "known_defect") {
             eprintln!(
-                "SKIPPED bad/{} (`{}`): known defect: {why}",
+                "SKIPPED {} (`{}`): known defect: {why}",
                 case.name,
                 case.command()
             );
             skipped.push(case.name);
             continue;
         }
-        let f = Fixture::new(&format!("bad/{}", case.name));
+        let f = Fixture::new(&case.name);
         generate(&case, &f);
         let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
         let Some(out) = f.etlx_within(&args, TIMEOUT) else {
             failures.push(format!(
-                "bad/{} (`{}`): still running after {}s, killed",
+                "{} (`{}`): still running after {}s, killed",
                 case.name,
                 case.command(),
                 TIMEOUT.as_secs()
@@ -191,7 +245,7 @@ fn every_bad_project_fails_cleanly_with_a_location() {
         }
         if !found.is_empty() {
             failures.push(format!(
-                "bad/{} (`{}`): {}",
+                "{} (`{}`): {}",
                 case.name,
                 case.command(),
                 found.join("; ")
@@ -208,7 +262,7 @@ fn every_bad_project_fails_cleanly_with_a_location() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} bad-input cases failed:\n{}",
+        "{} of {} fixture cases failed:\n{}",
         failures.len(),
         dirs.len(),
         failures.join("\n")
@@ -223,4 +277,27 @@ fn location_is_recognised_only_in_brackets_with_line_and_column() {
     assert!(!has_location("[:3:7]"));
     assert!(!has_location("[a:b:7]"));
     assert!(!has_location("no brackets at all"));
+}
+
+#[test]
+fn only_a_case_that_expects_failure_must_point_at_a_location() {
+    let case = |expected_code| Case {
+        name: "example".into(),
+        dir: PathBuf::new(),
+        args: vec!["compile".into()],
+        expected_code,
+    };
+    let output = |code: i32| Output {
+        code,
+        stdout: format!(
+            "Compiled 1 model\n{}",
+            if code == 0 { "" } else { "1 error\n" }
+        ),
+        stderr: String::new(),
+    };
+    assert!(problems(&case(0), &output(0)).is_empty());
+    assert_eq!(
+        problems(&case(2), &output(2)),
+        ["no [file:line:col] location in the output"]
+    );
 }
