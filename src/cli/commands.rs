@@ -984,15 +984,12 @@ fn catalog_register(
         }
         let format = FileFormat::of_reader(reader);
         // Columns not all declared: read them from the files, mirrored locally first.
-        let describe = || {
-            let url = etlx::aws::S3Url::parse(etlx::aws::literal_prefix(location))
-                .map_err(|e| e.to_string())?;
-            aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
-            let duck = etlx::adapter::duckdb::DuckDb::in_memory(&project.root)
-                .map_err(|e| e.to_string())?;
-            let mut conn = duck.connect().map_err(|e| e.to_string())?;
-            conn.describe(&format!("select * from {reader}"))
-                .map_err(|e| e.to_string())
+        let describe = || -> Result<_, etlx::execute::RunError> {
+            let url = etlx::aws::S3Url::parse(etlx::aws::literal_prefix(location))?;
+            aws.mirror(&url, &cache)?;
+            let duck = etlx::adapter::duckdb::DuckDb::in_memory(&project.root)?;
+            let mut conn = duck.connect()?;
+            Ok(conn.describe(&format!("select * from {reader}"))?)
         };
         let table =
             etlx::execute::publish::register_source(&aws, source, location, format, describe)

@@ -6,6 +6,7 @@
 
 use crate::adapter::{Connection, Table};
 use crate::compile::CompiledNode;
+use crate::execute::RunError;
 use crate::execute::Status;
 use crate::project::Target;
 
@@ -13,7 +14,7 @@ use crate::project::Target;
 pub const SAMPLE_ROWS: usize = 5;
 
 #[derive(Debug)]
-pub struct Outcome {
+pub struct TestOutcome {
     pub status: Status,
     pub failures: u64,
     pub sample: Option<Table>,
@@ -24,20 +25,21 @@ pub fn evaluate(
     node: &CompiledNode,
     target: &Target,
     conn: &mut dyn Connection,
-) -> Result<Outcome, String> {
+) -> Result<TestOutcome, RunError> {
     let sql = node
         .compiled_sql
         .as_deref()
-        .ok_or_else(|| format!("test {} was not compiled", node.name))?;
+        .ok_or_else(|| RunError::NotCompiled {
+            what: "test",
+            name: node.name.clone(),
+        })?;
     let mut failing = sql.trim().trim_end_matches(';').to_string();
     if let Some(limit) = node.config.get("limit").and_then(|v| v.as_u64()) {
         failing = format!("select * from (\n{failing}\n) as etlx_limited limit {limit}");
     }
-    let count = conn
-        .query(&format!(
-            "select count(*) from (\n{failing}\n) as etlx_test"
-        ))
-        .map_err(|e| e.to_string())?;
+    let count = conn.query(&format!(
+        "select count(*) from (\n{failing}\n) as etlx_test"
+    ))?;
     let failures: u64 = count.scalar().and_then(|n| n.parse().ok()).unwrap_or(0);
     let mut message = None;
     if node.config.get_bool("store_failures") == Some(true) {
@@ -46,14 +48,11 @@ pub fn evaluate(
     let status = judge(node, failures)?;
     let sample = match failures {
         0 => None,
-        _ => Some(
-            conn.query(&format!(
-                "select * from (\n{failing}\n) as etlx_sample limit {SAMPLE_ROWS}"
-            ))
-            .map_err(|e| e.to_string())?,
-        ),
+        _ => Some(conn.query(&format!(
+            "select * from (\n{failing}\n) as etlx_sample limit {SAMPLE_ROWS}"
+        ))?),
     };
-    Ok(Outcome {
+    Ok(TestOutcome {
         status,
         failures,
         sample,
@@ -63,22 +62,29 @@ pub fn evaluate(
 
 /// dbt's rule: at `severity: error`, `error_if` decides a failure, else `warn_if` a warning;
 /// at `severity: warn`, only `warn_if` counts. Both default to `!= 0`.
-fn judge(node: &CompiledNode, failures: u64) -> Result<Status, String> {
+fn judge(node: &CompiledNode, failures: u64) -> Result<Status, RunError> {
     let severity = node
         .config
         .get_str("severity")
         .unwrap_or("error")
         .to_ascii_lowercase();
-    let holds = |key: &str| -> Result<bool, String> {
+    let holds = |key: &str| -> Result<bool, RunError> {
         let condition = node.config.get_str(key).unwrap_or("!=0");
-        threshold(condition, failures)
-            .ok_or_else(|| format!("{key}: '{condition}' is not a condition like '>10' or '!=0'"))
+        threshold(condition, failures).ok_or_else(|| {
+            RunError::Config(format!(
+                "{key}: '{condition}' is not a condition like '>10' or '!=0'"
+            ))
+        })
     };
     Ok(match severity.as_str() {
         "error" if holds("error_if")? => Status::Fail,
         "error" | "warn" if holds("warn_if")? => Status::Warn,
         "error" | "warn" => Status::Pass,
-        other => return Err(format!("severity: '{other}' must be error or warn")),
+        other => {
+            return Err(RunError::Config(format!(
+                "severity: '{other}' must be error or warn"
+            )));
+        }
     })
 }
 
@@ -106,7 +112,7 @@ fn store_failures(
     target: &Target,
     conn: &mut dyn Connection,
     failing: &str,
-) -> Result<String, String> {
+) -> Result<String, RunError> {
     let dialect = target.dialect;
     let schema = match node.config.get_str("schema") {
         Some(custom) => format!("{}_{custom}", target.schema),
@@ -119,7 +125,7 @@ fn store_failures(
         format!("create table {table} as (\n{failing}\n)"),
     ];
     for sql in &statements {
-        conn.execute(sql).map_err(|e| e.to_string())?;
+        conn.execute(sql)?;
     }
     Ok(format!("failing rows stored in {table}"))
 }

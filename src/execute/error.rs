@@ -22,8 +22,10 @@ pub enum RunError {
     /// Landing files DuckDB could not read (a bad glob, a corrupt file).
     #[error("cannot read the files: {0}")]
     Files(AdapterError),
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
+    /// A local file or folder the run writes (an external model's files).
+    #[error("cannot {doing} {}: {source}", path.display())]
+    Io {
+        doing: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -39,9 +41,13 @@ pub enum RunError {
     /// An external table's location cannot be used (a bucket root, an unknown scheme).
     #[error("{0}")]
     Location(String),
-    /// A step that needs AWS on a target without it.
-    #[error("no AWS client")]
-    NoAws,
+    /// Something compile should have provided is missing (a source's reader or location):
+    /// a bug in etlx, named plainly rather than panicking.
+    #[error("{0}")]
+    Missing(&'static str),
+    /// A unit test's rows or model that do not work on DuckDB; the text says which and why.
+    #[error("{0}")]
+    UnitTest(String),
     /// A post-hook failed after the relation was built.
     #[error("{0}")]
     Hook(String),

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
+use crate::execute::RunError;
 use crate::execute::run_statements;
 use crate::materialize::{Situation, Target, postgres, redshift};
 use crate::project::Config;
@@ -24,17 +25,14 @@ pub fn load(
     t: &Target,
     s: &Situation,
     config: &Config,
-) -> Result<u64, String> {
-    let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
+) -> Result<u64, RunError> {
+    let reader = DuckDb::in_memory(root)?;
     let columns = described(&reader, select, t)?;
     // Same columns as the table holds: refill it in place, so the views that read it stay.
     // Otherwise build a new table and swap it in (which drops those views).
     let in_place = s.existing == Some(RelationKind::Table)
         && !s.full_refresh
-        && same_columns(
-            &conn.columns(t.schema, t.name).map_err(|e| e.to_string())?,
-            &columns,
-        );
+        && same_columns(&conn.columns(t.schema, t.name)?, &columns);
     let (start, into, finish) = if in_place {
         (
             postgres::start_refill(t),
@@ -50,11 +48,9 @@ pub fn load(
     };
     run_statements(conn, &start)?;
     let names: Vec<String> = columns.into_iter().map(|c| c.name).collect();
-    let mut sink = conn.copy_in(&into, &names).map_err(|e| e.to_string())?;
-    reader
-        .stream(select, CHUNK, &mut |rows| sink.write(rows))
-        .map_err(|e| e.to_string())?;
-    let loaded = sink.finish().map_err(|e| e.to_string())?;
+    let mut sink = conn.copy_in(&into, &names)?;
+    reader.stream(select, CHUNK, &mut |rows| sink.write(rows))?;
+    let loaded = sink.finish()?;
     run_statements(conn, &finish)?;
     Ok(loaded)
 }
@@ -80,13 +76,18 @@ pub fn copy_from_s3(
     source: &crate::project::Source,
     url: &crate::aws::S3Url,
     format: crate::aws::glue::FileFormat,
-) -> Result<u64, String> {
-    let role = aws.settings.iam_role.as_deref().ok_or(
-        "loading from S3 on Redshift needs `aws_iam_role` in the target (the role COPY assumes)",
-    )?;
-    let staging = aws.settings.staging.as_deref().ok_or(
-        "loading from S3 on Redshift needs `s3_staging` in the target (where manifests go)",
-    )?;
+) -> Result<u64, RunError> {
+    let role = aws.settings.iam_role.as_deref().ok_or_else(|| {
+        RunError::Config(
+            "loading from S3 on Redshift needs `aws_iam_role` in the target (the role COPY assumes)".into(),
+        )
+    })?;
+    let staging = aws.settings.staging.as_deref().ok_or_else(|| {
+        RunError::Config(
+            "loading from S3 on Redshift needs `s3_staging` in the target (where manifests go)"
+                .into(),
+        )
+    })?;
     let columns: Vec<ColumnInfo> = source
         .columns
         .values()
@@ -99,21 +100,19 @@ pub fn copy_from_s3(
         .collect::<Option<_>>()
         .filter(|c: &Vec<ColumnInfo>| !c.is_empty())
         .ok_or_else(|| {
-            format!(
+            RunError::Config(format!(
                 "declare the columns of source {}.{} with a data_type each: COPY on Redshift loads into a table that must exist first",
                 source.source_name, source.name
-            )
+            ))
         })?;
-    let objects = aws.list(url).map_err(|e| e.to_string())?;
+    let objects = aws.list(url)?;
     let listed = redshift::manifest(&url.bucket, &objects);
     let at = redshift::manifest_url(
         staging,
         &format!("{}.{}", source.source_name, source.name),
         &listed,
-    )
-    .map_err(|e| e.to_string())?;
-    aws.put(&at, listed.into_bytes())
-        .map_err(|e| e.to_string())?;
+    )?;
+    aws.put(&at, listed.into_bytes())?;
     let copy = redshift::copy(&postgres::building(t), &at, role, format, true);
     let statements = [
         postgres::start_load(t, &columns, s, &source.config),
@@ -134,19 +133,18 @@ pub fn seed_via_s3(
     t: &Target,
     s: &Situation,
     config: &Config,
-) -> Result<u64, String> {
+) -> Result<u64, RunError> {
     let (Some(role), Some(staging)) = (&aws.settings.iam_role, &aws.settings.staging) else {
-        return Err("seeds through S3 need `aws_iam_role` and `s3_staging` in the target".into());
+        return Err(RunError::Config(
+            "seeds through S3 need `aws_iam_role` and `s3_staging` in the target".into(),
+        ));
     };
-    let select =
-        crate::materialize::duckdb::seed_select(path, config).map_err(|e| e.to_string())?;
-    let reader = DuckDb::in_memory(root).map_err(|e| e.to_string())?;
+    let select = crate::materialize::duckdb::seed_select(path, config)?;
+    let reader = DuckDb::in_memory(root)?;
     let columns = described(&reader, &select, t)?;
-    let url = crate::aws::S3Url::parse(staging)
-        .map_err(|e| e.to_string())?
-        .join(&format!("seeds/{}/{}.csv", t.schema, t.name));
-    aws.upload_file(&root.join(path), &url)
-        .map_err(|e| e.to_string())?;
+    let url =
+        crate::aws::S3Url::parse(staging)?.join(&format!("seeds/{}/{}.csv", t.schema, t.name));
+    aws.upload_file(&root.join(path), &url)?;
     let copy = redshift::copy(
         &postgres::building(t),
         &url,
@@ -164,11 +162,11 @@ pub fn seed_via_s3(
 }
 
 /// The columns of `select` read by DuckDB, typed for the target.
-fn described(reader: &DuckDb, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, String> {
+fn described(reader: &DuckDb, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, RunError> {
     Ok(reader
         .connect()
         .and_then(|mut c| c.describe(select))
-        .map_err(|e| format!("cannot read the files: {e}"))?
+        .map_err(RunError::Files)?
         .into_iter()
         .map(|c| ColumnInfo {
             data_type: postgres::column_type(&c.data_type, t.dialect),

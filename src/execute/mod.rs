@@ -179,7 +179,7 @@ fn run_project_hook(
     let (started_at, clock) = (Utc::now(), Instant::now());
     let outcome = adapter
         .connect()
-        .map_err(|e| e.to_string())
+        .map_err(RunError::from)
         .and_then(|mut conn| run_statements(conn.as_mut(), statements));
     let message = outcome.err()?;
     let id = format!("operation.{}.{hook}", project.name);
@@ -187,7 +187,7 @@ fn run_project_hook(
     Some(NodeResult {
         message: Some(format!(
             "{hook} failed: {}",
-            project.secrets.redact(&message)
+            project.secrets.redact(&message.to_string())
         )),
         ..NodeResult::new(&id, Status::Error, started_at, seconds, 0)
     })

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use super::RunError;
+use super::data_tests::TestOutcome;
 use super::results::{NodeResult, RunOptions, Status, failed};
 use crate::adapter::{Catalog, Connection, RelationKind};
 use crate::compile::CompiledNode;
@@ -45,7 +47,7 @@ pub(super) fn build_or_report_panic(
             thread,
             started_at,
             clock,
-            project.secrets.redact(&message),
+            project.secrets.redact(&message.to_string()),
         )
     })
 }
@@ -94,7 +96,7 @@ fn build(
                 thread,
                 started_at,
                 clock,
-                project.secrets.redact(&message),
+                project.secrets.redact(&message.to_string()),
             ),
         };
     }
@@ -116,23 +118,20 @@ fn build(
                 thread,
                 started_at,
                 clock,
-                project.secrets.redact(&message),
+                project.secrets.redact(&message.to_string()),
             )
         }
     }
 }
 
 /// A unit test's verdict in the shape of a data test's outcome: the diff is its sample.
-fn unit_test_outcome(
-    project: &Project,
-    node: &CompiledNode,
-) -> Result<crate::execute::data_tests::Outcome, String> {
-    let plan = node
-        .unit
-        .as_ref()
-        .ok_or_else(|| format!("unit test {} was not compiled", node.name))?;
+fn unit_test_outcome(project: &Project, node: &CompiledNode) -> Result<TestOutcome, RunError> {
+    let plan = node.unit.as_ref().ok_or_else(|| RunError::NotCompiled {
+        what: "unit test",
+        name: node.name.clone(),
+    })?;
     let verdict = crate::execute::unit_tests::run(project, plan)?;
-    Ok(crate::execute::data_tests::Outcome {
+    Ok(TestOutcome {
         status: if verdict.passed {
             Status::Pass
         } else {
@@ -149,7 +148,7 @@ fn build_statements(
     node: &CompiledNode,
     conn: &mut dyn Connection,
     opts: &RunOptions,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, RunError> {
     let Relation::Table {
         schema,
         identifier,
@@ -157,7 +156,7 @@ fn build_statements(
         ..
     } = &node.relation
     else {
-        return Err(format!("{} has no relation to build", node.name));
+        return Err(RunError::NoRelation(node.name.clone()));
     };
     let t = Target {
         schema,
@@ -169,18 +168,16 @@ fn build_statements(
     // On a server, rebuilding a relation drops the views that read it (`cascade`), so what
     // the catalog said at the start may be gone: ask again. One query; DuckDB never drops.
     if *dialect != crate::sql::Dialect::DuckDb {
-        situation.existing = conn
-            .relation_kind(schema, identifier)
-            .map_err(|e| e.to_string())?;
+        situation.existing = conn.relation_kind(schema, identifier)?;
     }
     run_statements(conn, &node.pre_hooks)?;
     let rows = build_relation(project, node, conn, &t, &situation)?;
     // The build has committed: a failing post-hook cannot take it back, so say what is live.
     run_statements(conn, &node.post_hooks).map_err(|e| {
-        format!(
+        RunError::Hook(format!(
             "built, but its post-hook failed: {} now holds the new version; the post-hook's work is not done: {e}",
             t.qualified()
-        )
+        ))
     })?;
     Ok(rows)
 }
@@ -200,10 +197,10 @@ pub fn situation(catalog: &Catalog, schema: &str, name: &str, full_refresh: bool
 pub fn run_statements(
     conn: &mut dyn Connection,
     statements: &[String],
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, RunError> {
     let mut rows = None;
     for sql in statements {
-        let n = conn.execute(sql).map_err(|e| e.to_string())?;
+        let n = conn.execute(sql)?;
         let writes = [
             "create table",
             "create or replace table",
@@ -227,7 +224,7 @@ fn build_relation(
     conn: &mut dyn Connection,
     t: &Target,
     s: &Situation,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, RunError> {
     let sql = node.compiled_sql.as_deref().unwrap_or_default();
     let config = &node.config;
     match config.materialized() {
@@ -240,8 +237,7 @@ fn build_relation(
                 .map(|n| crate::diag::display_path(&n.file.path))
                 .unwrap_or_default();
             materialize::duckdb::check_seed_shape(&project.root.join(&path), &path, config)?;
-            let select =
-                materialize::duckdb::seed_select(&path, config).map_err(|e| e.to_string())?;
+            let select = materialize::duckdb::seed_select(&path, config)?;
             let aws = crate::aws::AwsSettings::from_target(&project.target);
             let through_s3 = t.dialect == crate::sql::Dialect::Redshift
                 && aws.iam_role.is_some()
@@ -252,7 +248,7 @@ fn build_relation(
                     run_statements(conn, &materialize::table(t, &select, s, config))
                 }
                 _ if through_s3 => {
-                    let aws = crate::aws::Aws::connect(aws).map_err(|e| e.to_string())?;
+                    let aws = crate::aws::Aws::connect(aws)?;
                     crate::execute::ingest::seed_via_s3(
                         &aws,
                         &project.root,
@@ -273,14 +269,12 @@ fn build_relation(
             run_statements(conn, &materialize::table(t, sql, s, config))
         }
         "incremental" => {
-            let strategy = Strategy::from_config(config, t.dialect).map_err(|e| e.to_string())?;
+            let strategy = Strategy::from_config(config, t.dialect)?;
             run_statements(conn, &materialize::stage(t, sql))?;
-            let incoming = conn
-                .describe(&format!("select * from {}", materialize::stage_name(t)))
-                .map_err(|e| e.to_string())?;
-            let current = conn.columns(t.schema, t.name).map_err(|e| e.to_string())?;
-            let (added, removed) = materialize::schema_changes(config, &current, &incoming)
-                .map_err(|e| e.to_string())?;
+            let incoming =
+                conn.describe(&format!("select * from {}", materialize::stage_name(t)))?;
+            let current = conn.columns(t.schema, t.name)?;
+            let (added, removed) = materialize::schema_changes(config, &current, &incoming)?;
             // Columns the batch does not carry are left alone (NULL in new rows).
             let keep: Vec<_> = current
                 .into_iter()
@@ -295,6 +289,6 @@ fn build_relation(
                 &materialize::apply(t, &strategy, &keep, &added, &removed),
             )
         }
-        other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).to_string()),
+        other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).into()),
     }
 }

@@ -10,6 +10,7 @@ use chrono::Utc;
 use crate::adapter::Adapter;
 use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
 use crate::compile::{Compilation, CompiledNode};
+use crate::execute::RunError;
 use crate::execute::{Event, NodeResult, Reporter, RunOptions, Status, situation};
 use crate::materialize::Target;
 use crate::project::{Project, ResourceType, Source};
@@ -142,7 +143,7 @@ pub fn prepare(
                     },
                     source.source_name,
                     source.name,
-                    project.secrets.redact(&message)
+                    project.secrets.redact(&message.to_string())
                 )),
                 ..NodeResult::new(&id, Status::Error, started_at, seconds, 0)
             },
@@ -160,7 +161,7 @@ pub fn prepare(
     None
 }
 
-type StepOutcome = Result<(Option<u64>, Option<String>), String>;
+type StepOutcome = Result<(Option<u64>, Option<String>), RunError>;
 
 /// Bring the source's S3 objects into the local cache its reader points at.
 fn mirror(
@@ -172,7 +173,7 @@ fn mirror(
     let url = s3_prefix(c, source)?;
     let aws = client(project, aws)?;
     let cache = project.root.join(crate::compile::s3_cache_dir(project));
-    let done = aws.mirror(&url, &cache).map_err(|e| e.to_string())?;
+    let done = aws.mirror(&url, &cache)?;
     let mut message = format!(
         "{} downloaded ({} bytes), {} cached, {} removed",
         done.copied.len(),
@@ -192,13 +193,11 @@ fn mirror(
 }
 
 /// One AWS client for all the steps of a run, made when the first needs it.
-fn client<'a>(project: &Project, aws: &'a mut Option<Aws>) -> Result<&'a Aws, String> {
+fn client<'a>(project: &Project, aws: &'a mut Option<Aws>) -> Result<&'a Aws, RunError> {
     if aws.is_none() {
-        *aws = Some(
-            Aws::connect(AwsSettings::from_target(&project.target)).map_err(|e| e.to_string())?,
-        );
+        *aws = Some(Aws::connect(AwsSettings::from_target(&project.target))?);
     }
-    aws.as_ref().ok_or_else(|| "no AWS client".to_string())
+    aws.as_ref().ok_or(RunError::Missing("no AWS client"))
 }
 
 /// Redshift: COPY the source's S3 objects through a manifest.
@@ -223,12 +222,12 @@ fn copy(
 }
 
 /// The folder a source's S3 location names, without its glob.
-fn s3_prefix(c: &Compilation, source: &Source) -> Result<S3Url, String> {
+fn s3_prefix(c: &Compilation, source: &Source) -> Result<S3Url, RunError> {
     let location = c
         .source_locations
         .get(&source.unique_id)
-        .ok_or("no location")?;
-    S3Url::parse(literal_prefix(location)).map_err(|e| e.to_string())
+        .ok_or(RunError::Missing("no location"))?;
+    Ok(S3Url::parse(literal_prefix(location))?)
 }
 
 /// Run a load into the source's table on a connection of its own, rolled back on failure.
@@ -240,7 +239,7 @@ fn into_source_table(
         &mut dyn crate::adapter::Connection,
         &Target,
         &crate::materialize::Situation,
-    ) -> Result<u64, String>,
+    ) -> Result<u64, RunError>,
 ) -> StepOutcome {
     let t = Target {
         schema: &source.schema,
@@ -248,7 +247,7 @@ fn into_source_table(
         dialect: adapter.dialect(),
     };
     let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
-    let mut conn = adapter.connect().map_err(|e| e.to_string())?;
+    let mut conn = adapter.connect()?;
     let n = load(conn.as_mut(), &t, &s);
     if n.is_err() {
         let _ = conn.execute("rollback");
@@ -263,7 +262,10 @@ fn load(
     opts: &RunOptions,
     source: &Source,
 ) -> StepOutcome {
-    let reader = c.source_readers.get(&source.unique_id).ok_or("no reader")?;
+    let reader = c
+        .source_readers
+        .get(&source.unique_id)
+        .ok_or(RunError::Missing("no reader"))?;
     let select = format!("select * from {reader}");
     into_source_table(adapter, opts, source, |conn, t, s| {
         crate::execute::ingest::load(&project.root, &select, conn, t, s, &source.config)

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::adapter::Connection;
 use crate::aws::glue::{ExternalTable, FileFormat, GlueColumn, glue_type};
 use crate::aws::{Aws, AwsSettings, S3Url};
+use crate::execute::RunError;
 use crate::materialize::Target;
 use crate::project::{Config, Project, Source};
 use crate::sql::Dialect;
@@ -33,10 +34,12 @@ pub fn external(
     t: &Target,
     sql: &str,
     config: &Config,
-) -> Result<Option<u64>, String> {
-    let location = config.get_str("location").ok_or(
-        "materialized='external' needs a location: config(location='s3://bucket/prefix/') or a folder",
-    )?;
+) -> Result<Option<u64>, RunError> {
+    let location = config.get_str("location").ok_or_else(|| {
+        RunError::Location(
+            "materialized='external' needs a location: config(location='s3://bucket/prefix/') or a folder".into(),
+        )
+    })?;
     let destination = destination(project, location)?;
     let stamp = run_stamp();
     let partitions = config.strings("partition_by");
@@ -46,9 +49,9 @@ pub fn external(
             return unload_to_s3(project, conn, t, sql, config, url, &stamp, &partitions);
         }
         (dialect, _) => {
-            return Err(format!(
+            return Err(RunError::Location(format!(
                 "materialized='external' runs on DuckDB, or on Redshift with an s3:// location; this target is {dialect}"
-            ));
+            )));
         }
     }
     // DuckDB writes locally; S3 gets the folder afterwards (no network extension needed).
@@ -63,22 +66,22 @@ pub fn external(
     let dir = base.join(&stamp);
     let rows = write_parquet(conn, t, sql, &dir, &partitions)?;
     let marked = dir.join(RUN_MARKER);
-    std::fs::write(&marked, marker(t, &stamp))
-        .map_err(|e| format!("cannot write {}: {e}", marked.display()))?;
+    std::fs::write(&marked, marker(t, &stamp)).map_err(|source| RunError::Io {
+        doing: "write",
+        path: marked.clone(),
+        source,
+    })?;
     let files = format!("{}/**/*.parquet", dir.display());
     conn.execute(&format!(
         "create or replace view {} as select * from read_parquet({}, hive_partitioning = true)",
         t.qualified(),
         Dialect::DuckDb.literal(&files)
-    ))
-    .map_err(|e| e.to_string())?;
+    ))?;
     if let Destination::S3(url) = &destination {
-        let columns = conn
-            .describe(&format!("select * from {}", t.qualified()))
-            .map_err(|e| e.to_string())?;
+        let columns = conn.describe(&format!("select * from {}", t.qualified()))?;
         let aws = aws_for(project)?;
         let prefix = url.join(&format!("{stamp}/"));
-        aws.upload_dir(&dir, &prefix).map_err(|e| e.to_string())?;
+        aws.upload_dir(&dir, &prefix)?;
         register(&aws, config, t, url, &prefix, &columns, &partitions)?;
     }
     remove_older_runs(&base, &stamp);
@@ -102,15 +105,15 @@ fn marker(t: &Target, stamp: &str) -> String {
 /// The configured location as a folder: `s3://bucket/a/b` means `s3://bucket/a/b/`, so its
 /// cleanup cannot reach `a/b_backup/`. A bucket root or the file system root is refused: no
 /// data set owns a whole bucket.
-fn destination(project: &Project, location: &str) -> Result<Destination, String> {
+fn destination(project: &Project, location: &str) -> Result<Destination, RunError> {
     if location.starts_with("s3://") {
-        let url = S3Url::parse(location).map_err(|e| e.to_string())?;
+        let url = S3Url::parse(location)?;
         let key = url.key.trim_matches('/');
         if key.is_empty() {
-            return Err(format!(
+            return Err(RunError::Location(format!(
                 "the location '{location}' is a bucket root; an external model needs a folder of its own, e.g. 's3://{}/curated/<model>/'",
                 url.bucket
-            ));
+            )));
         }
         return Ok(Destination::S3(S3Url {
             bucket: url.bucket,
@@ -119,15 +122,15 @@ fn destination(project: &Project, location: &str) -> Result<Destination, String>
     }
     let dir = project.root.join(location);
     if location.trim().is_empty() || dir.parent().is_none() || dir == project.root {
-        return Err(format!(
+        return Err(RunError::Location(format!(
             "the location '{location}' is not a folder of its own; give one, e.g. 'target/exports/<model>'"
-        ));
+        )));
     }
     Ok(Destination::Folder(dir))
 }
 
-fn aws_for(project: &Project) -> Result<Aws, String> {
-    Aws::connect(AwsSettings::from_target(&project.target)).map_err(|e| e.to_string())
+fn aws_for(project: &Project) -> Result<Aws, RunError> {
+    Ok(Aws::connect(AwsSettings::from_target(&project.target))?)
 }
 
 /// Redshift: UNLOAD into the new prefix, register it in Glue, and read it back through a
@@ -142,24 +145,27 @@ fn unload_to_s3(
     url: &S3Url,
     stamp: &str,
     partitions: &[String],
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, RunError> {
     let aws = aws_for(project)?;
-    let role = aws.settings.iam_role.clone().ok_or(
-        "an external model on Redshift needs `aws_iam_role` in the target (the role UNLOAD and Spectrum assume)",
-    )?;
-    let database = glue_database(&aws, config)
-        .ok_or("an external model on Redshift needs `glue_database` (target or model config)")?;
-    let columns = conn.describe(sql).map_err(|e| e.to_string())?;
+    let role = aws.settings.iam_role.clone().ok_or_else(|| {
+        RunError::Config(
+            "an external model on Redshift needs `aws_iam_role` in the target (the role UNLOAD and Spectrum assume)".into(),
+        )
+    })?;
+    let database = glue_database(&aws, config).ok_or_else(|| {
+        RunError::Config(
+            "an external model on Redshift needs `glue_database` (target or model config)".into(),
+        )
+    })?;
+    let columns = conn.describe(sql)?;
     let prefix = url.join(&format!("{stamp}/"));
     conn.execute(&crate::materialize::redshift::unload(
         sql, &prefix, &role, partitions,
-    ))
-    .map_err(|e| e.to_string())?;
-    aws.put(&prefix.join(RUN_MARKER), marker(t, stamp).into_bytes())
-        .map_err(|e| e.to_string())?;
+    ))?;
+    aws.put(&prefix.join(RUN_MARKER), marker(t, stamp).into_bytes())?;
     register(&aws, config, t, url, &prefix, &columns, partitions)?;
     for statement in crate::materialize::redshift::spectrum_view(t, &database, &role) {
-        conn.execute(&statement).map_err(|e| e.to_string())?;
+        conn.execute(&statement)?;
     }
     Ok(None)
 }
@@ -178,8 +184,12 @@ fn write_parquet(
     sql: &str,
     dir: &Path,
     partitions: &[String],
-) -> Result<Option<u64>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+) -> Result<Option<u64>, RunError> {
+    std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+        doing: "create",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let body = sql.trim().trim_end_matches(';');
     let copy = if partitions.is_empty() {
         let file = dir.join("data_0.parquet");
@@ -195,7 +205,7 @@ fn write_parquet(
             keys.join(", ")
         )
     };
-    conn.execute(&copy).map_err(|e| e.to_string())
+    Ok(conn.execute(&copy)?)
 }
 
 /// Point Glue at the new prefix (table and partitions), then delete the older prefixes.
@@ -208,7 +218,7 @@ fn register(
     prefix: &S3Url,
     columns: &[crate::adapter::ColumnInfo],
     partitions: &[String],
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     if let Some(database) = glue_database(aws, config) {
         let is_partition = |name: &str| partitions.iter().any(|p| p.eq_ignore_ascii_case(name));
         let glue = |c: &crate::adapter::ColumnInfo| GlueColumn {
@@ -232,24 +242,18 @@ fn register(
             format: FileFormat::Parquet,
             description: None,
         };
-        aws.ensure_database(&database).map_err(|e| e.to_string())?;
-        aws.upsert_table(&table).map_err(|e| e.to_string())?;
+        aws.ensure_database(&database)?;
+        aws.upsert_table(&table)?;
         if !partitions.is_empty() {
-            let keys: Vec<String> = aws
-                .list(prefix)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|o| o.key)
-                .collect();
+            let keys: Vec<String> = aws.list(prefix)?.into_iter().map(|o| o.key).collect();
             let found = partition_folders(&prefix.key, &keys, partitions.len())
                 .into_iter()
                 .map(|(values, rel)| (values, prefix.join(&format!("{rel}/")).to_string()))
                 .collect::<Vec<_>>();
-            aws.replace_partitions(&table, &found)
-                .map_err(|e| e.to_string())?;
+            aws.replace_partitions(&table, &found)?;
         }
     }
-    remove_older_s3_runs(aws, url, prefix).map_err(|e| e.to_string())
+    Ok(remove_older_s3_runs(aws, url, prefix)?)
 }
 
 /// Delete the earlier run folders of this location: `run-*` folders directly under it that
@@ -342,14 +346,14 @@ pub fn register_source(
     source: &Source,
     location: &str,
     format: FileFormat,
-    describe: impl FnOnce() -> Result<Vec<crate::adapter::ColumnInfo>, String>,
-) -> Result<ExternalTable, String> {
+    describe: impl FnOnce() -> Result<Vec<crate::adapter::ColumnInfo>, RunError>,
+) -> Result<ExternalTable, RunError> {
     let folder = crate::aws::literal_prefix(location);
     let folder = match folder.rfind('/') {
         Some(i) => &folder[..=i],
         None => folder,
     };
-    S3Url::parse(folder).map_err(|e| e.to_string())?;
+    S3Url::parse(folder)?;
     let declared: Vec<GlueColumn> = source
         .columns
         .values()
@@ -385,8 +389,8 @@ pub fn register_source(
         format,
         description: Some(source.description.clone()).filter(|d| !d.is_empty()),
     };
-    aws.ensure_database(&database).map_err(|e| e.to_string())?;
-    aws.upsert_table(&table).map_err(|e| e.to_string())?;
+    aws.ensure_database(&database)?;
+    aws.upsert_table(&table)?;
     Ok(table)
 }
 

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, Connection, Table};
 use crate::compile::{InputTable, UnitPlan};
+use crate::execute::RunError;
 use crate::project::Project;
 use crate::project::unit_test_specs::Rows;
 use crate::sql::Dialect;
@@ -28,13 +29,14 @@ pub struct Verdict {
 }
 
 /// Run the plan on a fresh in-memory DuckDB and compare.
-pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, String> {
-    let db = DuckDb::in_memory(&project.root).map_err(|e| e.to_string())?;
-    let mut conn = db.connect().map_err(|e| e.to_string())?;
+pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, RunError> {
+    let db = DuckDb::in_memory(&project.root)?;
+    let mut conn = db.connect()?;
     for input in &plan.inputs {
         let sql = create_input(input)?;
-        conn.execute(&sql)
-            .map_err(|e| format!("cannot build the rows of {}: {e}", input.input))?;
+        conn.execute(&sql).map_err(|e| {
+            RunError::UnitTest(format!("cannot build the rows of {}: {e}", input.input))
+        })?;
     }
     let sql = plan.sql.trim().trim_end_matches(';');
     conn.execute(&format!("create table __etlx_actual as {sql}"))
@@ -43,11 +45,10 @@ pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, String> {
                 true => "\n  hint: give that column in the input's rows, or declare the input's columns with `data_type:` in YAML so the ones not given are null",
                 false => "",
             };
-            format!("the model failed on the given rows: {e}{hint}")
+            RunError::UnitTest(format!("the model failed on the given rows: {e}{hint}"))
         })?;
     let actual_types: IndexMap<String, String> = conn
-        .describe("select * from __etlx_actual")
-        .map_err(|e| e.to_string())?
+        .describe("select * from __etlx_actual")?
         .into_iter()
         .map(|c| (c.name, c.data_type))
         .collect();
@@ -57,7 +58,7 @@ pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, String> {
     Ok(compare(columns, actual, expected))
 }
 
-fn create_input(input: &InputTable) -> Result<String, String> {
+fn create_input(input: &InputTable) -> Result<String, RunError> {
     let table = &input.table;
     match &input.rows {
         Rows::Sql(sql) => Ok(format!("create table {table} as {sql}")),
@@ -69,10 +70,10 @@ fn create_input(input: &InputTable) -> Result<String, String> {
                 }
             }
             if types.is_empty() {
-                return Err(format!(
+                return Err(RunError::UnitTest(format!(
                     "{} has no rows and no declared columns, so its columns are unknown; give at least one row, declare the columns with `data_type:` in YAML, or use `format: sql` (`select 1::int as id where false`)",
                     input.input
-                ));
+                )));
             }
             Ok(format!(
                 "create table {table} as {}",
@@ -167,13 +168,12 @@ fn create_expected(
     conn: &mut dyn Connection,
     expect: &Rows,
     actual: &IndexMap<String, String>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, RunError> {
     let columns: Vec<String> = match expect {
         Rows::Sql(sql) => {
             conn.execute(&format!("create table __etlx_expected as {sql}"))
-                .map_err(|e| format!("cannot build the expected rows: {e}"))?;
-            conn.describe("select * from __etlx_expected")
-                .map_err(|e| e.to_string())?
+                .map_err(|e| RunError::UnitTest(format!("cannot build the expected rows: {e}")))?;
+            conn.describe("select * from __etlx_expected")?
                 .into_iter()
                 .map(|c| c.name)
                 .collect()
@@ -199,7 +199,7 @@ fn create_expected(
                 "create table __etlx_expected as {}",
                 select_rows(rows, &types)
             ))
-            .map_err(|e| format!("cannot build the expected rows: {e}"))?;
+            .map_err(|e| RunError::UnitTest(format!("cannot build the expected rows: {e}")))?;
             names
         }
     };
@@ -211,19 +211,19 @@ fn create_expected(
     Ok(columns)
 }
 
-fn missing_column(name: &str, actual: &IndexMap<String, String>) -> String {
+fn missing_column(name: &str, actual: &IndexMap<String, String>) -> RunError {
     let have: Vec<&str> = actual.keys().map(String::as_str).collect();
-    format!(
+    RunError::UnitTest(format!(
         "the expected rows have a column '{name}' that the model does not return (it returns {})",
         have.join(", ")
-    )
+    ))
 }
 
 fn fetch_as_text(
     conn: &mut dyn Connection,
     table: &str,
     columns: &[String],
-) -> Result<Vec<Vec<Option<String>>>, String> {
+) -> Result<Vec<Vec<Option<String>>>, RunError> {
     let cols: Vec<String> = columns
         .iter()
         .map(|c| {
@@ -231,9 +231,9 @@ fn fetch_as_text(
             format!("cast({q} as varchar) as {q}")
         })
         .collect();
-    conn.query(&format!("select {} from {table}", cols.join(", ")))
-        .map(|t| t.rows)
-        .map_err(|e| e.to_string())
+    Ok(conn
+        .query(&format!("select {} from {table}", cols.join(", ")))?
+        .rows)
 }
 
 /// Multiset comparison: each expected row cancels one equal result row.

@@ -76,7 +76,7 @@ pub fn check_seed_shape(
     file: &std::path::Path,
     shown: &str,
     config: &Config,
-) -> Result<(), String> {
+) -> Result<(), PlanError> {
     let delimiter = config
         .get_str("delimiter")
         .and_then(|d| d.bytes().next())
@@ -86,10 +86,10 @@ pub fn check_seed_shape(
         .flexible(true)
         .has_headers(true)
         .from_path(file)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        .map_err(|e| PlanError::Seed(format!("cannot read {shown}: {e}")))?;
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| format!("{shown}:1:1: cannot read the header: {e}"))?
+        .map_err(|e| PlanError::Seed(format!("{shown}:1:1: cannot read the header: {e}")))?
         .iter()
         .map(str::to_string)
         .collect();
@@ -99,16 +99,16 @@ pub fn check_seed_shape(
         match reader.read_byte_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => row += 1,
-            Err(e) => return Err(format!("{shown}: {e}")),
+            Err(e) => return Err(PlanError::Seed(format!("{shown}: {e}"))),
         }
         if record.len() != header.len() {
             let line = record.position().map_or(row + 1, |p| p.line());
-            return Err(format!(
+            return Err(PlanError::Seed(format!(
                 "ragged row at [{shown}:{line}:1]: row {row} has {} field(s), the header has {} ({}); give every row one value per column (an empty value loads as NULL)",
                 record.len(),
                 header.len(),
                 header.join(", ")
-            ));
+            )));
         }
     }
 }

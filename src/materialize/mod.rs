@@ -221,6 +221,9 @@ pub enum PlanError {
         "unknown on_schema_change '{0}'; use ignore, append_new_columns, sync_all_columns or fail"
     )]
     UnknownSchemaChange(String),
+    /// A seed file that cannot load whole (a ragged row, an unreadable header), with where.
+    #[error("{0}")]
+    Seed(String),
 }
 
 /// How an incremental model applies a batch.
