@@ -11,7 +11,7 @@ use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
 use crate::execute::RunError;
 use crate::execute::run_statements;
-use crate::materialize::{Situation, Target, postgres, redshift};
+use crate::materialize::{QualifiedName, Situation, postgres, redshift};
 use crate::project::Config;
 
 /// Rows per chunk handed from DuckDB to the warehouse.
@@ -22,7 +22,7 @@ pub fn load(
     root: &Path,
     select: &str,
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     s: &Situation,
     config: &Config,
 ) -> Result<u64, RunError> {
@@ -71,7 +71,7 @@ fn same_columns(current: &[ColumnInfo], wanted: &[ColumnInfo]) -> bool {
 pub fn copy_from_s3(
     aws: &crate::aws::Aws,
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     s: &Situation,
     source: &crate::project::Source,
     url: &crate::aws::S3Url,
@@ -130,7 +130,7 @@ pub fn seed_via_s3(
     root: &Path,
     path: &str,
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     s: &Situation,
     config: &Config,
 ) -> Result<u64, RunError> {
@@ -162,7 +162,11 @@ pub fn seed_via_s3(
 }
 
 /// The columns of `select` read by DuckDB, typed for the target.
-fn described(reader: &DuckDb, select: &str, t: &Target) -> Result<Vec<ColumnInfo>, RunError> {
+fn described(
+    reader: &DuckDb,
+    select: &str,
+    t: &QualifiedName,
+) -> Result<Vec<ColumnInfo>, RunError> {
     Ok(reader
         .connect()
         .and_then(|mut c| c.describe(select))

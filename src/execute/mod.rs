@@ -33,7 +33,7 @@ use schedule::Scheduler;
 
 use crate::adapter::{Adapter, Catalog};
 use crate::compile::{Compilation, CompiledNode};
-use crate::materialize::{self, Target};
+use crate::materialize::{self, QualifiedName};
 use crate::project::Project;
 use crate::template::Relation;
 
@@ -153,7 +153,7 @@ fn missing_schemas(
     let loaded = loads.iter().map(|s| s.schema.as_str());
     let mut schemas: Vec<String> = Vec::new();
     for schema in loaded.chain(built) {
-        let sql = materialize::create_schema(&Target {
+        let sql = materialize::create_schema(&QualifiedName {
             schema,
             name: "",
             dialect,

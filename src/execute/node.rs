@@ -13,7 +13,7 @@ use super::data_tests::TestOutcome;
 use super::results::{NodeResult, RunOptions, Status, failed};
 use crate::adapter::{Catalog, Connection, RelationKind};
 use crate::compile::CompiledNode;
-use crate::materialize::{self, Situation, Strategy, Target};
+use crate::materialize::{self, QualifiedName, Situation, Strategy};
 use crate::project::{Project, ResourceType};
 use crate::template::Relation;
 
@@ -158,7 +158,7 @@ fn build_statements(
     else {
         return Err(RunError::NoRelation(node.name.clone()));
     };
-    let t = Target {
+    let t = QualifiedName {
         schema,
         name: identifier,
         dialect: *dialect,
@@ -222,7 +222,7 @@ fn build_relation(
     project: &Project,
     node: &CompiledNode,
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     s: &Situation,
 ) -> Result<Option<u64>, RunError> {
     let sql = node.compiled_sql.as_deref().unwrap_or_default();

@@ -12,7 +12,7 @@ use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
 use crate::compile::{Compilation, CompiledNode};
 use crate::execute::RunError;
 use crate::execute::{Event, NodeResult, Reporter, RunOptions, Status, situation};
-use crate::materialize::Target;
+use crate::materialize::QualifiedName;
 use crate::project::{Project, ResourceType, Source};
 use crate::sql::Dialect;
 
@@ -237,11 +237,11 @@ fn into_source_table(
     source: &Source,
     load: impl FnOnce(
         &mut dyn crate::adapter::Connection,
-        &Target,
+        &QualifiedName,
         &crate::materialize::Situation,
     ) -> Result<u64, RunError>,
 ) -> StepOutcome {
-    let t = Target {
+    let t = QualifiedName {
         schema: &source.schema,
         name: &source.identifier,
         dialect: adapter.dialect(),

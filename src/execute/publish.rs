@@ -15,7 +15,7 @@ use crate::adapter::Connection;
 use crate::aws::glue::{ExternalTable, FileFormat, GlueColumn, glue_type};
 use crate::aws::{Aws, AwsSettings, S3Url};
 use crate::execute::RunError;
-use crate::materialize::Target;
+use crate::materialize::QualifiedName;
 use crate::project::{Config, Project, Source};
 use crate::sql::Dialect;
 
@@ -31,7 +31,7 @@ enum Destination {
 pub fn external(
     project: &Project,
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     sql: &str,
     config: &Config,
 ) -> Result<Option<u64>, RunError> {
@@ -93,7 +93,7 @@ pub fn external(
 /// `*.parquet` only, so readers never see it as data.
 const RUN_MARKER: &str = "_etlx_run.json";
 
-fn marker(t: &Target, stamp: &str) -> String {
+fn marker(t: &QualifiedName, stamp: &str) -> String {
     serde_json::json!({
         "written_by": "etlx",
         "relation": format!("{}.{}", t.schema, t.name),
@@ -139,7 +139,7 @@ fn aws_for(project: &Project) -> Result<Aws, RunError> {
 fn unload_to_s3(
     project: &Project,
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     sql: &str,
     config: &Config,
     url: &S3Url,
@@ -180,7 +180,7 @@ fn glue_database(aws: &Aws, config: &Config) -> Option<String> {
 /// `COPY (…) TO` the new folder, partitioned into `col=value/` folders when asked.
 fn write_parquet(
     conn: &mut dyn Connection,
-    t: &Target,
+    t: &QualifiedName,
     sql: &str,
     dir: &Path,
     partitions: &[String],
@@ -213,7 +213,7 @@ fn write_parquet(
 fn register(
     aws: &Aws,
     config: &Config,
-    t: &Target,
+    t: &QualifiedName,
     url: &S3Url,
     prefix: &S3Url,
     columns: &[crate::adapter::ColumnInfo],

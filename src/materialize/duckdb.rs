@@ -1,18 +1,18 @@
 //! DuckDB's SQL for each materialization.
 
-use super::{PlanError, Situation, Target};
+use super::{PlanError, QualifiedName, Situation};
 use crate::adapter::RelationKind;
 use crate::project::Config;
 use crate::sql::Dialect;
 
-fn drop_existing(t: &Target, existing: Option<RelationKind>) -> Option<String> {
+fn drop_existing(t: &QualifiedName, existing: Option<RelationKind>) -> Option<String> {
     match existing? {
         RelationKind::Table => Some(format!("drop table if exists {}", t.qualified())),
         RelationKind::View => Some(format!("drop view if exists {}", t.qualified())),
     }
 }
 
-pub fn view(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
+pub fn view(t: &QualifiedName, sql: &str, s: &Situation) -> Vec<String> {
     let mut out = vec!["begin".to_string()];
     if s.existing == Some(RelationKind::Table) {
         out.extend(drop_existing(t, s.existing));
@@ -29,7 +29,7 @@ pub fn view(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
 /// Replace the table in one transaction: DuckDB keeps the old version visible until the
 /// commit, and a failure or a killed process leaves it in place (nothing reaches the
 /// write-ahead log before the commit).
-pub fn table(t: &Target, sql: &str, s: &Situation) -> Vec<String> {
+pub fn table(t: &QualifiedName, sql: &str, s: &Situation) -> Vec<String> {
     let mut out = vec!["begin".to_string()];
     if s.existing == Some(RelationKind::View) {
         out.extend(drop_existing(t, s.existing));
@@ -119,8 +119,8 @@ mod tests {
     use crate::adapter::ColumnInfo;
     use crate::materialize::{Strategy, Upsert, apply, stage};
 
-    fn target() -> Target<'static> {
-        Target {
+    fn target() -> QualifiedName<'static> {
+        QualifiedName {
             schema: "main",
             name: "orders",
             dialect: Dialect::DuckDb,

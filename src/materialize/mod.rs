@@ -24,19 +24,19 @@ pub struct Situation {
     pub leftover_previous: Option<RelationKind>,
 }
 
-pub fn create_schema(t: &Target) -> String {
+pub fn create_schema(t: &QualifiedName) -> String {
     format!("create schema if not exists {}", t.dialect.quote(t.schema))
 }
 
 /// The SQL of one materialization, for the target's dialect.
-pub fn view(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
+pub fn view(t: &QualifiedName, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
     match t.dialect {
         Dialect::DuckDb => duckdb::view(t, sql, s),
         _ => postgres::view(t, sql, s, config),
     }
 }
 
-pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
+pub fn table(t: &QualifiedName, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
     match t.dialect {
         Dialect::DuckDb => duckdb::table(t, sql, s),
         _ => postgres::table(t, sql, s, config),
@@ -44,12 +44,12 @@ pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<Strin
 }
 
 /// The batch of an incremental model, staged once in a temporary table so it is read once.
-pub fn stage_name(t: &Target) -> String {
+pub fn stage_name(t: &QualifiedName) -> String {
     t.dialect
         .quote(&format!("etlx_stage__{}__{}", t.schema, t.name))
 }
 
-pub fn stage(t: &Target, sql: &str) -> Vec<String> {
+pub fn stage(t: &QualifiedName, sql: &str) -> Vec<String> {
     let stage = stage_name(t);
     vec![
         "begin".to_string(),
@@ -61,7 +61,7 @@ pub fn stage(t: &Target, sql: &str) -> Vec<String> {
 /// Apply the staged batch to the existing table, then commit. The same SQL on every
 /// warehouse, but for what Redshift lacks (an alias in DELETE, MERGE without WHEN MATCHED).
 pub fn apply(
-    t: &Target,
+    t: &QualifiedName,
     strategy: &Strategy,
     target_columns: &[ColumnInfo],
     added: &[ColumnInfo],
@@ -96,7 +96,7 @@ pub fn apply(
     out
 }
 
-fn merge(t: &Target, upsert: &Upsert, columns: &[&str]) -> String {
+fn merge(t: &QualifiedName, upsert: &Upsert, columns: &[&str]) -> String {
     let q = |c: &str| t.dialect.quote(c);
     let keys = &upsert.keys;
     let stage = stage_name(t);
@@ -144,7 +144,7 @@ fn body(sql: &str) -> &str {
 
 /// `alter table` for the columns `on_schema_change` adds and removes; the same on every
 /// warehouse.
-fn alter_columns(t: &Target, added: &[ColumnInfo], removed: &[String]) -> Vec<String> {
+fn alter_columns(t: &QualifiedName, added: &[ColumnInfo], removed: &[String]) -> Vec<String> {
     let target = t.qualified();
     let adds = added.iter().map(|c| {
         format!(
@@ -175,13 +175,13 @@ fn kept_columns<'a>(
 
 /// A relation's parts, quoted as the dialect needs.
 #[derive(Debug, Clone)]
-pub struct Target<'a> {
+pub struct QualifiedName<'a> {
     pub schema: &'a str,
     pub name: &'a str,
     pub dialect: Dialect,
 }
 
-impl Target<'_> {
+impl QualifiedName<'_> {
     pub fn qualified(&self) -> String {
         format!(
             "{}.{}",
@@ -262,7 +262,7 @@ impl Upsert {
         &'a self,
         dest: &str,
         source: &str,
-        t: &Target,
+        t: &QualifiedName,
     ) -> impl Iterator<Item = String> + 'a {
         let (dest_dot, source_dot) = (format!("{dest}."), format!("{source}."));
         let (target, stage) = (t.qualified(), stage_name(t));
@@ -407,7 +407,7 @@ mod tests {
                 "  ".into(),
             ],
         };
-        let t = Target {
+        let t = QualifiedName {
             schema: "main",
             name: "orders",
             dialect: Dialect::DuckDb,

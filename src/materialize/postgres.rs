@@ -6,18 +6,18 @@
 //! Redshift differs (late-binding views, table attributes, `MERGE` needing both clauses,
 //! `DELETE` without aliases), the difference is spelled out here.
 
-use super::{Situation, Target};
+use super::{QualifiedName, Situation};
 use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
 use crate::sql::Dialect;
 
 /// Where a new version is built before it is renamed into place.
-pub fn building(t: &Target) -> String {
+pub fn building(t: &QualifiedName) -> String {
     t.sibling("__etlx_tmp")
 }
 
 /// Where the previous version waits between the swap and its drop.
-fn previous(t: &Target) -> String {
+fn previous(t: &QualifiedName) -> String {
     t.sibling("__etlx_old")
 }
 
@@ -35,7 +35,7 @@ fn rename(qualified: &str, to: &str, dialect: Dialect) -> String {
 
 /// The new version, built under the temporary name, takes the relation's name; the old one
 /// is dropped once the swap is committed.
-fn swap_in(t: &Target, s: &Situation) -> Vec<String> {
+fn swap_in(t: &QualifiedName, s: &Situation) -> Vec<String> {
     let mut out = Vec::new();
     if s.existing.is_some() {
         out.push(rename(
@@ -53,7 +53,7 @@ fn swap_in(t: &Target, s: &Situation) -> Vec<String> {
 }
 
 /// Clear the temporary names a killed run may have left behind.
-fn clear_leftovers(t: &Target, s: &Situation) -> Vec<String> {
+fn clear_leftovers(t: &QualifiedName, s: &Situation) -> Vec<String> {
     let mut out = vec!["begin".to_string()];
     if let Some(kind) = s.leftover_building {
         out.push(drop_relation(kind, &building(t)));
@@ -64,7 +64,7 @@ fn clear_leftovers(t: &Target, s: &Situation) -> Vec<String> {
     out
 }
 
-pub fn view(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
+pub fn view(t: &QualifiedName, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
     let mut out = clear_leftovers(t, s);
     // Redshift's late-binding view checks its tables when queried, not when created, so
     // rebuilding a table under it does not need the view dropped and rebuilt.
@@ -79,7 +79,7 @@ pub fn view(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String
     out
 }
 
-pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
+pub fn table(t: &QualifiedName, sql: &str, s: &Situation, config: &Config) -> Vec<String> {
     let mut out = clear_leftovers(t, s);
     out.push(format!(
         "create table {}{} as\n{}",
@@ -94,7 +94,7 @@ pub fn table(t: &Target, sql: &str, s: &Situation, config: &Config) -> Vec<Strin
 /// An empty table under the temporary name, to be filled (COPY or INSERT) and then swapped
 /// in with `finish_load`: how seeds and file sources reach a server warehouse.
 pub fn start_load(
-    t: &Target,
+    t: &QualifiedName,
     columns: &[ColumnInfo],
     s: &Situation,
     config: &Config,
@@ -113,14 +113,14 @@ pub fn start_load(
     out
 }
 
-pub fn finish_load(t: &Target, s: &Situation) -> Vec<String> {
+pub fn finish_load(t: &QualifiedName, s: &Situation) -> Vec<String> {
     swap_in(t, s)
 }
 
 /// The start of a refill in place (same columns, so the views over the table stay): empty
 /// it inside the transaction that loads it. Redshift's TRUNCATE commits on the spot, so a
 /// load failing after it would leave the table empty; DELETE waits for the commit.
-pub fn start_refill(t: &Target) -> Vec<String> {
+pub fn start_refill(t: &QualifiedName) -> Vec<String> {
     let empty = match t.dialect {
         Dialect::Redshift => format!("delete from {}", t.qualified()),
         Dialect::Postgres | Dialect::DuckDb => format!("truncate table {}", t.qualified()),
@@ -241,7 +241,7 @@ mod tests {
 
     /// Every plan for one dialect, as the text etlx sends.
     fn plans(dialect: Dialect) -> Vec<(&'static str, Vec<String>)> {
-        let t = Target {
+        let t = QualifiedName {
             schema: "analytics",
             name: "songplays",
             dialect,

@@ -76,7 +76,7 @@ pub fn unload(sql: &str, to: &S3Url, iam_role: &str, partitions: &[String]) -> S
 
 /// Spectrum reads the Glue database as an external schema; the model's name becomes a
 /// late-binding view over its external table, so `ref()` works as for any model.
-pub fn spectrum_view(t: &super::Target, glue_database: &str, iam_role: &str) -> Vec<String> {
+pub fn spectrum_view(t: &super::QualifiedName, glue_database: &str, iam_role: &str) -> Vec<String> {
     let d = Dialect::Redshift;
     vec![
         format!(
@@ -151,7 +151,7 @@ mod tests {
             format!(
                 "-- and read back through Spectrum\n{};",
                 spectrum_view(
-                    &crate::materialize::Target {
+                    &crate::materialize::QualifiedName {
                         schema: "analytics",
                         name: "daily_plays",
                         dialect: Dialect::Redshift

@@ -11,6 +11,7 @@ mod fixtures;
 mod freshness;
 mod harness;
 mod kill;
+mod layers;
 mod ls;
 mod pg;
 mod postgres;
