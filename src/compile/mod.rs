@@ -27,7 +27,7 @@ use crate::adapter::SharedConnection;
 use crate::diag::{Diagnostic, Diagnostics, Location};
 use crate::graph::Graph;
 use crate::project::{Config, Node, Project, ResourceType, hex_sha256};
-use crate::template::{Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
+use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
 
 use discover::{discover, final_configs};
 pub use naming::source_relation;
@@ -146,38 +146,8 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     let (configs, disabled) = final_configs(&all, &discovered);
     phase("discovery render");
 
-    let mut nodes: IndexMap<String, CompiledNode> = IndexMap::new();
     let relations = relations(project, &templates, &base_shared, &configs, &mut diags);
-    for node in &all {
-        if disabled.contains(node.unique_id.as_str()) {
-            continue;
-        }
-        let captured = discovered.get(node.unique_id.as_str());
-        let config = configs[node.unique_id.as_str()].clone();
-        let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte {
-            name: node.name.clone(),
-        });
-        nodes.insert(
-            node.unique_id.clone(),
-            CompiledNode {
-                unique_id: node.unique_id.clone(),
-                name: node.name.clone(),
-                resource_type: node.resource_type,
-                config,
-                relation,
-                depends_on: Vec::new(),
-                macros: captured.map(|c| dedup(&c.macros)).unwrap_or_default(),
-                refs: captured.map(|c| c.refs.clone()).unwrap_or_default(),
-                sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
-                compiled_sql: None,
-                compiled_path: None,
-                unit: None,
-                checksum: hex_sha256(node.file.text.as_bytes()),
-                pre_hooks: Vec::new(),
-                post_hooks: Vec::new(),
-            },
-        );
-    }
+    let mut nodes = compiled_nodes(&all, &disabled, &discovered, &configs, &relations);
     resolve_dependencies(project, &mut nodes, &disabled, &mut diags);
     let graph = build_graph(project, &nodes);
     report_cycles(project, &graph, &mut diags);
@@ -200,36 +170,87 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     select_nodes(project, &mut compilation, opts);
     phase("selection");
     if opts.render && !compilation.diagnostics.has_errors() {
-        let RenderedSources {
-            relations: sources,
-            readers,
-            locations,
-        } = source_relations(
-            project,
-            &templates,
-            &base_shared,
-            &mut compilation.diagnostics,
-        );
-        compilation.source_relations = sources.clone();
-        compilation.source_readers = readers;
-        compilation.source_locations = locations;
-        let shared = Arc::new(Shared {
-            relations,
-            sources,
-            ..base
-        });
-        match &opts.task {
-            Some(task) => render_task(project, &templates, &shared, task, &mut compilation),
-            None => {
-                render_project_hooks(project, &templates, &shared, &mut compilation);
-                render_selected(project, &templates, shared.clone(), &mut compilation, opts);
-                render_unit_tests(project, &templates, &shared, &mut compilation, opts);
-            }
-        }
+        render(project, &templates, base, relations, &mut compilation, opts);
         phase("compile render and SQL analysis");
     }
     point_at_test_declarations(project, &mut compilation.diagnostics);
     compilation
+}
+
+/// A `CompiledNode` per enabled node, with what discovery captured and its final config
+/// and relation; SQL comes later, from the compile render.
+fn compiled_nodes(
+    all: &[&Node],
+    disabled: &HashSet<&str>,
+    discovered: &HashMap<String, Captured>,
+    configs: &HashMap<&str, Config>,
+    relations: &HashMap<String, Relation>,
+) -> IndexMap<String, CompiledNode> {
+    let mut nodes = IndexMap::new();
+    for node in all {
+        if disabled.contains(node.unique_id.as_str()) {
+            continue;
+        }
+        let captured = discovered.get(node.unique_id.as_str());
+        let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte {
+            name: node.name.clone(),
+        });
+        nodes.insert(
+            node.unique_id.clone(),
+            CompiledNode {
+                unique_id: node.unique_id.clone(),
+                name: node.name.clone(),
+                resource_type: node.resource_type,
+                config: configs[node.unique_id.as_str()].clone(),
+                relation,
+                depends_on: Vec::new(),
+                macros: captured.map(|c| dedup(&c.macros)).unwrap_or_default(),
+                refs: captured.map(|c| c.refs.clone()).unwrap_or_default(),
+                sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
+                compiled_sql: None,
+                compiled_path: None,
+                unit: None,
+                checksum: hex_sha256(node.file.text.as_bytes()),
+                pre_hooks: Vec::new(),
+                post_hooks: Vec::new(),
+            },
+        );
+    }
+    nodes
+}
+
+/// The compile render: sources' relations and readers first (models read them), then the
+/// task, or the hooks, the selected nodes and the unit tests.
+fn render(
+    project: &Project,
+    templates: &Templates,
+    base: Shared,
+    relations: HashMap<String, Relation>,
+    c: &mut Compilation,
+    opts: &CompileOptions,
+) {
+    let base_shared = Arc::new(base.clone());
+    let RenderedSources {
+        relations: sources,
+        readers,
+        locations,
+    } = source_relations(project, templates, &base_shared, &mut c.diagnostics);
+    c.source_relations = sources.clone();
+    c.source_readers = readers;
+    c.source_locations = locations;
+    let shared = Arc::new(Shared {
+        relations,
+        sources,
+        ..base
+    });
+    match &opts.task {
+        Some(task) => render_task(project, templates, &shared, task, c),
+        None => {
+            render_project_hooks(project, templates, &shared, c);
+            render_selected(project, templates, shared.clone(), c, opts);
+            render_unit_tests(project, templates, &shared, c, opts);
+        }
+    }
 }
 
 fn base_shared(

@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A node's SQL and hooks as rendered, before ephemerals are inlined.
+type Rendered = (String, Vec<String>, Vec<String>);
+
 /// Compile render of the selected nodes and the ephemeral models they inline.
 pub(super) fn render_selected(
     project: &Project,
@@ -21,6 +24,55 @@ pub(super) fn render_selected(
     c: &mut Compilation,
     opts: &CompileOptions,
 ) {
+    let (ancestors, to_render) = nodes_to_render(c);
+    let results: Vec<_> = to_render
+        .par_iter()
+        .filter_map(|id| {
+            let rendered = render_node(project, templates, &shared, c, opts, id)?;
+            Some((id.clone(), rendered))
+        })
+        .collect();
+    let mut raw: HashMap<String, String> = HashMap::new();
+    for (id, result) in results {
+        match result {
+            Ok((sql, pre, post)) => {
+                raw.insert(id.clone(), sql);
+                if let Some(compiled) = c.nodes.get_mut(&id) {
+                    compiled.pre_hooks = pre;
+                    compiled.post_hooks = post;
+                }
+            }
+            Err(d) => c.diagnostics.push(*d),
+        }
+    }
+    check_incremental_configs(project, c);
+    let finished: Vec<(String, Inlined)> = c
+        .selected
+        .iter()
+        .filter_map(|id| {
+            let sql = raw.get(id)?;
+            Some((
+                id.clone(),
+                inline_ephemerals(c, ancestors.get(id)?, sql, &raw),
+            ))
+        })
+        .collect();
+    let diags: Vec<Option<Diagnostic>> = finished
+        .par_iter()
+        .map(|(id, sql)| write_and_analyse(project, c, opts, id, raw.get(id)?, sql))
+        .collect();
+    c.diagnostics.extend(diags.into_iter().flatten());
+    for (id, sql) in finished {
+        if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
+            compiled.compiled_path = Some(compiled_path(project, node));
+            compiled.compiled_sql = Some(sql.sql);
+        }
+    }
+}
+
+/// The selected nodes and the ephemeral models they read, with each node's ephemeral
+/// ancestors in dependency order.
+fn nodes_to_render(c: &Compilation) -> (HashMap<String, Vec<String>>, Vec<String>) {
     let position: HashMap<String, usize> = c
         .graph
         .topo_order()
@@ -42,100 +94,79 @@ pub(super) fn render_selected(
     for deps in ancestors.values() {
         to_render.extend(deps.iter().cloned());
     }
-    let to_render: Vec<String> = to_render.into_iter().collect();
-    let results: Vec<_> = to_render
-        .par_iter()
-        .filter_map(|id| {
-            let compiled = c.nodes.get(id)?;
-            let node = project.nodes.get(id)?;
-            if matches!(
-                node.resource_type,
-                ResourceType::Seed | ResourceType::UnitTest
-            ) {
-                return None;
-            }
-            let this = compiled.relation.clone();
-            let incremental = compiled.config.materialized() == "incremental"
-                && !opts.full_refresh
-                && compiled.config.get_bool("full_refresh") != Some(true)
-                && opts.existing_relations.contains(&this.to_sql());
-            let req = node_request(
-                &shared,
-                node,
-                &compiled.config,
-                this,
-                Mode::Compile,
-                incremental,
-            );
-            let name = crate::diag::display_path(&node.file.path);
-            let rendered = templates
-                .render(&node.file, req.clone())
-                .and_then(|(sql, _)| {
-                    let hooks = |key: &str| -> Result<Vec<String>, Box<Diagnostic>> {
-                        let source = format!("{name} ({key})");
-                        compiled
-                            .config
-                            .strings(key)
-                            .iter()
-                            .map(|hook| templates.render_str(&source, hook, req.clone()))
-                            .collect()
-                    };
-                    Ok((sql, hooks("pre_hook")?, hooks("post_hook")?))
-                });
-            Some((id.clone(), rendered))
-        })
-        .collect();
-    let mut raw: HashMap<String, String> = HashMap::new();
-    for (id, result) in results {
-        match result {
-            Ok((sql, pre, post)) => {
-                raw.insert(id.clone(), sql);
-                if let Some(compiled) = c.nodes.get_mut(&id) {
-                    compiled.pre_hooks = pre;
-                    compiled.post_hooks = post;
-                }
-            }
-            Err(d) => c.diagnostics.push(*d),
-        }
+    (ancestors, to_render.into_iter().collect())
+}
+
+/// One node's SQL and hooks, rendered with real relations; `None` for nodes with no SQL of
+/// their own (seeds, unit tests).
+fn render_node(
+    project: &Project,
+    templates: &Templates,
+    shared: &Arc<Shared>,
+    c: &Compilation,
+    opts: &CompileOptions,
+    id: &str,
+) -> Option<Result<Rendered, Box<Diagnostic>>> {
+    let compiled = c.nodes.get(id)?;
+    let node = project.nodes.get(id)?;
+    if matches!(
+        node.resource_type,
+        ResourceType::Seed | ResourceType::UnitTest
+    ) {
+        return None;
     }
-    check_incremental_configs(project, c);
-    let selected: Vec<String> = c.selected.clone();
-    let finished: Vec<(String, Inlined)> = selected
-        .iter()
-        .filter_map(|id| {
-            let sql = raw.get(id)?;
-            Some((
-                id.clone(),
-                inline_ephemerals(c, ancestors.get(id)?, sql, &raw),
-            ))
-        })
-        .collect();
-    let diags: Vec<Option<Diagnostic>> = finished
-        .par_iter()
-        .map(|(id, sql)| {
-            let node = project.nodes.get(id)?;
-            let compiled = c.nodes.get(id)?;
-            let path = compiled_path(project, node);
-            if opts.write
-                && let Err(e) =
-                    write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
-            {
-                return Some(Diagnostic::error(
-                    "io",
-                    format!("cannot write {}: {e}", path.display()),
-                ));
-            }
-            // Each model's own SQL is parsed once; inlined parents were parsed as themselves.
-            analyze(project, node, compiled, raw.get(id)?, sql, &path)
-        })
-        .collect();
-    c.diagnostics.extend(diags.into_iter().flatten());
-    for (id, sql) in finished {
-        if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
-            compiled.compiled_path = Some(compiled_path(project, node));
-            compiled.compiled_sql = Some(sql.sql);
-        }
+    let this = compiled.relation.clone();
+    let incremental = compiled.config.materialized() == "incremental"
+        && !opts.full_refresh
+        && compiled.config.get_bool("full_refresh") != Some(true)
+        && opts.existing_relations.contains(&this.to_sql());
+    let req = node_request(
+        shared,
+        node,
+        &compiled.config,
+        this,
+        Mode::Compile,
+        incremental,
+    );
+    let name = crate::diag::display_path(&node.file.path);
+    let hooks = |key: &str| -> Result<Vec<String>, Box<Diagnostic>> {
+        let source = format!("{name} ({key})");
+        compiled
+            .config
+            .strings(key)
+            .iter()
+            .map(|hook| templates.render_str(&source, hook, req.clone()))
+            .collect()
+    };
+    Some(
+        templates
+            .render(&node.file, req.clone())
+            .and_then(|(sql, _)| Ok((sql, hooks("pre_hook")?, hooks("post_hook")?))),
+    )
+}
+
+/// Write the compiled SQL (secrets redacted) when asked, and parse the node's own SQL.
+fn write_and_analyse(
+    project: &Project,
+    c: &Compilation,
+    opts: &CompileOptions,
+    id: &str,
+    own_sql: &str,
+    sql: &Inlined,
+) -> Option<Diagnostic> {
+    let node = project.nodes.get(id)?;
+    let compiled = c.nodes.get(id)?;
+    let path = compiled_path(project, node);
+    if opts.write
+        && let Err(e) = write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
+    {
+        return Some(Diagnostic::error(
+            "io",
+            format!("cannot write {}: {e}", path.display()),
+        ));
     }
+    // Each model's own SQL is parsed once; inlined parents were parsed as themselves.
+    analyze(project, node, compiled, own_sql, sql, &path)
 }
 
 pub(super) fn render_task(

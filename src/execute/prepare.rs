@@ -73,6 +73,23 @@ pub fn mirror_id(source: &Source) -> String {
     format!("{}.s3", source.unique_id)
 }
 
+impl Step {
+    fn id(self, source: &Source) -> String {
+        match self {
+            Step::Mirror => mirror_id(source),
+            Step::Load | Step::Copy => source.unique_id.clone(),
+        }
+    }
+
+    /// What the step was doing, for its error message.
+    fn doing(self) -> &'static str {
+        match self {
+            Step::Mirror => "mirroring the S3 files of",
+            Step::Load | Step::Copy => "loading the files of",
+        }
+    }
+}
+
 /// Mirror and load what the run reads; `Some` with the failure if a step fails.
 pub fn prepare(
     project: &Project,
@@ -83,33 +100,10 @@ pub fn prepare(
     reporter: &dyn Reporter,
     done: &mut Vec<NodeResult>,
 ) -> Option<Vec<NodeResult>> {
-    let in_s3 = |s: &Source| {
-        c.source_locations
-            .get(&s.unique_id)
-            .is_some_and(|l| l.starts_with("s3://"))
-    };
-    let redshift = project.target.dialect == Dialect::Redshift;
-    let mut steps: Vec<(&Source, Step)> = Vec::new();
-    for source in sources {
-        match (in_s3(source), redshift) {
-            (true, true) => steps.push((source, Step::Copy)),
-            (true, false) => steps.push((source, Step::Mirror)),
-            (false, _) => {}
-        }
-    }
-    // On Redshift a source in S3 is copied, not loaded from the local mirror.
-    steps.extend(
-        loaded(project, sources)
-            .into_iter()
-            .filter(|s| !(redshift && in_s3(s)))
-            .map(|s| (s, Step::Load)),
-    );
+    let steps = plan_steps(project, c, sources);
     let mut aws = None;
     for (index, (source, step)) in steps.iter().enumerate() {
-        let id = match step {
-            Step::Mirror => mirror_id(source),
-            Step::Load | Step::Copy => source.unique_id.clone(),
-        };
+        let id = step.id(source);
         let (started_at, clock) = (Utc::now(), Instant::now());
         if let Some(signal) = crate::cancel::reason() {
             return Some(vec![NodeResult {
@@ -134,16 +128,13 @@ pub fn prepare(
                 message,
                 ..NodeResult::new(&id, Status::Success, started_at, seconds, 0)
             },
-            Err(message) => NodeResult {
+            Err(e) => NodeResult {
                 message: Some(format!(
                     "{} source {}.{}: {}",
-                    match step {
-                        Step::Mirror => "mirroring the S3 files of",
-                        Step::Load | Step::Copy => "loading the files of",
-                    },
+                    step.doing(),
                     source.source_name,
                     source.name,
-                    project.secrets.redact(&message.to_string())
+                    project.secrets.redact(&e.to_string())
                 )),
                 ..NodeResult::new(&id, Status::Error, started_at, seconds, 0)
             },
@@ -159,6 +150,36 @@ pub fn prepare(
         done.push(result);
     }
     None
+}
+
+/// The steps, in order: S3 mirrors (or, on Redshift, COPYs) first, then loads of local files.
+fn plan_steps<'a>(
+    project: &Project,
+    c: &Compilation,
+    sources: &[&'a Source],
+) -> Vec<(&'a Source, Step)> {
+    let in_s3 = |s: &Source| {
+        c.source_locations
+            .get(&s.unique_id)
+            .is_some_and(|l| l.starts_with("s3://"))
+    };
+    let redshift = project.target.dialect == Dialect::Redshift;
+    let mut steps: Vec<(&Source, Step)> = Vec::new();
+    for source in sources {
+        match (in_s3(source), redshift) {
+            (true, true) => steps.push((source, Step::Copy)),
+            (true, false) => steps.push((source, Step::Mirror)),
+            (false, _) => {}
+        }
+    }
+    // On Redshift a source in S3 is copied, not loaded from the local mirror.
+    steps.extend(
+        loaded(project, sources)
+            .into_iter()
+            .filter(|s| !(redshift && in_s3(s)))
+            .map(|s| (s, Step::Load)),
+    );
+    steps
 }
 
 type StepOutcome = Result<(Option<u64>, Option<String>), RunError>;

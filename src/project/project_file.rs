@@ -64,19 +64,35 @@ pub(super) fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Hea
         ));
         return None;
     }
-    for (key, _) in doc.root.entries() {
-        if !PROJECT_KEYS.contains(&key.name.as_str()) {
-            let mut d = doc.warning_at(
-                key.pos,
-                "unknown-key",
-                format!("unknown key '{}' in the project file", key.name),
-            );
-            if let Some(close) = crate::diag::closest(&key.name, PROJECT_KEYS.iter().copied()) {
-                d = d.hint(format!("did you mean '{close}'?"));
-            }
-            diags.push(d);
+    doc.check_keys(&doc.root, PROJECT_KEYS, "the project file", diags);
+    let name = project_name(doc, diags)?;
+    let profile = doc
+        .root
+        .get("profile")
+        .and_then(Yaml::as_scalar_string)
+        .unwrap_or_else(|| name.clone());
+    let paths = read_paths(doc, diags);
+    let static_analysis = doc.root.get("static_analysis").and_then(|n| {
+        let parsed = StaticAnalysis::from_json(&n.to_json());
+        if parsed.is_none() {
+            diags.push(doc.error_at(
+                n.pos,
+                "config-value",
+                "static_analysis must be one of strict, warn, off",
+            ));
         }
-    }
+        parsed
+    });
+    Some(Header {
+        name,
+        profile,
+        paths,
+        static_analysis,
+    })
+}
+
+/// `name:`, which every relation and unique id is built from: required, and one word.
+fn project_name(doc: &Document, diags: &mut Diagnostics) -> Option<String> {
     if let Some(node) = doc
         .root
         .get("name")
@@ -107,11 +123,11 @@ pub(super) fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Hea
             format!("project name '{name}' must contain only letters, digits and underscores"),
         ));
     }
-    let profile = doc
-        .root
-        .get("profile")
-        .and_then(Yaml::as_scalar_string)
-        .unwrap_or_else(|| name.clone());
+    Some(name)
+}
+
+/// The folders of each kind of file, under dbt's current key or its older name.
+fn read_paths(doc: &Document, diags: &mut Diagnostics) -> Paths {
     let mut list = |keys: &[&str], default: &str| -> Vec<String> {
         match keys
             .iter()
@@ -127,31 +143,14 @@ pub(super) fn read_header(doc: &Document, diags: &mut Diagnostics) -> Option<Hea
         .get("target-path")
         .and_then(Yaml::as_scalar_string)
         .unwrap_or_else(|| "target".into());
-    let paths = Paths {
+    Paths {
         models: list(&["model-paths", "source-paths"], "models"),
         macros: list(&["macro-paths"], "macros"),
         seeds: list(&["seed-paths", "data-paths"], "seeds"),
         tests: list(&["test-paths"], "tests"),
         clean_targets: list(&["clean-targets"], &target),
         target,
-    };
-    let static_analysis = doc.root.get("static_analysis").and_then(|n| {
-        let parsed = StaticAnalysis::from_json(&n.to_json());
-        if parsed.is_none() {
-            diags.push(doc.error_at(
-                n.pos,
-                "config-value",
-                "static_analysis must be one of strict, warn, off",
-            ));
-        }
-        parsed
-    });
-    Some(Header {
-        name,
-        profile,
-        paths,
-        static_analysis,
-    })
+    }
 }
 
 /// A `*-paths` list. A bare `model-paths: models` or a nested list used to be read as no

@@ -330,6 +330,22 @@ fn tests_of(doc: &Document, entry: &Node, column: Option<&str>) -> Vec<TestDecl>
         .collect()
 }
 
+/// A `sources:` entry: what each of its tables inherits.
+struct SourceEntry<'a> {
+    doc: &'a Document,
+    entry: &'a Node,
+    name: String,
+    schema: String,
+    config: Config,
+}
+
+impl SourceEntry<'_> {
+    /// A key of the table, else of its source.
+    fn get<'n>(&'n self, table: &'n Node, key: &str) -> Option<&'n Node> {
+        table.get(key).or_else(|| self.entry.get(key))
+    }
+}
+
 fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut Diagnostics) {
     let Some(source_name) = name_of(doc, entry, "source", diags) else {
         return;
@@ -340,110 +356,147 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
         &format!("source '{source_name}'"),
         diags,
     );
-    let schema = entry
-        .get("schema")
-        .and_then(Node::as_scalar_string)
-        .unwrap_or_else(|| source_name.clone());
-    let source_config = config_block(doc, entry.get("config"), diags);
+    let parent = SourceEntry {
+        doc,
+        entry,
+        schema: entry
+            .get("schema")
+            .and_then(Node::as_scalar_string)
+            .unwrap_or_else(|| source_name.clone()),
+        config: config_block(doc, entry.get("config"), diags),
+        name: source_name,
+    };
     let tables = list(doc, entry.get("tables"), "tables", diags);
     if tables.is_empty() {
         diags.push(doc.warning_at(
             entry.pos,
             "properties",
-            format!("source '{source_name}' declares no tables"),
+            format!("source '{}' declares no tables", parent.name),
         ));
     }
     for table in tables {
-        let Some(name) = name_of(doc, table, "source table", diags) else {
-            continue;
-        };
-        doc.check_keys(
-            table,
-            TABLE_KEYS,
-            &format!("source table '{source_name}.{name}'"),
-            diags,
+        if let Some(source) = source_table(project, &parent, table, diags) {
+            project.sources.insert(source.unique_id.clone(), source);
+        }
+    }
+}
+
+/// One table of a source, with what it inherits; `None` (and a diagnostic) when it has no
+/// name or is declared twice.
+fn source_table(
+    project: &Project,
+    parent: &SourceEntry,
+    table: &Node,
+    diags: &mut Diagnostics,
+) -> Option<Source> {
+    let (doc, source_name) = (parent.doc, &parent.name);
+    let name = name_of(doc, table, "source table", diags)?;
+    doc.check_keys(
+        table,
+        TABLE_KEYS,
+        &format!("source table '{source_name}.{name}'"),
+        diags,
+    );
+    let unique_id = format!("source.{}.{source_name}.{name}", project.name);
+    if project.sources.contains_key(&unique_id) {
+        diags.push(doc.error_at(
+            table.pos,
+            "duplicate-source",
+            format!("source table '{source_name}.{name}' is declared twice"),
+        ));
+        return None;
+    }
+    let get = |key: &str| parent.get(table, key).and_then(Node::as_scalar_string);
+    let format = get("format");
+    check_source_format(parent, table, format.as_deref(), diags);
+    // In this order, so that problems are reported in the order of the file.
+    let config = source_config(parent, table, diags);
+    let (columns, mut tests) = columns(doc, table.get("columns"), diags);
+    tests.extend(tests_of(doc, table, None));
+    let freshness = parent
+        .get(table, "freshness")
+        .and_then(|n| freshness(doc, n, diags));
+    Some(Source {
+        unique_id,
+        fqn: vec![project.name.clone(), source_name.clone(), name.clone()],
+        source_name: source_name.clone(),
+        schema: parent.schema.clone(),
+        database: parent
+            .entry
+            .get("database")
+            .and_then(Node::as_scalar_string),
+        identifier: table
+            .get("identifier")
+            .and_then(Node::as_scalar_string)
+            .unwrap_or_else(|| name.clone()),
+        location: get("location"),
+        format,
+        options: source_options(parent, table),
+        description: table
+            .get("description")
+            .and_then(Node::as_scalar_string)
+            .unwrap_or_default(),
+        loaded_at_field: get("loaded_at_field"),
+        freshness,
+        columns,
+        tests,
+        config,
+        file: doc.path.clone(),
+        location_in_yaml: doc.location(table.pos),
+        name,
+    })
+}
+
+fn check_source_format(
+    parent: &SourceEntry,
+    table: &Node,
+    format: Option<&str>,
+    diags: &mut Diagnostics,
+) {
+    if let Some(f) = format
+        && !["parquet", "csv", "json"].contains(&f)
+        && !f.contains("{{")
+    {
+        let pos = parent.get(table, "format").map_or(table.pos, |n| n.pos);
+        diags.push(
+            parent
+                .doc
+                .error_at(pos, "source-format", format!("unknown source format '{f}'"))
+                .hint("use parquet, csv or json"),
         );
-        let unique_id = format!("source.{}.{source_name}.{name}", project.name);
-        if project.sources.contains_key(&unique_id) {
-            diags.push(doc.error_at(
-                table.pos,
-                "duplicate-source",
-                format!("source table '{source_name}.{name}' is declared twice"),
-            ));
-            continue;
+    }
+}
+
+/// Reader options: the source's, overridden key by key by the table's.
+fn source_options(
+    parent: &SourceEntry,
+    table: &Node,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut options = serde_json::Map::new();
+    for node in [parent.entry.get("options"), table.get("options")]
+        .into_iter()
+        .flatten()
+    {
+        if let serde_json::Value::Object(map) = node.to_json() {
+            options.extend(map);
         }
-        let get = |key: &str| {
-            table
-                .get(key)
-                .or_else(|| entry.get(key))
-                .and_then(Node::as_scalar_string)
-        };
-        let format = get("format");
-        if let Some(f) = &format
-            && !["parquet", "csv", "json"].contains(&f.as_str())
-            && !f.contains("{{")
-        {
-            let pos = table
-                .get("format")
-                .or_else(|| entry.get("format"))
-                .map_or(table.pos, |n| n.pos);
-            diags.push(
-                doc.error_at(pos, "source-format", format!("unknown source format '{f}'"))
-                    .hint("use parquet, csv or json"),
-            );
-        }
-        let mut options = serde_json::Map::new();
-        for node in [entry.get("options"), table.get("options")]
+    }
+    options
+}
+
+/// The table's config over its source's, with both levels' `tags` and `meta` merged.
+fn source_config(parent: &SourceEntry, table: &Node, diags: &mut Diagnostics) -> Config {
+    let mut config = parent.config.clone();
+    config.merge_all(&config_block(parent.doc, table.get("config"), diags));
+    for key in ["tags", "meta"] {
+        for n in [parent.entry.get(key), table.get(key)]
             .into_iter()
             .flatten()
         {
-            if let serde_json::Value::Object(map) = node.to_json() {
-                options.extend(map);
-            }
+            config.merge(key, n.to_json());
         }
-        let mut config = source_config.clone();
-        config.merge_all(&config_block(doc, table.get("config"), diags));
-        for key in ["tags", "meta"] {
-            for n in [entry.get(key), table.get(key)].into_iter().flatten() {
-                config.merge(key, n.to_json());
-            }
-        }
-        let (columns, mut tests) = columns(doc, table.get("columns"), diags);
-        tests.extend(tests_of(doc, table, None));
-        let freshness = table
-            .get("freshness")
-            .or_else(|| entry.get("freshness"))
-            .and_then(|n| freshness(doc, n, diags));
-        project.sources.insert(
-            unique_id.clone(),
-            Source {
-                unique_id,
-                fqn: vec![project.name.clone(), source_name.clone(), name.clone()],
-                source_name: source_name.clone(),
-                schema: schema.clone(),
-                database: entry.get("database").and_then(Node::as_scalar_string),
-                identifier: table
-                    .get("identifier")
-                    .and_then(Node::as_scalar_string)
-                    .unwrap_or_else(|| name.clone()),
-                location: get("location"),
-                format,
-                options,
-                description: table
-                    .get("description")
-                    .and_then(Node::as_scalar_string)
-                    .unwrap_or_default(),
-                loaded_at_field: get("loaded_at_field"),
-                freshness,
-                columns,
-                tests,
-                config,
-                file: doc.path.clone(),
-                location_in_yaml: doc.location(table.pos),
-                name,
-            },
-        );
     }
+    config
 }
 
 /// `freshness: {warn_after: {count: 12, period: hour}, error_after: ..., filter: ...}`;
