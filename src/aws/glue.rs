@@ -27,6 +27,13 @@ pub struct ExternalTable {
     pub description: Option<String>,
 }
 
+impl ExternalTable {
+    /// `database.name`, as errors name the table.
+    fn qualified(&self) -> String {
+        format!("{}.{}", self.database, self.name)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
     Parquet,
@@ -141,6 +148,17 @@ fn item_errors(
     })
 }
 
+/// A partition's values and folder, as Glue takes them.
+fn partition_input(
+    t: &ExternalTable,
+    (values, location): &(Vec<String>, String),
+) -> Result<PartitionInput, AwsError> {
+    Ok(PartitionInput::builder()
+        .set_values(Some(values.clone()))
+        .storage_descriptor(storage(t, location)?)
+        .build())
+}
+
 fn storage(t: &ExternalTable, location: &str) -> Result<StorageDescriptor, AwsError> {
     let (input, output, serde) = t.format.hive();
     let mut serde_info = SerDeInfo::builder().serialization_library(serde);
@@ -206,7 +224,7 @@ impl Aws {
     /// Create the table, or point the existing one at the new columns and location in one
     /// UpdateTable, so readers switch from the old files to the new ones at once.
     pub fn upsert_table(&self, t: &ExternalTable) -> Result<(), AwsError> {
-        let what = format!("{}.{}", t.database, t.name);
+        let what = t.qualified();
         let input = TableInput::builder()
             .name(&t.name)
             .set_description(t.description.clone())
@@ -275,19 +293,30 @@ impl Aws {
         t: &ExternalTable,
         wanted: &[(Vec<String>, String)],
     ) -> Result<(), AwsError> {
-        let what = format!("{}.{}", t.database, t.name);
         let existing: std::collections::HashSet<Vec<String>> =
             self.partitions(&t.database, &t.name)?.into_iter().collect();
-        let input =
-            |(values, location): &(Vec<String>, String)| -> Result<PartitionInput, AwsError> {
-                Ok(PartitionInput::builder()
-                    .set_values(Some(values.clone()))
-                    .storage_descriptor(storage(t, location)?)
-                    .build())
-            };
         let (kept, new): (Vec<_>, Vec<_>) = wanted.iter().partition(|(v, _)| existing.contains(v));
+        self.create_partitions(t, &new)?;
+        self.move_partitions(t, &kept)?;
+        let wanted_values: std::collections::HashSet<&Vec<String>> =
+            wanted.iter().map(|(v, _)| v).collect();
+        let gone: Vec<&Vec<String>> = existing
+            .iter()
+            .filter(|v| !wanted_values.contains(v))
+            .collect();
+        self.delete_partitions(t, &gone)
+    }
+
+    fn create_partitions(
+        &self,
+        t: &ExternalTable,
+        new: &[&(Vec<String>, String)],
+    ) -> Result<(), AwsError> {
         for batch in new.chunks(100) {
-            let inputs = batch.iter().map(|w| input(w)).collect::<Result<_, _>>()?;
+            let inputs = batch
+                .iter()
+                .map(|w| partition_input(t, w))
+                .collect::<Result<_, _>>()?;
             let call = self
                 .glue
                 .batch_create_partition()
@@ -295,17 +324,26 @@ impl Aws {
                 .table_name(&t.name)
                 .set_partition_input_list(Some(inputs))
                 .send();
-            self.batch("adding partitions to", &what, call, |out| {
+            self.batch("adding partitions to", &t.qualified(), call, |out| {
                 out.errors().iter().map(partition_error).collect()
             })?;
         }
+        Ok(())
+    }
+
+    /// Point partitions that stay at their new folder.
+    fn move_partitions(
+        &self,
+        t: &ExternalTable,
+        kept: &[&(Vec<String>, String)],
+    ) -> Result<(), AwsError> {
         for batch in kept.chunks(100) {
             let entries = batch
                 .iter()
                 .map(|w| {
                     BatchUpdatePartitionRequestEntry::builder()
                         .set_partition_value_list(Some(w.0.clone()))
-                        .partition_input(input(w)?)
+                        .partition_input(partition_input(t, w)?)
                         .build()
                         .map_err(|e| AwsError::Config(e.to_string()))
                 })
@@ -317,19 +355,18 @@ impl Aws {
                 .table_name(&t.name)
                 .set_entries(Some(entries))
                 .send();
-            self.batch("moving partitions of", &what, call, |out| {
+            self.batch("moving partitions of", &t.qualified(), call, |out| {
                 let failed = |e: &aws_sdk_glue::types::BatchUpdatePartitionFailureEntry| {
                     (e.partition_value_list().to_vec(), detail(e.error_detail()))
                 };
                 out.errors().iter().map(failed).collect()
             })?;
         }
-        let wanted_values: std::collections::HashSet<&Vec<String>> =
-            wanted.iter().map(|(v, _)| v).collect();
-        let gone: Vec<&Vec<String>> = existing
-            .iter()
-            .filter(|v| !wanted_values.contains(v))
-            .collect();
+        Ok(())
+    }
+
+    fn delete_partitions(&self, t: &ExternalTable, gone: &[&Vec<String>]) -> Result<(), AwsError> {
+        // Glue deletes at most 25 partitions per call.
         for batch in gone.chunks(25) {
             let lists = batch
                 .iter()
@@ -347,7 +384,7 @@ impl Aws {
                 .table_name(&t.name)
                 .set_partitions_to_delete(Some(lists))
                 .send();
-            self.batch("dropping old partitions of", &what, call, |out| {
+            self.batch("dropping old partitions of", &t.qualified(), call, |out| {
                 out.errors().iter().map(partition_error).collect()
             })?;
         }

@@ -110,36 +110,7 @@ pub fn add(project: &mut Project, doc: &Document, entry: &Yaml, diags: &mut Diag
         return;
     }
     let unique_id = format!("unit_test.{}.{model}.{name}", project.name);
-    let mut config = Config::default();
-    if let Some(c) = entry.get("config") {
-        for (key, value) in c.entries() {
-            config.merge(&key.name, value.to_json());
-        }
-    }
-    let node = Node {
-        unique_id: unique_id.clone(),
-        name: name.clone(),
-        resource_type: ResourceType::UnitTest,
-        file: SourceFile {
-            path: doc.path.clone(),
-            text: doc.text.clone(),
-        },
-        path: doc.path.clone(),
-        fqn: vec![project.name.clone(), model.clone(), name.clone()],
-        config,
-        description: entry
-            .get("description")
-            .and_then(Yaml::as_scalar_string)
-            .unwrap_or_default(),
-        columns: IndexMap::new(),
-        tests: Vec::new(),
-        patch_path: None,
-        tested: Some(super::Tested {
-            relation: format!("model {model}"),
-            column: None,
-            declared_at: None,
-        }),
-    };
+    let node = selection_node(project, doc, entry, &unique_id, &name, &model);
     project.nodes.insert(unique_id.clone(), node);
     project.unit_tests.insert(
         unique_id.clone(),
@@ -154,6 +125,47 @@ pub fn add(project: &mut Project, doc: &Document, entry: &Yaml, diags: &mut Diag
             location: doc.location(entry.pos),
         },
     );
+}
+
+/// The node a unit test is selected and reported by (`etlx test -s test_name`).
+fn selection_node(
+    project: &Project,
+    doc: &Document,
+    entry: &Yaml,
+    unique_id: &str,
+    name: &str,
+    model: &str,
+) -> Node {
+    let mut config = Config::default();
+    if let Some(c) = entry.get("config") {
+        for (key, value) in c.entries() {
+            config.merge(&key.name, value.to_json());
+        }
+    }
+    Node {
+        unique_id: unique_id.to_string(),
+        name: name.to_string(),
+        resource_type: ResourceType::UnitTest,
+        file: SourceFile {
+            path: doc.path.clone(),
+            text: doc.text.clone(),
+        },
+        path: doc.path.clone(),
+        fqn: vec![project.name.clone(), model.to_string(), name.to_string()],
+        config,
+        description: entry
+            .get("description")
+            .and_then(Yaml::as_scalar_string)
+            .unwrap_or_default(),
+        columns: IndexMap::new(),
+        tests: Vec::new(),
+        patch_path: None,
+        tested: Some(super::Tested {
+            relation: format!("model {model}"),
+            column: None,
+            declared_at: None,
+        }),
+    }
 }
 
 /// After every file is read: each unit test must name a model that exists.
