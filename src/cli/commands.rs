@@ -69,7 +69,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             seed,
             format,
         } => {
-            let opts = etlx::landing::Options {
+            let opts = etlx::demo::Options {
                 out: out.clone(),
                 batches: *batches,
                 events: *events,
@@ -77,8 +77,8 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
                 songs: *songs,
                 seed: *seed,
                 format: match format {
-                    super::LandingFormat::Json => etlx::landing::Format::Json,
-                    super::LandingFormat::Parquet => etlx::landing::Format::Parquet,
+                    super::LandingFormat::Json => etlx::demo::Format::Json,
+                    super::LandingFormat::Parquet => etlx::demo::Format::Parquet,
                 },
             };
             generate(&opts, printer)
@@ -736,9 +736,9 @@ fn freshness_line(
     )
 }
 
-fn generate(opts: &etlx::landing::Options, printer: &Printer) -> anyhow::Result<Outcome> {
+fn generate(opts: &etlx::demo::Options, printer: &Printer) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let written = etlx::landing::generate(opts)?;
+    let written = etlx::demo::generate(opts)?;
     let (mut events, mut bytes) = (0, 0);
     for w in &written {
         printer.info(

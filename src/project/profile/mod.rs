@@ -4,30 +4,20 @@
 //! every value that came from a secret setting or a secret environment variable is registered
 //! here, and everything etlx prints or writes passes through `Secrets::redact`.
 
+mod secrets;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Serialize;
 
+pub use secrets::{SECRET_ENV_PREFIXES, Secrets};
+
 use super::yaml::{Document, Node};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::sql::Dialect;
-
-/// Settings whose values are never shown.
-const SECRET_SETTINGS: &[&str] = &[
-    "password",
-    "pass",
-    "secret",
-    "token",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "private_key",
-    "private_key_passphrase",
-];
-
-/// Environment variables with these prefixes are secrets wherever they are read.
-pub const SECRET_ENV_PREFIXES: &[&str] = &["ETLX_ENV_SECRET_", "DBT_ENV_SECRET_"];
+use secrets::is_secret_setting;
 
 /// The resolved target a run uses.
 #[derive(Clone, Serialize)]
@@ -63,10 +53,6 @@ fn serialize_redacted<S: serde::Serializer>(
         })
         .collect();
     redacted.serialize(s)
-}
-
-fn is_secret_setting(key: &str) -> bool {
-    SECRET_SETTINGS.contains(&key.to_ascii_lowercase().as_str())
 }
 
 /// Written by hand: a derived Debug would print the password in `settings`.
@@ -120,80 +106,6 @@ impl Target {
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get())
-}
-
-/// Values that must never appear in output. Every path out (the printer, the artifacts, the
-/// compiled SQL, the SQL log) redacts raw text, before any escaping: a JSON-escaped `a"b`
-/// no longer contains `a"b`.
-#[derive(Clone, Default)]
-pub struct Secrets(Arc<Vec<String>>);
-
-/// Secrets this short are redacted only as whole words: `ab` as a password must not leak,
-/// but neither should every `ab` inside other words turn into `****`.
-const SHORT_SECRET: usize = 4;
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secrets({} values)", self.0.len())
-    }
-}
-
-impl Secrets {
-    /// The given values, and those of every secret environment variable: a model or macro
-    /// may read those with `env_var()`, and dbt scrubs them everywhere too.
-    pub fn new(mut values: Vec<String>) -> Self {
-        values.extend(std::env::vars_os().filter_map(|(name, value)| {
-            let name = name.to_str()?;
-            SECRET_ENV_PREFIXES
-                .iter()
-                .any(|p| name.starts_with(p))
-                .then(|| value.into_string().ok())?
-        }));
-        values.retain(|v| !v.is_empty());
-        // Longest first, so a secret that contains another is redacted whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        values.dedup();
-        Secrets(Arc::new(values))
-    }
-
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in self.0.iter() {
-            if !out.contains(secret.as_str()) {
-                continue;
-            }
-            out = if secret.chars().count() >= SHORT_SECRET {
-                out.replace(secret.as_str(), "****")
-            } else {
-                replace_word(&out, secret)
-            };
-        }
-        out
-    }
-
-    /// Every string in a JSON value redacted, keys included, before it is serialized.
-    pub fn redact_json(&self, value: serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        if self.is_empty() {
-            return value;
-        }
-        match value {
-            Value::String(s) => Value::String(self.redact(&s)),
-            Value::Array(items) => {
-                Value::Array(items.into_iter().map(|v| self.redact_json(v)).collect())
-            }
-            Value::Object(map) => Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| (self.redact(&k), self.redact_json(v)))
-                    .collect(),
-            ),
-            other => other,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Where to look for profiles.yml, in order.
@@ -295,29 +207,7 @@ fn resolve_in(
     path: PathBuf,
     diags: &mut Diagnostics,
 ) -> Option<(Target, Secrets)> {
-    let Some(profile) = doc.root.get(req.profile_name) else {
-        let names: Vec<&str> = doc
-            .root
-            .entries()
-            .iter()
-            .map(|(k, _)| k.name.as_str())
-            .collect();
-        let mut d = doc.error_at(
-            doc.root.pos,
-            "profile-not-found",
-            format!(
-                "profile '{}' is not defined in profiles.yml",
-                req.profile_name
-            ),
-        );
-        if let Some(close) = crate::diag::closest(req.profile_name, names.iter().copied()) {
-            d = d.hint(format!(
-                "did you mean '{close}'? (`profile:` in the project file)"
-            ));
-        }
-        diags.push(d.note(format!("profiles defined: {}", names.join(", "))));
-        return None;
-    };
+    let profile = find_profile(doc, req.profile_name, diags)?;
     let default_target = profile.get("target").and_then(Node::as_str);
     let Some(target_name) = req.target_name.or(default_target) else {
         diags.push(
@@ -370,6 +260,31 @@ fn resolve_in(
     build_target(doc, output, req, target_name, path, diags)
 }
 
+/// The profile named by the project file, or a diagnostic that lists the ones defined.
+fn find_profile<'d>(doc: &'d Document, name: &str, diags: &mut Diagnostics) -> Option<&'d Node> {
+    if let Some(profile) = doc.root.get(name) {
+        return Some(profile);
+    }
+    let names: Vec<&str> = doc
+        .root
+        .entries()
+        .iter()
+        .map(|(k, _)| k.name.as_str())
+        .collect();
+    let mut d = doc.error_at(
+        doc.root.pos,
+        "profile-not-found",
+        format!("profile '{name}' is not defined in profiles.yml"),
+    );
+    if let Some(close) = crate::diag::closest(name, names.iter().copied()) {
+        d = d.hint(format!(
+            "did you mean '{close}'? (`profile:` in the project file)"
+        ));
+    }
+    diags.push(d.note(format!("profiles defined: {}", names.join(", "))));
+    None
+}
+
 fn build_target(
     doc: &Document,
     output: &Node,
@@ -378,66 +293,9 @@ fn build_target(
     path: PathBuf,
     diags: &mut Diagnostics,
 ) -> Option<(Target, Secrets)> {
-    let mut secrets = Vec::new();
-    let mut settings = IndexMap::new();
-    let mut failed = false;
-    for (key, node) in output.entries() {
-        match render_setting(node, &mut secrets) {
-            Ok(value) => {
-                // `password: 123456` is a number to YAML, and a secret all the same.
-                if is_secret_setting(&key.name) {
-                    match &value {
-                        serde_json::Value::String(s) => secrets.push(s.clone()),
-                        serde_json::Value::Null => {}
-                        other => secrets.push(other.to_string()),
-                    }
-                }
-                settings.insert(key.name.clone(), value);
-            }
-            Err(message) => {
-                failed = true;
-                diags.push(doc.error_at(node.pos, "profile-env-var", message));
-            }
-        }
-    }
-    let kind = settings.shift_remove("type");
-    let dialect = match kind
-        .as_ref()
-        .and_then(|v| v.as_str())
-        .map(Dialect::from_type)
-    {
-        Some(Some(d)) => d,
-        other => {
-            let pos = output.get("type").map_or(output.pos, |n| n.pos);
-            let found = match other {
-                Some(None) => format!("'{}'", kind.as_ref().and_then(|v| v.as_str()).unwrap_or("")),
-                _ => "nothing".to_string(),
-            };
-            diags.push(
-                doc.error_at(
-                    pos,
-                    "profile-type",
-                    format!("target '{target_name}' has type {found}"),
-                )
-                .hint("set `type:` to one of duckdb, postgres, redshift"),
-            );
-            return None;
-        }
-    };
-    for (key, node) in output.entries() {
-        let Some(problem) = settings
-            .get(&key.name)
-            .and_then(|v| setting_problem(&key.name, v))
-        else {
-            continue;
-        };
-        failed = true;
-        diags.push(doc.error_at(
-            node.pos,
-            "profile-value",
-            format!("`{}` of target '{target_name}' {problem}", key.name),
-        ));
-    }
+    let (mut settings, secrets, mut failed) = render_settings(doc, output, diags);
+    let dialect = take_dialect(doc, output, &mut settings, target_name, diags)?;
+    failed |= report_bad_values(doc, output, &settings, target_name, diags);
     if failed {
         return None;
     }
@@ -473,6 +331,99 @@ fn build_target(
         source: Some(path),
     };
     Some((target, Secrets::new(secrets)))
+}
+
+/// Every setting of the output with `env_var()` rendered, the secret values met on the way,
+/// and whether any failed to render. All are rendered, so every failure is reported at once.
+fn render_settings(
+    doc: &Document,
+    output: &Node,
+    diags: &mut Diagnostics,
+) -> (IndexMap<String, serde_json::Value>, Vec<String>, bool) {
+    let mut secrets = Vec::new();
+    let mut settings = IndexMap::new();
+    let mut failed = false;
+    for (key, node) in output.entries() {
+        match render_setting(node, &mut secrets) {
+            Ok(value) => {
+                // `password: 123456` is a number to YAML, and a secret all the same.
+                if is_secret_setting(&key.name) {
+                    match &value {
+                        serde_json::Value::String(s) => secrets.push(s.clone()),
+                        serde_json::Value::Null => {}
+                        other => secrets.push(other.to_string()),
+                    }
+                }
+                settings.insert(key.name.clone(), value);
+            }
+            Err(message) => {
+                failed = true;
+                diags.push(doc.error_at(node.pos, "profile-env-var", message));
+            }
+        }
+    }
+    (settings, secrets, failed)
+}
+
+/// The `type:` setting as a dialect, taken out of `settings`. Without a known type nothing
+/// else about the target can be checked, so its absence ends the resolution.
+fn take_dialect(
+    doc: &Document,
+    output: &Node,
+    settings: &mut IndexMap<String, serde_json::Value>,
+    target_name: &str,
+    diags: &mut Diagnostics,
+) -> Option<Dialect> {
+    let kind = settings.shift_remove("type");
+    match kind
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .map(Dialect::from_type)
+    {
+        Some(Some(d)) => Some(d),
+        other => {
+            let pos = output.get("type").map_or(output.pos, |n| n.pos);
+            let found = match other {
+                Some(None) => format!("'{}'", kind.as_ref().and_then(|v| v.as_str()).unwrap_or("")),
+                _ => "nothing".to_string(),
+            };
+            diags.push(
+                doc.error_at(
+                    pos,
+                    "profile-type",
+                    format!("target '{target_name}' has type {found}"),
+                )
+                .hint("set `type:` to one of duckdb, postgres, redshift"),
+            );
+            None
+        }
+    }
+}
+
+/// Report each setting whose value cannot be right (see `setting_problem`); true if any.
+fn report_bad_values(
+    doc: &Document,
+    output: &Node,
+    settings: &IndexMap<String, serde_json::Value>,
+    target_name: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let mut failed = false;
+    for (key, node) in output.entries() {
+        let Some(problem) = settings
+            .get(&key.name)
+            .and_then(|v| setting_problem(&key.name, v))
+        else {
+            continue;
+        };
+        failed = true;
+        diags.push(doc.error_at(
+            node.pos,
+            "profile-value",
+            format!("`{}` of target '{target_name}' {problem}", key.name),
+        ));
+    }
+    failed
 }
 
 /// What is wrong with a setting's value, if its kind cannot be right. Caught here, at its
@@ -555,26 +506,6 @@ fn render_setting(node: &Node, secrets: &mut Vec<String>) -> Result<serde_json::
     })
 }
 
-/// `text` with whole-word occurrences of `word` replaced: not inside a longer word.
-fn replace_word(text: &str, word: &str) -> String {
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(word) {
-        let before = rest[..i].chars().last().or_else(|| out.chars().last());
-        let after = rest[i + word.len()..].chars().next();
-        out.push_str(&rest[..i]);
-        if before.is_some_and(is_word) || after.is_some_and(is_word) {
-            out.push_str(word);
-        } else {
-            out.push_str("****");
-        }
-        rest = &rest[i + word.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// `env_var(name, default)`: the variable, else the default, else a clear error.
 pub fn read_env_var(name: &str, default: Option<String>) -> Result<String, minijinja::Error> {
     match std::env::var(name) {
@@ -587,34 +518,5 @@ pub fn read_env_var(name: &str, default: Option<String>) -> Result<String, minij
                 ),
             )
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_digit_and_quoted_secrets_are_redacted() {
-        let s = Secrets::new(vec!["ab".into(), "123456".into(), "p\"w\\x".into()]);
-        assert_eq!(
-            s.redact("user=ab pw=ab; tab cab ab"),
-            "user=**** pw=****; tab cab ****"
-        );
-        assert_eq!(s.redact("pin 123456!"), "pin ****!");
-        let json = serde_json::json!({"message": "failed with p\"w\\x", "ab": ["ab"]});
-        let out = s.redact_json(json).to_string();
-        assert!(!out.contains("p\\\"w") && !out.contains("\"ab\""), "{out}");
-        assert_eq!(format!("{s:?}"), "Secrets(3 values)");
-    }
-
-    #[test]
-    fn redacts_every_occurrence() {
-        // A one-letter secret is redacted too, as a whole word (it used to leak).
-        let s = Secrets::new(vec!["hunter2".into(), "x".into()]);
-        assert_eq!(
-            s.redact("pw=hunter2; again hunter2; x; xyz"),
-            "pw=****; again ****; ****; xyz"
-        );
     }
 }

@@ -1,0 +1,87 @@
+//! Macros called by bare name, as dbt allows. minijinja binds a macro to the template that
+//! imported it, so every bare name goes through a proxy that finds the macro in this render's
+//! imported modules at call time, implements `return()`, and records the macro call stack
+//! for the diagnostic when a macro fails.
+
+use std::sync::Arc;
+
+use minijinja::value::{Object, ObjectRepr};
+use minijinja::{Error, ErrorKind, State, Value};
+
+use super::super::MACRO_PREFIX;
+use super::{RenderContext, lock};
+
+impl RenderContext {
+    /// A macro by bare name. Returned as a proxy resolved at call time: macro files capture
+    /// the names they use when they are imported, which is before the modules are registered.
+    pub(super) fn lookup_macro(self: &Arc<Self>, name: &str) -> Option<Value> {
+        self.shared().macro_index.get(name)?;
+        Some(Value::from_object(MacroFn {
+            name: name.to_string(),
+            ctx: Arc::downgrade(self),
+        }))
+    }
+
+    fn resolve_macro(&self, name: &str) -> Option<Value> {
+        let index = *self.shared().macro_index.get(name)?;
+        let module = lock(&self.modules).get(index)?.clone();
+        let inner = module
+            .get_attr(&format!("{MACRO_PREFIX}{name}"))
+            .ok()
+            .filter(|v| !v.is_undefined())?;
+        lock(&self.captured).macros.push(name.to_string());
+        Some(inner)
+    }
+}
+
+/// A macro as called from templates: returns what `return()` handed over, else its text.
+/// Holds its render weakly: macro values live inside that render's state.
+#[derive(Debug)]
+struct MacroFn {
+    name: String,
+    ctx: std::sync::Weak<RenderContext>,
+}
+
+pub(super) const RETURN_SLOT: &str = "__etlx_return";
+
+impl Object for MacroFn {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let ctx = self.ctx.upgrade();
+        let inner = ctx
+            .as_ref()
+            .and_then(|ctx| ctx.resolve_macro(&self.name))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownFunction,
+                    format!("macro {} is not available here", self.name),
+                )
+            })?;
+        let ctx = ctx.as_deref();
+        if let Some(ctx) = ctx {
+            lock(&ctx.call_stack).push(self.name.clone());
+        }
+        let outer = state.set_temp(RETURN_SLOT, Value::UNDEFINED);
+        let output = inner.call(state, args);
+        let returned = state.set_temp(RETURN_SLOT, outer.unwrap_or(Value::UNDEFINED));
+        if let Some(ctx) = ctx {
+            let mut stack = lock(&ctx.call_stack);
+            if output.is_err() {
+                lock(&ctx.error_stack).get_or_insert_with(|| stack.clone());
+            }
+            stack.pop();
+        }
+        let output = output?;
+        Ok(match returned {
+            Some(v) if !v.is_undefined() => v,
+            _ => output,
+        })
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<macro {}>", self.name)
+    }
+}
