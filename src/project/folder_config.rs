@@ -4,7 +4,7 @@
 //! A path in the tree that matches no folder is almost always a typo, so unused paths are
 //! reported at their key.
 
-use super::yaml::{Document, Node as Yaml};
+use super::yaml::{Document, Yaml};
 use super::*;
 use crate::diag::Diagnostics;
 

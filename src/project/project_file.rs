@@ -5,7 +5,7 @@
 
 use crate::sql::StaticAnalysis;
 
-use super::yaml::{Document, Node as Yaml};
+use super::yaml::{Document, Yaml};
 use super::*;
 use crate::diag::Diagnostics;
 

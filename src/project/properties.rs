@@ -6,7 +6,7 @@
 
 use indexmap::IndexMap;
 
-use super::yaml::{Document, Node};
+use super::yaml::{Document, Yaml};
 use super::{
     Column, Config, Freshness, Period, PeriodUnit, Project, ResourceType, Source, TestDecl,
 };
@@ -125,7 +125,7 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
         for entry in doc
             .root
             .get("unit_tests")
-            .map(Node::items)
+            .map(Yaml::items)
             .unwrap_or_default()
         {
             super::unit_test_specs::add(project, doc, entry, diags);
@@ -135,10 +135,10 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
 
 fn list<'a>(
     doc: &Document,
-    node: Option<&'a Node>,
+    node: Option<&'a Yaml>,
     section: &str,
     diags: &mut Diagnostics,
-) -> &'a [Node] {
+) -> &'a [Yaml] {
     match node {
         Some(n)
             if !n.is_null()
@@ -157,8 +157,8 @@ fn list<'a>(
     }
 }
 
-fn name_of(doc: &Document, entry: &Node, what: &str, diags: &mut Diagnostics) -> Option<String> {
-    let name = entry.get("name").and_then(Node::as_scalar_string);
+fn name_of(doc: &Document, entry: &Yaml, what: &str, diags: &mut Diagnostics) -> Option<String> {
+    let name = entry.get("name").and_then(Yaml::as_scalar_string);
     if name.is_none() {
         diags.push(doc.error_at(
             entry.pos,
@@ -172,7 +172,7 @@ fn name_of(doc: &Document, entry: &Node, what: &str, diags: &mut Diagnostics) ->
 fn apply_node_properties(
     project: &mut Project,
     doc: &Document,
-    entry: &Node,
+    entry: &Yaml,
     resource_type: ResourceType,
     diags: &mut Diagnostics,
 ) {
@@ -216,7 +216,7 @@ fn apply_node_properties(
     node.patch_path = Some(doc.path.clone());
     node.description = entry
         .get("description")
-        .and_then(Node::as_scalar_string)
+        .and_then(Yaml::as_scalar_string)
         .unwrap_or_default();
     node.config
         .merge_all(&config_block(doc, entry.get("config"), diags));
@@ -231,7 +231,7 @@ fn apply_node_properties(
     node.tests = tests;
 }
 
-fn config_block(doc: &Document, node: Option<&Node>, diags: &mut Diagnostics) -> Config {
+fn config_block(doc: &Document, node: Option<&Yaml>, diags: &mut Diagnostics) -> Config {
     let mut config = Config::default();
     let Some(node) = node else { return config };
     if !node.is_map() && !node.is_null() {
@@ -267,7 +267,7 @@ fn config_block(doc: &Document, node: Option<&Node>, diags: &mut Diagnostics) ->
 
 fn columns(
     doc: &Document,
-    node: Option<&Node>,
+    node: Option<&Yaml>,
     diags: &mut Diagnostics,
 ) -> (IndexMap<String, Column>, Vec<TestDecl>) {
     let mut columns = IndexMap::new();
@@ -280,21 +280,21 @@ fn columns(
         tests.extend(tests_of(doc, entry, Some(&name)));
         let meta = entry
             .get("meta")
-            .map_or(serde_json::Value::Null, Node::to_json);
+            .map_or(serde_json::Value::Null, Yaml::to_json);
         columns.insert(
             name.clone(),
             Column {
                 description: entry
                     .get("description")
-                    .and_then(Node::as_scalar_string)
+                    .and_then(Yaml::as_scalar_string)
                     .unwrap_or_default(),
-                data_type: entry.get("data_type").and_then(Node::as_scalar_string),
+                data_type: entry.get("data_type").and_then(Yaml::as_scalar_string),
                 tags: entry
                     .get("tags")
                     .map(|t| {
                         t.items()
                             .iter()
-                            .filter_map(Node::as_scalar_string)
+                            .filter_map(Yaml::as_scalar_string)
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -307,9 +307,9 @@ fn columns(
 }
 
 /// `data_tests:` (or the older `tests:`) entries: `- unique`, or `- accepted_values: {values: [...]}`.
-fn tests_of(doc: &Document, entry: &Node, column: Option<&str>) -> Vec<TestDecl> {
+fn tests_of(doc: &Document, entry: &Yaml, column: Option<&str>) -> Vec<TestDecl> {
     let node = entry.get("data_tests").or_else(|| entry.get("tests"));
-    node.map(Node::items)
+    node.map(Yaml::items)
         .unwrap_or_default()
         .iter()
         .filter_map(|t| {
@@ -333,7 +333,7 @@ fn tests_of(doc: &Document, entry: &Node, column: Option<&str>) -> Vec<TestDecl>
 /// A `sources:` entry: what each of its tables inherits.
 struct SourceEntry<'a> {
     doc: &'a Document,
-    entry: &'a Node,
+    entry: &'a Yaml,
     name: String,
     schema: String,
     config: Config,
@@ -341,12 +341,12 @@ struct SourceEntry<'a> {
 
 impl SourceEntry<'_> {
     /// A key of the table, else of its source.
-    fn get<'n>(&'n self, table: &'n Node, key: &str) -> Option<&'n Node> {
+    fn get<'n>(&'n self, table: &'n Yaml, key: &str) -> Option<&'n Yaml> {
         table.get(key).or_else(|| self.entry.get(key))
     }
 }
 
-fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut Diagnostics) {
+fn add_source(project: &mut Project, doc: &Document, entry: &Yaml, diags: &mut Diagnostics) {
     let Some(source_name) = name_of(doc, entry, "source", diags) else {
         return;
     };
@@ -361,7 +361,7 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
         entry,
         schema: entry
             .get("schema")
-            .and_then(Node::as_scalar_string)
+            .and_then(Yaml::as_scalar_string)
             .unwrap_or_else(|| source_name.clone()),
         config: config_block(doc, entry.get("config"), diags),
         name: source_name,
@@ -386,7 +386,7 @@ fn add_source(project: &mut Project, doc: &Document, entry: &Node, diags: &mut D
 fn source_table(
     project: &Project,
     parent: &SourceEntry,
-    table: &Node,
+    table: &Yaml,
     diags: &mut Diagnostics,
 ) -> Option<Source> {
     let (doc, source_name) = (parent.doc, &parent.name);
@@ -406,7 +406,7 @@ fn source_table(
         ));
         return None;
     }
-    let get = |key: &str| parent.get(table, key).and_then(Node::as_scalar_string);
+    let get = |key: &str| parent.get(table, key).and_then(Yaml::as_scalar_string);
     let format = get("format");
     check_source_format(parent, table, format.as_deref(), diags);
     // In this order, so that problems are reported in the order of the file.
@@ -424,17 +424,17 @@ fn source_table(
         database: parent
             .entry
             .get("database")
-            .and_then(Node::as_scalar_string),
+            .and_then(Yaml::as_scalar_string),
         identifier: table
             .get("identifier")
-            .and_then(Node::as_scalar_string)
+            .and_then(Yaml::as_scalar_string)
             .unwrap_or_else(|| name.clone()),
         location: get("location"),
         format,
         options: source_options(parent, table),
         description: table
             .get("description")
-            .and_then(Node::as_scalar_string)
+            .and_then(Yaml::as_scalar_string)
             .unwrap_or_default(),
         loaded_at_field: get("loaded_at_field"),
         freshness,
@@ -449,7 +449,7 @@ fn source_table(
 
 fn check_source_format(
     parent: &SourceEntry,
-    table: &Node,
+    table: &Yaml,
     format: Option<&str>,
     diags: &mut Diagnostics,
 ) {
@@ -470,7 +470,7 @@ fn check_source_format(
 /// Reader options: the source's, overridden key by key by the table's.
 fn source_options(
     parent: &SourceEntry,
-    table: &Node,
+    table: &Yaml,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut options = serde_json::Map::new();
     for node in [parent.entry.get("options"), table.get("options")]
@@ -485,7 +485,7 @@ fn source_options(
 }
 
 /// The table's config over its source's, with both levels' `tags` and `meta` merged.
-fn source_config(parent: &SourceEntry, table: &Node, diags: &mut Diagnostics) -> Config {
+fn source_config(parent: &SourceEntry, table: &Yaml, diags: &mut Diagnostics) -> Config {
     let mut config = parent.config.clone();
     config.merge_all(&config_block(parent.doc, table.get("config"), diags));
     for key in ["tags", "meta"] {
@@ -501,7 +501,7 @@ fn source_config(parent: &SourceEntry, table: &Node, diags: &mut Diagnostics) ->
 
 /// `freshness: {warn_after: {count: 12, period: hour}, error_after: ..., filter: ...}`;
 /// `freshness: null` turns it off for one table of a source that has it.
-fn freshness(doc: &Document, node: &Node, diags: &mut Diagnostics) -> Option<Freshness> {
+fn freshness(doc: &Document, node: &Yaml, diags: &mut Diagnostics) -> Option<Freshness> {
     if node.is_null() {
         return None;
     }
@@ -519,7 +519,7 @@ fn freshness(doc: &Document, node: &Node, diags: &mut Diagnostics) -> Option<Fre
         });
         let unit = n
             .get("period")
-            .and_then(Node::as_str)
+            .and_then(Yaml::as_str)
             .and_then(PeriodUnit::parse);
         match (count, unit) {
             (Some(count), Some(period)) => Some(Period { count, period }),
@@ -546,6 +546,6 @@ fn freshness(doc: &Document, node: &Node, diags: &mut Diagnostics) -> Option<Fre
     Some(Freshness {
         warn_after,
         error_after,
-        filter: node.get("filter").and_then(Node::as_scalar_string),
+        filter: node.get("filter").and_then(Yaml::as_scalar_string),
     })
 }

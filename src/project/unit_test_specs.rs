@@ -9,7 +9,7 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::yaml::{Document, Node as Yaml};
+use super::yaml::{Document, Yaml};
 use super::{Config, Node, Project, ResourceType, SourceFile};
 use crate::diag::{Diagnostic, Diagnostics, Location};
 

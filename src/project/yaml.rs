@@ -27,8 +27,8 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Key, Node)>),
+    Seq(Vec<Yaml>),
+    Map(Vec<(Key, Yaml)>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,7 @@ pub struct Key {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Node {
+pub struct Yaml {
     pub value: Value,
     pub pos: Pos,
 }
@@ -48,7 +48,7 @@ pub struct Node {
 pub struct Document {
     pub path: std::path::PathBuf,
     pub text: Arc<str>,
-    pub root: Node,
+    pub root: Yaml,
     /// Byte offset of each line's start: property files with thousands of entries ask for
     /// thousands of locations.
     line_starts: Vec<usize>,
@@ -62,13 +62,13 @@ impl Document {
                 path: path.to_path_buf(),
                 line_starts: line_starts(&text),
                 text,
-                root: Node {
+                root: Yaml {
                     value: Value::Null,
                     pos: Pos { line: 1, col: 1 },
                 },
             });
         }
-        match serde_saphyr::from_str::<Node>(&text) {
+        match serde_saphyr::from_str::<Yaml>(&text) {
             Ok(root) => Ok(Document {
                 path: path.to_path_buf(),
                 line_starts: line_starts(&text),
@@ -123,7 +123,7 @@ impl Document {
     }
 
     /// Warn about each key of mapping `node` that is not one of `known`, suggesting the closest.
-    pub fn check_keys(&self, node: &Node, known: &[&str], what: &str, diags: &mut Diagnostics) {
+    pub fn check_keys(&self, node: &Yaml, known: &[&str], what: &str, diags: &mut Diagnostics) {
         for (key, _) in node.entries() {
             if !known.contains(&key.name.as_str()) {
                 let mut d = self.warning_at(
@@ -166,22 +166,22 @@ fn strip_location(message: &str) -> String {
     }
 }
 
-impl Node {
-    pub fn get(&self, key: &str) -> Option<&Node> {
+impl Yaml {
+    pub fn get(&self, key: &str) -> Option<&Yaml> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    pub fn entries(&self) -> &[(Key, Node)] {
+    pub fn entries(&self) -> &[(Key, Yaml)] {
         match &self.value {
             Value::Map(entries) => entries,
             _ => &[],
         }
     }
 
-    pub fn items(&self) -> &[Node] {
+    pub fn items(&self) -> &[Yaml] {
         match &self.value {
             Value::Seq(items) => items,
             _ => &[],
@@ -234,7 +234,7 @@ impl Node {
                 serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
             }
             Value::Str(s) => s.clone().into(),
-            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Seq(items) => items.iter().map(Yaml::to_json).collect(),
             Value::Map(entries) => entries
                 .iter()
                 .map(|(k, v)| (k.name.clone(), v.to_json()))
@@ -244,10 +244,10 @@ impl Node {
     }
 }
 
-impl<'de> Deserialize<'de> for Node {
+impl<'de> Deserialize<'de> for Yaml {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<Value>::deserialize(d)?;
-        Ok(Node {
+        Ok(Yaml {
             value: spanned.value,
             pos: Pos {
                 line: spanned.referenced.line() as usize,
@@ -301,7 +301,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
+        while let Some(item) = seq.next_element::<Yaml>()? {
             items.push(item);
         }
         Ok(Value::Seq(items))
@@ -309,7 +309,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
-            let value = map.next_value::<Node>()?;
+            let value = map.next_value::<Yaml>()?;
             let pos = Pos {
                 line: key.referenced.line() as usize,
                 col: key.referenced.column() as usize,
@@ -332,7 +332,7 @@ struct KeyText(String);
 impl<'de> Deserialize<'de> for KeyText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        let node = Node {
+        let node = Yaml {
             value,
             pos: Pos::default(),
         };

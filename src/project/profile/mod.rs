@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use secrets::{SECRET_ENV_PREFIXES, Secrets};
 
-use super::yaml::{Document, Node};
+use super::yaml::{Document, Yaml};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::sql::Dialect;
 use secrets::is_secret_setting;
@@ -208,7 +208,7 @@ fn resolve_in(
     diags: &mut Diagnostics,
 ) -> Option<(Target, Secrets)> {
     let profile = find_profile(doc, req.profile_name, diags)?;
-    let default_target = profile.get("target").and_then(Node::as_str);
+    let default_target = profile.get("target").and_then(Yaml::as_str);
     let Some(target_name) = req.target_name.or(default_target) else {
         diags.push(
             doc.error_at(
@@ -261,7 +261,7 @@ fn resolve_in(
 }
 
 /// The profile named by the project file, or a diagnostic that lists the ones defined.
-fn find_profile<'d>(doc: &'d Document, name: &str, diags: &mut Diagnostics) -> Option<&'d Node> {
+fn find_profile<'d>(doc: &'d Document, name: &str, diags: &mut Diagnostics) -> Option<&'d Yaml> {
     if let Some(profile) = doc.root.get(name) {
         return Some(profile);
     }
@@ -287,7 +287,7 @@ fn find_profile<'d>(doc: &'d Document, name: &str, diags: &mut Diagnostics) -> O
 
 fn build_target(
     doc: &Document,
-    output: &Node,
+    output: &Yaml,
     req: &ProfileRequest,
     target_name: &str,
     path: PathBuf,
@@ -337,7 +337,7 @@ fn build_target(
 /// and whether any failed to render. All are rendered, so every failure is reported at once.
 fn render_settings(
     doc: &Document,
-    output: &Node,
+    output: &Yaml,
     diags: &mut Diagnostics,
 ) -> (IndexMap<String, serde_json::Value>, Vec<String>, bool) {
     let mut secrets = Vec::new();
@@ -369,7 +369,7 @@ fn render_settings(
 /// else about the target can be checked, so its absence ends the resolution.
 fn take_dialect(
     doc: &Document,
-    output: &Node,
+    output: &Yaml,
     settings: &mut IndexMap<String, serde_json::Value>,
     target_name: &str,
     diags: &mut Diagnostics,
@@ -403,7 +403,7 @@ fn take_dialect(
 /// Report each setting whose value cannot be right (see `setting_problem`); true if any.
 fn report_bad_values(
     doc: &Document,
-    output: &Node,
+    output: &Yaml,
     settings: &IndexMap<String, serde_json::Value>,
     target_name: &str,
     diags: &mut Diagnostics,
@@ -467,7 +467,7 @@ fn take_string(settings: &mut IndexMap<String, serde_json::Value>, key: &str) ->
 
 /// Render `{{ env_var('X', 'default') }}` in a profile value. Values read from secret
 /// variables are added to `secrets`.
-fn render_setting(node: &Node, secrets: &mut Vec<String>) -> Result<serde_json::Value, String> {
+fn render_setting(node: &Yaml, secrets: &mut Vec<String>) -> Result<serde_json::Value, String> {
     let Some(text) = node
         .as_str()
         .filter(|s| s.contains("{{") || s.contains("{%"))
