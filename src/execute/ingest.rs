@@ -64,19 +64,29 @@ fn same_columns(current: &[ColumnInfo], wanted: &[ColumnInfo]) -> bool {
         })
 }
 
-/// Redshift: load the objects under `url` with one `COPY` through a manifest of exactly those
-/// objects, into a new table swapped in like any other. The columns are the source's declared
-/// ones (Redshift's COPY needs the table first).
-#[allow(clippy::too_many_arguments)]
+/// A source's landing files in S3, as COPY reads them.
+pub struct S3Files<'a> {
+    pub source: &'a crate::project::Source,
+    /// The folder the source's location names.
+    pub url: &'a crate::aws::S3Url,
+    pub format: crate::aws::glue::FileFormat,
+}
+
+/// Redshift: load the objects under `files.url` with one `COPY` through a manifest of exactly
+/// those objects, into a new table swapped in like any other. The columns are the source's
+/// declared ones (Redshift's COPY needs the table first).
 pub fn copy_from_s3(
     aws: &crate::aws::Aws,
     conn: &mut dyn Connection,
     t: &QualifiedName,
     s: &Situation,
-    source: &crate::project::Source,
-    url: &crate::aws::S3Url,
-    format: crate::aws::glue::FileFormat,
+    files: &S3Files,
 ) -> Result<u64, RunError> {
+    let S3Files {
+        source,
+        url,
+        format,
+    } = *files;
     let role = aws.settings.iam_role.as_deref().ok_or_else(|| {
         RunError::Config(
             "loading from S3 on Redshift needs `aws_iam_role` in the target (the role COPY assumes)".into(),

@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use super::ingest::{S3Files, copy_from_s3};
+use super::{Event, NodeResult, Reporter, RunError, RunOptions, Status, situation};
 use crate::adapter::Adapter;
 use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
 use crate::compile::{Compilation, CompiledNode};
-use crate::execute::RunError;
-use crate::execute::{Event, NodeResult, Reporter, RunOptions, Status, situation};
 use crate::materialize::QualifiedName;
 use crate::project::{Project, ResourceType, Source};
 use crate::sql::Dialect;
@@ -237,8 +237,13 @@ fn copy(
             .map_or("", String::as_str),
     );
     let aws = client(project, aws)?;
+    let files = S3Files {
+        source,
+        url: &url,
+        format,
+    };
     into_source_table(adapter, opts, source, |conn, t, s| {
-        crate::execute::ingest::copy_from_s3(aws, conn, t, s, source, &url, format)
+        copy_from_s3(aws, conn, t, s, &files)
     })
 }
 
