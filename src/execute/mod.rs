@@ -26,7 +26,7 @@ use chrono::Utc;
 
 pub use error::RunError;
 pub use node::situation;
-use node::{build_or_report_panic, run_statements};
+use node::{Job, build_or_report_panic, run_statements};
 pub use results::{Event, NodeResult, Reporter, RunOptions, Status};
 use results::{failed, skipped};
 use schedule::Scheduler;
@@ -117,7 +117,13 @@ fn run_workers(project: &Project, adapter: &dyn Adapter, opts: &RunOptions, sche
                     });
                     let result = match conn.as_mut() {
                         Ok(conn) => {
-                            build_or_report_panic(project, node, conn.as_mut(), opts, thread)
+                            let job = Job {
+                                project,
+                                node,
+                                opts,
+                                thread,
+                            };
+                            build_or_report_panic(job, conn.as_mut())
                         }
                         Err(e) => failed(node, thread, Utc::now(), Instant::now(), e.to_string()),
                     };

@@ -17,20 +17,28 @@ use crate::materialize::{self, QualifiedName, Situation, Strategy};
 use crate::project::{Project, ResourceType};
 use crate::template::Relation;
 
+/// One node to build, and what it is built with.
+#[derive(Clone, Copy)]
+pub(super) struct Job<'a> {
+    pub(super) project: &'a Project,
+    pub(super) node: &'a CompiledNode,
+    pub(super) opts: &'a RunOptions,
+    /// The worker's number, reported with the result.
+    pub(super) thread: usize,
+}
+
 /// `build`, with a panic (a bug in etlx or in a library) turned into this node's failure:
 /// otherwise the worker would die, the nodes waiting on it would wait forever, and no
 /// run_results.json would be written.
-pub(super) fn build_or_report_panic(
-    project: &Project,
-    node: &CompiledNode,
-    conn: &mut dyn Connection,
-    opts: &RunOptions,
-    thread: usize,
-) -> NodeResult {
+pub(super) fn build_or_report_panic(job: Job, conn: &mut dyn Connection) -> NodeResult {
+    let Job {
+        project,
+        node,
+        thread,
+        ..
+    } = job;
     let (started_at, clock) = (Utc::now(), Instant::now());
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        build(project, node, &mut *conn, opts, thread)
-    }));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(job, &mut *conn)));
     outcome.unwrap_or_else(|panic| {
         let _ = conn.execute("rollback");
         let what = panic
@@ -47,19 +55,19 @@ pub(super) fn build_or_report_panic(
             thread,
             started_at,
             clock,
-            project.secrets.redact(&message.to_string()),
+            project.secrets.redact(&message),
         )
     })
 }
 
 /// Build one node; on any error roll back, so the previous version stays.
-fn build(
-    project: &Project,
-    node: &CompiledNode,
-    conn: &mut dyn Connection,
-    opts: &RunOptions,
-    thread: usize,
-) -> NodeResult {
+fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
+    let Job {
+        project,
+        node,
+        opts,
+        thread,
+    } = job;
     let started_at = Utc::now();
     let clock = Instant::now();
     // A failpoint for the tests of panic handling; compiled out of release builds.
