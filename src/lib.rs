@@ -8,11 +8,14 @@ pub mod adapter;
 pub mod artifacts;
 pub mod aws;
 pub mod cancel;
+pub mod clean;
 pub mod compile;
 pub mod diag;
 pub mod execute;
 pub mod graph;
 pub mod landing;
+#[cfg(test)]
+mod layers;
 pub mod materialize;
 pub mod project;
 pub mod scaffold;
