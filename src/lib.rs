@@ -8,6 +8,7 @@ pub mod adapter;
 pub mod artifacts;
 pub mod aws;
 pub mod cancel;
+pub mod clean;
 pub mod compile;
 pub mod demo;
 pub mod diag;

@@ -11,6 +11,7 @@ pub mod postgres;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use crate::project::Project;
 use crate::sql::Dialect;
 
 /// One row, every value as text (`None` for NULL).
@@ -343,6 +344,22 @@ pub trait Adapter: Send + Sync {
     fn describe(&self) -> Result<String, AdapterError>;
 }
 
+/// The adapter of the project's target: its DuckDB file (relative to the project), or a pool
+/// of server connections: one per worker (`threads`), one for the queries templates make
+/// (`run_query`) and one that holds the run lock.
+pub fn open(project: &Project, threads: usize) -> Result<Box<dyn Adapter>, AdapterError> {
+    Ok(match project.target.dialect {
+        Dialect::DuckDb => Box::new(duckdb::DuckDb::open(
+            &project.target,
+            &project.root,
+            project.secrets.clone(),
+        )?),
+        Dialect::Postgres | Dialect::Redshift => {
+            Box::new(postgres::Postgres::open(&project.target, threads + 2)?)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +397,37 @@ mod tests {
             .query("select count(*), sum(length(b)) from t where a like '0%'")
             .expect("query");
         assert_eq!(t.rows, [[Some("5000".into()), Some("2000000".into())]]);
+    }
+
+    /// A DuckDB target's `path` is relative to the project, wherever etlx is started from.
+    #[test]
+    fn a_duckdb_target_opens_its_file_under_the_project() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = crate::project::testing::project(dir.path(), &[]);
+        let adapter = open(&project, 4).expect("open");
+        assert_eq!(adapter.dialect(), Dialect::DuckDb);
+        let mut conn = adapter.connect().expect("connect");
+        conn.execute("create table kept as select 42 as answer")
+            .expect("create");
+        drop(conn);
+        drop(adapter);
+        assert!(dir.path().join("target/demo.duckdb").is_file());
+        let again = open(&project, 1).expect("open again");
+        let answer = again
+            .connect()
+            .expect("connect")
+            .query("select answer from kept");
+        assert_eq!(answer.expect("query").scalar().as_deref(), Some("42"));
+    }
+
+    /// A server target's settings are checked before anything connects.
+    #[test]
+    fn a_server_target_without_a_host_is_refused_by_its_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let profiles = "demo:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      user: etlx\n      dbname: etlx\n      schema: main\n";
+        let project = crate::project::testing::project(dir.path(), &[("profiles.yml", profiles)]);
+        let refused = open(&project, 1).err().expect("refused");
+        assert!(matches!(refused, AdapterError::Config(_)), "{refused}");
+        assert!(refused.to_string().contains("needs `host`"), "{refused}");
     }
 }

@@ -9,7 +9,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use md5::{Digest, Md5};
 
-use super::{Aws, AwsError, S3Url, service_error};
+use super::{Aws, AwsError, AwsSettings, S3Url, service_error};
+use crate::project::Target;
 
 /// Files at least this big go up in parts of this size (S3's minimum part is 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -30,6 +31,18 @@ pub struct Transfer {
     /// Keys left out because they would land outside the cache (`..`, `.`, empty segments).
     pub refused: Vec<String>,
     pub bytes: u64,
+}
+
+/// `etlx stage`: upload the folder `from` to `to` with the target's AWS settings, skipping
+/// what S3 already holds. A path that is not a folder is refused before anything connects.
+pub fn stage(target: &Target, from: &Path, to: &S3Url) -> Result<Transfer, AwsError> {
+    if !from.is_dir() {
+        return Err(AwsError::Config(format!(
+            "{} is not a folder",
+            from.display()
+        )));
+    }
+    Aws::connect(AwsSettings::from_target(target))?.upload_dir(from, to)
 }
 
 /// The cache's record of which ETag each local file holds.
@@ -355,6 +368,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AwsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_folder_is_staged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("events.csv");
+        std::fs::write(&file, "id\n1\n").expect("write");
+        let target = Target::default_duckdb("demo", "target");
+        let to = S3Url::parse("s3://bucket/landing/").expect("url");
+        let refused = stage(&target, &file, &to).expect_err("a file");
+        assert_eq!(
+            refused.to_string(),
+            format!("{} is not a folder", file.display())
+        );
+    }
 
     #[test]
     fn keys_that_would_leave_the_cache_have_no_cache_path() {

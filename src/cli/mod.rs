@@ -230,27 +230,7 @@ pub enum Command {
         command: SourceCommand,
     },
     /// Write synthetic landing data (music-streaming events and a song catalog), seeded.
-    Generate {
-        /// Landing folder to write (events/batch_NNN/ and songs/).
-        #[arg(long, default_value = "landing")]
-        out: PathBuf,
-        /// Number of batches.
-        #[arg(long, default_value_t = 3)]
-        batches: usize,
-        /// Events per batch (about).
-        #[arg(long, default_value_t = 1500)]
-        events: usize,
-        /// Distinct users (default: events / 16).
-        #[arg(long)]
-        users: Option<usize>,
-        /// Songs in the catalog.
-        #[arg(long, default_value_t = 300)]
-        songs: usize,
-        #[arg(long, default_value_t = 20181101)]
-        seed: u64,
-        #[arg(long, value_enum, default_value_t = LandingFormat::Json)]
-        format: LandingFormat,
-    },
+    Generate(GenerateArgs),
     /// Upload a local folder (a landing zone, seeds) to S3 with multipart upload for large
     /// files, skipping objects that already hold the same bytes. Uses the target's AWS settings.
     Stage {
@@ -273,6 +253,29 @@ pub enum Command {
     Debug,
     /// Delete the clean-targets (target/ by default).
     Clean,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Landing folder to write (events/batch_NNN/ and songs/).
+    #[arg(long, default_value = "landing")]
+    pub out: PathBuf,
+    /// Number of batches.
+    #[arg(long, default_value_t = 3)]
+    pub batches: usize,
+    /// Events per batch (about).
+    #[arg(long, default_value_t = 1500)]
+    pub events: usize,
+    /// Distinct users (default: events / 16).
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Songs in the catalog.
+    #[arg(long, default_value_t = 300)]
+    pub songs: usize,
+    #[arg(long, default_value_t = 20181101)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = LandingFormat::Json)]
+    pub format: LandingFormat,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -13,8 +13,10 @@ mod naming;
 mod render;
 mod resolve;
 mod select;
+mod show;
 mod sources;
 mod unit_plans;
+mod warehouse;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ use render::{render_project_hooks, render_selected, render_task};
 use resolve::{build_graph, report_cycles, resolve_dependencies};
 pub use select::candidates;
 use select::select_nodes;
+pub use show::{ShowError, show_query};
 use sources::RenderedSources;
 pub use sources::s3_cache_dir;
 use unit_plans::render_unit_tests;

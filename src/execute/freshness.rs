@@ -11,8 +11,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::adapter::Connection;
-use crate::project::{Freshness, Source};
+use crate::adapter::{Adapter, AdapterError, Connection};
+use crate::compile::Compilation;
+use crate::project::{Freshness, Project, Source};
 use crate::sql::Dialect;
 use crate::template::Relation;
 
@@ -133,6 +134,43 @@ pub fn check(
     })
 }
 
+/// The sources `c` selected that can be checked, in the order they were selected.
+pub fn checkable_sources<'a>(project: &'a Project, c: &Compilation) -> Vec<&'a Source> {
+    c.selected
+        .iter()
+        .filter_map(|id| project.sources.get(id))
+        .filter(|s| checkable(s))
+        .collect()
+}
+
+/// Check `sources` one after another over one connection to `adapter`. `on_check` is told of
+/// each check as it finishes, with its position (from 1), so progress can be shown. A source
+/// whose query fails is a `RuntimeError` check; only a connection that cannot be made is an
+/// error.
+pub fn check_sources(
+    project: &Project,
+    c: &Compilation,
+    adapter: &dyn Adapter,
+    sources: &[&Source],
+    mut on_check: impl FnMut(usize, &Source, &Check),
+) -> Result<Vec<Check>, AdapterError> {
+    let mut conn = adapter.connect()?;
+    let mut checks = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let key = (source.source_name.clone(), source.name.clone());
+        let relation = c
+            .source_relations
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| crate::compile::source_relation(project.target.dialect, source));
+        if let Some(check) = check(adapter.dialect(), source, &relation, conn.as_mut()) {
+            on_check(i + 1, source, &check);
+            checks.push(check);
+        }
+    }
+    Ok(checks)
+}
+
 /// An age for people: `45s`, `12m`, `3h 5m`, `2d 4h`, rounded to the minute past an hour.
 pub fn describe_age(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -175,6 +213,55 @@ mod tests {
             ..c
         };
         assert_eq!(judge(13.0 * 3600.0, &only_error), FreshnessStatus::Pass);
+    }
+
+    /// Landing files with their `loaded_at` times, one source checked and one without
+    /// thresholds left out. The location is absolute: a connection from `Adapter::connect`
+    /// resolves a relative one from the working directory, not from the project.
+    #[test]
+    fn the_selected_sources_are_checked_against_their_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = dir.path().join("landing/archive.csv");
+        let sources = format!(
+            "version: 2\nsources:\n  - name: landing\n    freshness:\n      warn_after: {{count: 1, period: hour}}\n    tables:\n      - name: archive\n        location: {0}\n        loaded_at_field: loaded_at\n      - name: unchecked\n        location: {0}\n        freshness: null\n",
+            csv.display()
+        );
+        let project = crate::project::testing::project(
+            dir.path(),
+            &[
+                ("models/sources.yml", &sources),
+                (
+                    "landing/archive.csv",
+                    "id,loaded_at\n1,2020-01-01 00:00:00\n2,2020-01-02 00:00:00\n",
+                ),
+            ],
+        );
+        let opts = crate::compile::CompileOptions {
+            render: true,
+            resource_types: vec![crate::project::ResourceType::Source],
+            ..Default::default()
+        };
+        let c = crate::compile::compile(&project, &opts);
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        let sources = checkable_sources(&project, &c);
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["archive"]);
+        let adapter = crate::adapter::open(&project, 1).expect("open");
+        let mut heard = Vec::new();
+        let checks = check_sources(&project, &c, adapter.as_ref(), &sources, |i, s, check| {
+            heard.push((i, s.name.clone(), check.status));
+        })
+        .expect("checked");
+        assert_eq!(heard, [(1, "archive".to_string(), FreshnessStatus::Warn)]);
+        assert_eq!(
+            checks[0].max_loaded_at.as_deref(),
+            Some("2020-01-02 00:00:00")
+        );
+        assert!(
+            checks[0]
+                .age_seconds
+                .is_some_and(|age| age > 86400.0 * 365.0)
+        );
     }
 
     #[test]

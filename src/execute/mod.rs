@@ -7,7 +7,8 @@
 //!
 //! The steps a node can take live beside this file: loading sources (`prepare`, `ingest`),
 //! building a relation (`node`), publishing an external table (`publish`), data tests and
-//! unit tests (`data_tests`, `unit_tests`); `freshness` checks sources outside a run.
+//! unit tests (`data_tests`, `unit_tests`); `warehouse` opens and locks the target before a
+//! run; `freshness` checks sources outside a run.
 
 pub mod data_tests;
 mod error;
@@ -19,6 +20,7 @@ pub mod publish;
 mod results;
 mod schedule;
 pub mod unit_tests;
+mod warehouse;
 
 use std::time::Instant;
 
@@ -27,9 +29,10 @@ use chrono::Utc;
 pub use error::RunError;
 pub use node::situation;
 use node::{Job, build_or_report_panic, run_statements};
-pub use results::{Event, NodeResult, Reporter, RunOptions, Status};
+pub use results::{Event, NodeResult, Reporter, RunOptions, Status, Tally};
 use results::{failed, skipped};
 use schedule::Scheduler;
+pub use warehouse::{Warehouse, open_for_run};
 
 use crate::adapter::{Adapter, Catalog};
 use crate::compile::{Compilation, CompiledNode};

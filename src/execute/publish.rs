@@ -11,9 +11,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapter::Connection;
+use crate::adapter::duckdb::DuckDb;
+use crate::adapter::{Adapter, ColumnInfo, Connection};
 use crate::aws::glue::{ExternalTable, FileFormat, GlueColumn, glue_type};
 use crate::aws::{Aws, AwsSettings, S3Url};
+use crate::compile::Compilation;
 use crate::execute::RunError;
 use crate::materialize::QualifiedName;
 use crate::project::{Config, Project, Source};
@@ -339,6 +341,80 @@ fn remove_older_runs(base: &Path, stamp: &str) {
     }
 }
 
+/// A selected source whose files are in S3, as compiled: what `etlx catalog register` registers.
+pub struct S3Source<'a> {
+    pub source: &'a Source,
+    /// The rendered `s3://` location.
+    pub location: &'a str,
+    /// The DuckDB reader of its files (`read_parquet(...)`), which also names their format.
+    pub reader: &'a str,
+}
+
+/// A source that could not be registered, named.
+#[derive(Debug, thiserror::Error)]
+#[error("source {source_name}.{name}: {source}")]
+pub struct RegisterError {
+    pub source_name: String,
+    pub name: String,
+    pub source: Box<RunError>,
+}
+
+/// The sources `c` selected whose location is in S3, in the order they were selected.
+pub fn s3_sources<'a>(project: &'a Project, c: &'a Compilation) -> Vec<S3Source<'a>> {
+    c.selected
+        .iter()
+        .filter_map(|id| project.sources.get(id))
+        .filter_map(|source| {
+            let location = c.source_locations.get(&source.unique_id)?;
+            let reader = c.source_readers.get(&source.unique_id)?;
+            location.starts_with("s3://").then_some(S3Source {
+                source,
+                location,
+                reader,
+            })
+        })
+        .collect()
+}
+
+/// Register each of `sources` in Glue ([`register_source`]). Columns not all declared in YAML
+/// are read from the files, mirrored into the project's S3 cache first. `on_registered` is
+/// told of each table as it is registered; the first source that fails stops the rest.
+pub fn register_sources(
+    project: &Project,
+    aws: &Aws,
+    sources: &[S3Source],
+    mut on_registered: impl FnMut(&Source, &ExternalTable),
+) -> Result<usize, RegisterError> {
+    let cache = project.root.join(crate::compile::s3_cache_dir(project));
+    for s in sources {
+        let format = FileFormat::of_reader(s.reader);
+        let describe = || describe_files(project, aws, s, &cache);
+        let table = register_source(aws, s.source, s.location, format, describe).map_err(|e| {
+            RegisterError {
+                source_name: s.source.source_name.clone(),
+                name: s.source.name.clone(),
+                source: Box::new(e),
+            }
+        })?;
+        on_registered(s.source, &table);
+    }
+    Ok(sources.len())
+}
+
+/// The columns of a source's files: mirrored locally, then described by DuckDB.
+fn describe_files(
+    project: &Project,
+    aws: &Aws,
+    s: &S3Source,
+    cache: &Path,
+) -> Result<Vec<ColumnInfo>, RunError> {
+    let url = S3Url::parse(crate::aws::literal_prefix(s.location))?;
+    aws.mirror(&url, cache)?;
+    let duck = DuckDb::in_memory(&project.root)?;
+    let mut conn = duck.connect()?;
+    Ok(conn.describe(&format!("select * from {}", s.reader))?)
+}
+
 /// Register a source whose files are in S3 as an external table in Glue. Columns come from
 /// the YAML `data_type`s; `describe` supplies them when not all are declared.
 pub fn register_source(
@@ -346,7 +422,7 @@ pub fn register_source(
     source: &Source,
     location: &str,
     format: FileFormat,
-    describe: impl FnOnce() -> Result<Vec<crate::adapter::ColumnInfo>, RunError>,
+    describe: impl FnOnce() -> Result<Vec<ColumnInfo>, RunError>,
 ) -> Result<ExternalTable, RunError> {
     let folder = crate::aws::literal_prefix(location);
     let folder = match folder.rfind('/') {
@@ -429,5 +505,34 @@ mod tests {
         assert!(!base.path().join(mine).exists());
         assert!(base.path().join(theirs).exists(), "unmarked: not etlx's");
         assert!(base.path().join(current).exists());
+    }
+
+    /// Only what is in S3 is registered: a local landing folder and a table loaded by
+    /// someone else are not files Glue could point at.
+    #[test]
+    fn only_selected_sources_in_s3_are_registered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sources = "version: 2\nsources:\n  - name: landing\n    tables:\n      - name: events\n        location: s3://lake/landing/events/\n        format: parquet\n      - name: local\n        location: landing/songs.csv\n      - name: loaded\n";
+        let project =
+            crate::project::testing::project(dir.path(), &[("models/sources.yml", sources)]);
+        let opts = crate::compile::CompileOptions {
+            render: true,
+            ..Default::default()
+        };
+        let c = crate::compile::compile(&project, &opts);
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        let found = s3_sources(&project, &c);
+        let names: Vec<(&str, &str)> = found
+            .iter()
+            .map(|s| (s.source.name.as_str(), s.location))
+            .collect();
+        assert_eq!(names, [("events", "s3://lake/landing/events/")]);
+        assert_eq!(FileFormat::of_reader(found[0].reader), FileFormat::Parquet);
+        let selected = crate::compile::CompileOptions {
+            select: vec!["source:landing.local".to_string()],
+            ..opts
+        };
+        let c = crate::compile::compile(&project, &selected);
+        assert!(s3_sources(&project, &c).is_empty());
     }
 }

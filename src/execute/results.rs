@@ -82,6 +82,31 @@ impl NodeResult {
     }
 }
 
+/// How a run's results add up: what its summary line says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Built, or tests that passed.
+    pub ok: usize,
+    pub warned: usize,
+    /// Errors and failed tests: what makes the command exit 1.
+    pub failed: usize,
+    pub skipped: usize,
+    pub total: usize,
+}
+
+impl Tally {
+    pub fn of(results: &[NodeResult]) -> Tally {
+        let count = |f: fn(Status) -> bool| results.iter().filter(|r| f(r.status)).count();
+        Tally {
+            ok: count(|s| matches!(s, Status::Success | Status::Pass)),
+            warned: count(|s| s == Status::Warn),
+            failed: count(Status::is_failure),
+            skipped: count(|s| s == Status::Skipped),
+            total: results.len(),
+        }
+    }
+}
+
 pub enum Event<'a> {
     Started {
         unique_id: &'a str,
@@ -118,5 +143,39 @@ pub(super) fn failed(
     NodeResult {
         message: Some(message),
         ..NodeResult::new(&node.unique_id, Status::Error, started_at, seconds, thread)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_counts_passes_as_ok_and_fails_as_failures() {
+        let now = Utc::now();
+        let results: Vec<NodeResult> = [
+            Status::Success,
+            Status::Pass,
+            Status::Warn,
+            Status::Error,
+            Status::Fail,
+            Status::Skipped,
+            Status::Skipped,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, status)| NodeResult::new(&format!("model.p.m{i}"), status, now, 0.0, 0))
+        .collect();
+        let tally = Tally::of(&results);
+        assert_eq!(
+            tally,
+            Tally {
+                ok: 2,
+                warned: 1,
+                failed: 2,
+                skipped: 2,
+                total: 7
+            }
+        );
     }
 }

@@ -15,6 +15,8 @@ pub mod profile;
 mod project_file;
 pub mod properties;
 mod resources;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod unit_test_specs;
 pub mod yaml;
 

@@ -1,15 +1,44 @@
-//! `target/manifest.json`, in dbt's shape.
+//! The files a command leaves under the project's `target-path`, in dbt's shapes:
+//! `manifest.json`, `run_results.json` and `sources.json`.
 //!
-//! Lineage tools, docs sites and orchestrators already read dbt's manifest; writing the same
-//! shape (schema v12 field names) lets them work on etlx projects unchanged.
+//! Lineage tools, docs sites and orchestrators already read dbt's artifacts; writing the same
+//! shapes (schema v12 field names for the manifest) lets them work on etlx projects unchanged.
+//! etlx reads one back itself: `retry` replays the previous run from its `run_results.json`
+//! (`retry.rs`).
 
-use std::path::Path;
+mod retry;
+
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::compile::Compilation;
+use crate::execute::NodeResult;
+use crate::execute::freshness::Check;
 use crate::project::{Node, Project, Source};
+
+pub use retry::{PreviousRun, RunArgs};
+
+/// An artifact that could not be written, or a previous run's that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no previous run to retry: cannot read {}", path.display())]
+    NoPreviousRun {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not valid JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
 
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 
@@ -166,7 +195,7 @@ const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.
 pub fn run_results(
     project: &Project,
     c: &Compilation,
-    results: &[crate::execute::NodeResult],
+    results: &[NodeResult],
     elapsed: f64,
     args: Value,
 ) -> Value {
@@ -205,14 +234,8 @@ pub fn run_results(
     project.secrets.redact_json(value)
 }
 
-/// Write JSON atomically: readers never see a half-written artifact.
 /// `target/sources.json` of `etlx source freshness`, in dbt's shape.
-pub fn sources(
-    project: &Project,
-    c: &Compilation,
-    checks: &[crate::execute::freshness::Check],
-    elapsed: f64,
-) -> Value {
+pub fn sources(project: &Project, c: &Compilation, checks: &[Check], elapsed: f64) -> Value {
     let results: Vec<Value> = checks
         .iter()
         .map(|check| {
@@ -246,6 +269,57 @@ pub fn sources(
     project.secrets.redact_json(value)
 }
 
+/// Write the manifest of `c` to `target-path/manifest.json`; returns where.
+pub fn write_manifest(project: &Project, c: &Compilation) -> Result<PathBuf, ArtifactError> {
+    let path = project.target_dir().join("manifest.json");
+    let clock = std::time::Instant::now();
+    let manifest = manifest(project, c);
+    tracing::debug!(
+        "manifest built in {:.1} ms",
+        clock.elapsed().as_secs_f64() * 1e3
+    );
+    write(path, &manifest)
+}
+
+/// Write a run's results, with the `args` `retry` replays, to `target-path/run_results.json`;
+/// returns where.
+pub fn write_run_results(
+    project: &Project,
+    c: &Compilation,
+    results: &[NodeResult],
+    elapsed: f64,
+    args: &RunArgs,
+) -> Result<PathBuf, ArtifactError> {
+    let path = project.target_dir().join("run_results.json");
+    write(
+        path,
+        &run_results(project, c, results, elapsed, args.to_json()),
+    )
+}
+
+/// Write freshness checks to `output`, by default `target-path/sources.json`; returns where.
+pub fn write_sources(
+    project: &Project,
+    c: &Compilation,
+    checks: &[Check],
+    elapsed: f64,
+    output: Option<&Path>,
+) -> Result<PathBuf, ArtifactError> {
+    let path = output.map_or_else(
+        || project.target_dir().join("sources.json"),
+        Path::to_path_buf,
+    );
+    write(path, &sources(project, c, checks, elapsed))
+}
+
+fn write(path: PathBuf, value: &Value) -> Result<PathBuf, ArtifactError> {
+    match write_json(&path, value) {
+        Ok(()) => Ok(path),
+        Err(source) => Err(ArtifactError::Write { path, source }),
+    }
+}
+
+/// Write JSON atomically: readers never see a half-written artifact.
 pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

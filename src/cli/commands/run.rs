@@ -1,0 +1,226 @@
+//! `run`, `seed`, `test`, `build` and `retry`: compile what is selected, then build it over
+//! the DAG in the target, reporting progress as it goes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use etlx::artifacts::{PreviousRun, RunArgs};
+use etlx::execute::{RunOptions, Tally};
+use etlx::project::ResourceType;
+
+use super::{Global, Outcome, Printer, Selection, compile_and_report, load, selection_options};
+use crate::cli::ExecArgs;
+use crate::cli::reporter::RunReporter;
+
+const BUILD: &[ResourceType] = &[
+    ResourceType::Seed,
+    ResourceType::Model,
+    ResourceType::Test,
+    ResourceType::UnitTest,
+];
+const TESTS: &[ResourceType] = &[ResourceType::Test, ResourceType::UnitTest];
+
+pub(super) fn run(
+    global: &Global,
+    selection: &Selection,
+    exec: &ExecArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let kinds = &[ResourceType::Model];
+    execute(
+        global,
+        Invocation::new("run", selection, exec, kinds),
+        printer,
+    )
+}
+
+pub(super) fn seed(
+    global: &Global,
+    selection: &Selection,
+    exec: &ExecArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let kinds = &[ResourceType::Seed];
+    execute(
+        global,
+        Invocation::new("seed", selection, exec, kinds),
+        printer,
+    )
+}
+
+pub(super) fn test(
+    global: &Global,
+    selection: &Selection,
+    exec: &ExecArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    execute(
+        global,
+        Invocation::new("test", selection, exec, TESTS),
+        printer,
+    )
+}
+
+pub(super) fn build(
+    global: &Global,
+    selection: &Selection,
+    exec: &ExecArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    execute(
+        global,
+        Invocation::new("build", selection, exec, BUILD),
+        printer,
+    )
+}
+
+/// What a building command was asked: its verb, selection, flags and the kinds it runs.
+struct Invocation<'a> {
+    verb: &'a str,
+    selection: &'a Selection,
+    exec: &'a ExecArgs,
+    kinds: &'a [ResourceType],
+}
+
+impl<'a> Invocation<'a> {
+    fn new(
+        verb: &'a str,
+        selection: &'a Selection,
+        exec: &'a ExecArgs,
+        kinds: &'a [ResourceType],
+    ) -> Invocation<'a> {
+        Invocation {
+            verb,
+            selection,
+            exec,
+            kinds,
+        }
+    }
+}
+
+/// Compile what is selected, then build it over the DAG and write `run_results.json`.
+fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let Invocation {
+        verb,
+        selection,
+        exec,
+        kinds,
+    } = inv;
+    let mut opts = selection_options(selection, true);
+    opts.resource_types = selection.resource_types(kinds)?;
+    opts.full_refresh = exec.full_refresh;
+    let threads = exec.threads.unwrap_or(project.target.threads).max(1);
+    let mut warehouse = etlx::execute::open_for_run(&project, verb, threads, &mut opts)?;
+    let Some(c) = compile_and_report(&project, &opts, printer, "run")? else {
+        return Ok(Outcome::Invalid);
+    };
+    warehouse.require(&project, &c)?;
+    let run_opts = RunOptions {
+        catalog: std::mem::take(&mut warehouse.catalog),
+        threads,
+        fail_fast: exec.fail_fast,
+        full_refresh: exec.full_refresh,
+    };
+    let reporter = RunReporter::new(printer, &project, &c);
+    let adapter = warehouse.adapter.as_ref();
+    let results = etlx::execute::execute(&project, &c, adapter, &run_opts, &reporter);
+    reporter.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+    let args = RunArgs {
+        which: verb.to_string(),
+        select: selection.select.clone(),
+        exclude: selection.exclude_terms(),
+        full_refresh: exec.full_refresh,
+        threads,
+        vars: super::vars(global)?,
+        target: project.target.name.clone(),
+    };
+    let path = etlx::artifacts::write_run_results(&project, &c, &results, elapsed, &args)?;
+    reporter.summary(&results, elapsed);
+    Ok(summarize(printer, &Tally::of(&results), elapsed, &path))
+}
+
+/// The last line of a run, and how it ended.
+fn summarize(printer: &Printer, tally: &Tally, elapsed: f64, results: &Path) -> Outcome {
+    let Tally {
+        ok,
+        warned,
+        failed,
+        skipped,
+        total,
+    } = *tally;
+    if let Some(signal) = etlx::cancel::reason() {
+        printer.info(
+            "summary",
+            &format!(
+                "Interrupted by {signal} after {elapsed:.2}s: {ok} ok, {failed} failed or cancelled, {skipped} not started; results in {}",
+                results.display()
+            ),
+        );
+        return Outcome::Interrupted;
+    }
+    let warned = match warned {
+        0 => String::new(),
+        n => format!(", {n} warned"),
+    };
+    printer.info(
+        "summary",
+        &format!(
+            "Done in {elapsed:.2}s: {ok} ok{warned}, {failed} failed, {skipped} skipped, {total} total"
+        ),
+    );
+    if failed > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    }
+}
+
+/// The previous run's failed and skipped nodes, selected by unique id's last part, run
+/// with the previous run's vars, target and `--full-refresh` (flags given now win).
+pub(super) fn retry(
+    global: &Global,
+    exec: &ExecArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    // Loaded once quietly to find the target path; the retry loads again with the vars.
+    let (project, _) = etlx::project::load(&super::load_options(global)?)?;
+    let Some(project) = project else {
+        let nothing = Selection::default();
+        return execute(
+            global,
+            Invocation::new("retry", &nothing, exec, BUILD),
+            printer,
+        );
+    };
+    let previous = PreviousRun::read(&project)?;
+    if previous.names.is_empty() {
+        let nothing = "Nothing to retry: the previous run had no failures";
+        printer.info("summary", nothing);
+        return Ok(Outcome::Success);
+    }
+    let selection = Selection {
+        select: vec![previous.names.join(" ")],
+        ..Selection::default()
+    };
+    let mut replayed = global.clone();
+    if replayed.vars.is_none() {
+        replayed.vars = previous
+            .vars
+            .map(|v| serde_json::Value::Object(v).to_string());
+    }
+    if replayed.target.is_none() {
+        replayed.target = previous.target;
+    }
+    let mut exec = exec.clone();
+    exec.full_refresh |= previous.full_refresh;
+    execute(
+        &replayed,
+        Invocation::new("retry", &selection, &exec, BUILD),
+        printer,
+    )
+}
