@@ -44,54 +44,11 @@ pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.j
 
 /// The manifest as JSON. Secrets are redacted from every string in it.
 pub fn manifest(project: &Project, c: &Compilation) -> Value {
-    // Thousands of nodes: build their JSON in parallel, keep the order.
-    let built: Vec<(String, Value)> = c
-        .nodes
-        .values()
-        .collect::<Vec<_>>()
-        .par_iter()
-        .filter_map(|compiled| {
-            let node = project.nodes.get(&compiled.unique_id)?;
-            Some((compiled.unique_id.clone(), node_json(project, node, c)))
-        })
-        .collect();
-    let (unit_tests, nodes): (Vec<_>, Vec<_>) = built
-        .into_iter()
-        .partition(|(id, _)| project.unit_tests.contains_key(id));
-    let nodes: Map<String, Value> = nodes.into_iter().collect();
-    let unit_tests: Map<String, Value> = unit_tests
-        .into_iter()
-        .map(|(id, mut node)| {
-            if let Some(test) = project.unit_tests.get(&id) {
-                node["model"] = json!(test.model);
-                node["overrides"] =
-                    json!({"vars": test.vars, "macros": {"is_incremental": test.is_incremental}});
-            }
-            (id, node)
-        })
-        .collect();
+    let (nodes, unit_tests) = nodes_and_unit_tests(project, c);
     let sources: Map<String, Value> = project
         .sources
         .values()
         .map(|s| (s.unique_id.clone(), source_json(project, s)))
-        .collect();
-    let macros: Map<String, Value> = project
-        .macros
-        .values()
-        .map(|m| {
-            (
-                m.unique_id.clone(),
-                json!({
-                    "unique_id": m.unique_id,
-                    "name": m.name,
-                    "resource_type": "macro",
-                    "package_name": project.name,
-                    "path": crate::diag::display_path(&m.path),
-                    "original_file_path": crate::diag::display_path(&m.path),
-                    "line": m.line,
-                }),
-            )
-        })
         .collect();
     let mut parent_map = Map::new();
     let mut child_map = Map::new();
@@ -111,7 +68,7 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
         },
         "nodes": nodes,
         "sources": sources,
-        "macros": macros,
+        "macros": macros_json(project),
         "docs": {},
         "exposures": {},
         "metrics": {},
@@ -126,6 +83,60 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
         "unit_tests": unit_tests,
     });
     project.secrets.redact_json(manifest)
+}
+
+/// The manifest's `nodes` and, apart as dbt keeps them, its `unit_tests`.
+fn nodes_and_unit_tests(
+    project: &Project,
+    c: &Compilation,
+) -> (Map<String, Value>, Map<String, Value>) {
+    // Thousands of nodes: build their JSON in parallel, keep the order.
+    let built: Vec<(String, Value)> = c
+        .nodes
+        .values()
+        .collect::<Vec<_>>()
+        .par_iter()
+        .filter_map(|compiled| {
+            let node = project.nodes.get(&compiled.unique_id)?;
+            Some((compiled.unique_id.clone(), node_json(project, node, c)))
+        })
+        .collect();
+    let (unit_tests, nodes): (Vec<_>, Vec<_>) = built
+        .into_iter()
+        .partition(|(id, _)| project.unit_tests.contains_key(id));
+    let unit_tests = unit_tests
+        .into_iter()
+        .map(|(id, mut node)| {
+            if let Some(test) = project.unit_tests.get(&id) {
+                node["model"] = json!(test.model);
+                node["overrides"] =
+                    json!({"vars": test.vars, "macros": {"is_incremental": test.is_incremental}});
+            }
+            (id, node)
+        })
+        .collect();
+    (nodes.into_iter().collect(), unit_tests)
+}
+
+fn macros_json(project: &Project) -> Map<String, Value> {
+    project
+        .macros
+        .values()
+        .map(|m| {
+            (
+                m.unique_id.clone(),
+                json!({
+                    "unique_id": m.unique_id,
+                    "name": m.name,
+                    "resource_type": "macro",
+                    "package_name": project.name,
+                    "path": crate::diag::display_path(&m.path),
+                    "original_file_path": crate::diag::display_path(&m.path),
+                    "line": m.line,
+                }),
+            )
+        })
+        .collect()
 }
 
 fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {

@@ -43,12 +43,17 @@ pub fn external(
         )
     })?;
     let destination = destination(project, location)?;
-    let stamp = run_stamp();
-    let partitions = config.strings("partition_by");
+    let p = Publication {
+        t,
+        config,
+        stamp: run_stamp(),
+        partitions: config.strings("partition_by"),
+    };
+    let (stamp, partitions) = (&p.stamp, &p.partitions);
     match (t.dialect, &destination) {
         (Dialect::DuckDb, _) => {}
         (Dialect::Redshift, Destination::S3(url)) => {
-            return unload_to_s3(project, conn, t, sql, config, url, &stamp, &partitions);
+            return unload_to_s3(project, conn, &p, sql, url);
         }
         (dialect, _) => {
             return Err(RunError::Location(format!(
@@ -65,10 +70,10 @@ pub fn external(
             .join(t.schema)
             .join(t.name),
     };
-    let dir = base.join(&stamp);
-    let rows = write_parquet(conn, t, sql, &dir, &partitions)?;
+    let dir = base.join(stamp);
+    let rows = write_parquet(conn, t, sql, &dir, partitions)?;
     let marked = dir.join(RUN_MARKER);
-    std::fs::write(&marked, marker(t, &stamp)).map_err(|source| RunError::Io {
+    std::fs::write(&marked, marker(t, stamp)).map_err(|source| RunError::Io {
         doing: "write",
         path: marked.clone(),
         source,
@@ -84,9 +89,9 @@ pub fn external(
         let aws = aws_for(project)?;
         let prefix = url.join(&format!("{stamp}/"));
         aws.upload_dir(&dir, &prefix)?;
-        register(&aws, config, t, url, &prefix, &columns, &partitions)?;
+        register(&aws, &p, url, &prefix, &columns)?;
     }
-    remove_older_runs(&base, &stamp);
+    remove_older_runs(&base, stamp);
     Ok(rows)
 }
 
@@ -135,19 +140,25 @@ fn aws_for(project: &Project) -> Result<Aws, RunError> {
     Ok(Aws::connect(AwsSettings::from_target(&project.target))?)
 }
 
+/// One run's publication of an external model: the relation, its config, the run folder's
+/// name and the columns it is partitioned by.
+struct Publication<'a> {
+    t: &'a QualifiedName<'a>,
+    config: &'a Config,
+    stamp: String,
+    partitions: Vec<String>,
+}
+
 /// Redshift: UNLOAD into the new prefix, register it in Glue, and read it back through a
 /// Spectrum schema over the Glue database with a late-binding view under the model's name.
-#[allow(clippy::too_many_arguments)]
 fn unload_to_s3(
     project: &Project,
     conn: &mut dyn Connection,
-    t: &QualifiedName,
+    p: &Publication,
     sql: &str,
-    config: &Config,
     url: &S3Url,
-    stamp: &str,
-    partitions: &[String],
 ) -> Result<Option<u64>, RunError> {
+    let (t, config, stamp, partitions) = (p.t, p.config, &p.stamp, &p.partitions);
     let aws = aws_for(project)?;
     let role = aws.settings.iam_role.clone().ok_or_else(|| {
         RunError::Config(
@@ -165,7 +176,7 @@ fn unload_to_s3(
         sql, &prefix, &role, partitions,
     ))?;
     aws.put(&prefix.join(RUN_MARKER), marker(t, stamp).into_bytes())?;
-    register(&aws, config, t, url, &prefix, &columns, partitions)?;
+    register(&aws, p, url, &prefix, &columns)?;
     for statement in crate::materialize::redshift::spectrum_view(t, &database, &role) {
         conn.execute(&statement)?;
     }
@@ -211,16 +222,14 @@ fn write_parquet(
 }
 
 /// Point Glue at the new prefix (table and partitions), then delete the older prefixes.
-#[allow(clippy::too_many_arguments)]
 fn register(
     aws: &Aws,
-    config: &Config,
-    t: &QualifiedName,
+    p: &Publication,
     url: &S3Url,
     prefix: &S3Url,
-    columns: &[crate::adapter::ColumnInfo],
-    partitions: &[String],
+    columns: &[ColumnInfo],
 ) -> Result<(), RunError> {
+    let (t, config, partitions) = (p.t, p.config, &p.partitions);
     if let Some(database) = glue_database(aws, config) {
         let is_partition = |name: &str| partitions.iter().any(|p| p.eq_ignore_ascii_case(name));
         let glue = |c: &crate::adapter::ColumnInfo| GlueColumn {
