@@ -23,6 +23,9 @@ pub struct DuckDb {
     /// `<database>.etlx-run`: who holds the database while a run holds it (files only).
     holder_note: Option<PathBuf>,
     log: Option<SqlLog>,
+    /// The `SET`s every connection runs first: relative paths resolve from the project root
+    /// (`file_search_path`), and no extension is downloaded behind the user's back.
+    session: String,
 }
 
 /// Every statement sent to the database, in order, when `ETLX_SQL_LOG` names a file: the
@@ -146,18 +149,22 @@ impl DuckDb {
             }
         }
         .map_err(open_err)?;
-        let root = project_root.display().to_string().replace('\'', "''");
-        conn.execute_batch(&format!(
-            "SET file_search_path = '{root}'; SET autoinstall_known_extensions = false;"
-        ))
-        .map_err(db_err)?;
+        let session = session_settings(project_root);
+        conn.execute_batch(&session).map_err(db_err)?;
         Ok(DuckDb {
             root: Mutex::new(conn),
+            session,
             holder_note: file.as_deref().map(holder_note),
             path: path.to_string(),
             log: None,
         })
     }
+}
+
+/// See `DuckDb::session`.
+fn session_settings(project_root: &Path) -> String {
+    let root = project_root.display().to_string().replace('\'', "''");
+    format!("SET file_search_path = '{root}'; SET autoinstall_known_extensions = false;")
 }
 
 fn holder_note(database: &Path) -> PathBuf {
@@ -235,6 +242,9 @@ impl Adapter for DuckDb {
             message: "connection poisoned".into(),
         })?;
         let conn = root.try_clone().map_err(db_err)?;
+        // Settings such as `file_search_path` belong to a connection, not to the database:
+        // a clone starts without them.
+        conn.execute_batch(&self.session).map_err(db_err)?;
         let interrupt = conn.interrupt_handle();
         Ok(Box::new(DuckDbConnection {
             conn,

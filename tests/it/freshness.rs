@@ -82,3 +82,25 @@ fn a_bad_period_is_reported_at_its_line() {
         out.stderr
     );
 }
+
+/// Sources at relative paths are found from the project folder on every connection, not
+/// only the first, whatever directory etlx was started in.
+#[test]
+fn relative_sources_are_read_from_the_project_wherever_etlx_starts() {
+    let f = Fixture::new("freshness");
+    let elsewhere = tempfile::tempdir().expect("a temp dir");
+    let project = f.path().display().to_string();
+    let out = crate::harness::run_in(
+        elsewhere.path(),
+        &["--project-dir", &project, "source", "freshness"],
+    );
+    let inside = f.etlx(&["source", "freshness"]);
+    assert_eq!(out.code, inside.code, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout.matches("No files found").count(),
+        inside.stdout.matches("No files found").count(),
+        "from elsewhere:\n{}\nfrom inside:\n{}",
+        out.stdout,
+        inside.stdout
+    );
+}
