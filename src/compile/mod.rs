@@ -377,6 +377,7 @@ fn model_json(node: &Node, config: &Config) -> serde_json::Value {
     serde_json::json!({
         "unique_id": node.unique_id,
         "name": node.name,
+        "package_name": node.fqn.first(),
         "resource_type": node.resource_type,
         "original_file_path": crate::diag::display_path(&node.file.path),
         "path": crate::diag::display_path(&node.path),

@@ -1,11 +1,12 @@
 //! Relation names: where each model, seed and source lives in the warehouse, after `schema`
 //! and `alias` configs and any project override of `generate_schema_name`/`generate_alias_name`.
 
+use super::node_request;
 use super::sources::{RenderedSources, file_reader, rendered_reader};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::project::{Config, Project, Source};
+use crate::project::{Config, Node, Project, Source};
 use crate::sql::Dialect;
-use crate::template::{Relation, RenderRequest, Shared, Templates};
+use crate::template::{Mode, Relation, Shared, Templates};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,18 +20,33 @@ pub(super) fn relations(
     diags: &mut Diagnostics,
 ) -> HashMap<String, Relation> {
     let dialect = project.target.dialect;
+    // dbt calls these as `generate_schema_name(custom_schema_name, node)`: an override may
+    // read the node (`node.resource_type`, `node.fqn`, ...), so it gets the node's `model`.
+    let overridden: Vec<&str> = [
+        "generate_schema_name",
+        "generate_alias_name",
+        "generate_database_name",
+    ]
+    .into_iter()
+    .filter(|name| project.overrides_macro(name))
+    .collect();
     let custom = |macro_name: &str,
                   arg: Option<&str>,
+                  node: &Node,
+                  config: &Config,
                   fallback: String|
      -> Result<String, Box<Diagnostic>> {
-        if !project.macros.contains_key(macro_name) {
+        if !overridden.contains(&macro_name) {
             return Ok(fallback);
         }
         let arg = arg.map_or("none".to_string(), |a| format!("{a:?}"));
-        let req = RenderRequest::without_node(shared);
+        let placeholder = Relation::Cte {
+            name: node.name.clone(),
+        };
+        let req = node_request(shared, node, config, placeholder, Mode::Compile, false);
         let text = templates.render_str(
             &format!("<{macro_name}>"),
-            &format!("{{{{ {macro_name}({arg}) }}}}"),
+            &format!("{{{{ {macro_name}({arg}, model) }}}}"),
             req,
         )?;
         Ok(text.trim().to_string())
@@ -62,16 +78,37 @@ pub(super) fn relations(
             .get_str("alias")
             .map(str::to_string)
             .unwrap_or_else(|| node.name.clone());
-        let names =
-            custom("generate_schema_name", custom_schema, default_schema).and_then(|schema| {
-                Ok((
-                    schema,
-                    custom("generate_alias_name", config.get_str("alias"), alias)?,
-                ))
-            });
+        let custom_database = config.get_str("database");
+        let names = (|| {
+            let schema = custom(
+                "generate_schema_name",
+                custom_schema,
+                node,
+                config,
+                default_schema,
+            )?;
+            let alias = custom(
+                "generate_alias_name",
+                config.get_str("alias"),
+                node,
+                config,
+                alias,
+            )?;
+            let database = match overridden.contains(&"generate_database_name") {
+                true => Some(custom(
+                    "generate_database_name",
+                    custom_database,
+                    node,
+                    config,
+                    String::new(),
+                )?)
+                .filter(|d| !d.is_empty()),
+                false => custom_database.map(str::to_string),
+            };
+            Ok::<_, Box<Diagnostic>>((database, schema, alias))
+        })();
         match names {
-            Ok((schema, alias)) => {
-                let database = config.get_str("database").map(str::to_string);
+            Ok((database, schema, alias)) => {
                 out.insert(
                     node.name.clone(),
                     Relation::table(dialect, database, schema, alias),

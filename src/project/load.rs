@@ -406,38 +406,55 @@ fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &m
         }
         project.macro_files.push(file.clone());
     }
-    add_builtin_tests(project);
+    add_builtin_macros(project);
 }
 
-/// etlx's own generic tests, as a macro file read before the project's, so that a project's
-/// `{% test not_null(...) %}` replaces the built-in one.
-fn add_builtin_tests(project: &mut Project) {
-    let file = SourceFile {
-        path: PathBuf::from(BUILTIN_TESTS_PATH),
-        text: Arc::from(include_str!("../template/builtin_tests.sql")),
-    };
-    for def in macros::macro_definitions(&file.text) {
-        let name = format!("test_{}", def.name);
-        if project.macros.contains_key(&name) {
-            continue;
+/// etlx's own macro files, read before the project's so that a project's macro of the same
+/// name (a `{% test not_null(...) %}`, a `default__date_trunc`) replaces the built-in one:
+/// the generic tests, and dbt's global macros (`dbt.date_trunc`, `type_string`, ...).
+fn add_builtin_macros(project: &mut Project) {
+    let builtins = [
+        (
+            BUILTIN_TESTS_PATH,
+            include_str!("../template/builtin_tests.sql"),
+        ),
+        (DBT_MACROS_PATH, include_str!("../template/dbt_macros.sql")),
+    ];
+    for (i, (path, text)) in builtins.into_iter().enumerate() {
+        let file = SourceFile {
+            path: PathBuf::from(path),
+            text: Arc::from(text),
+        };
+        for def in macros::macro_definitions(&file.text) {
+            let name = match def.is_test {
+                true => format!("test_{}", def.name),
+                false => def.name,
+            };
+            if project.macros.contains_key(&name) {
+                continue;
+            }
+            let line = crate::diag::line_col(&file.text, def.span.start).0;
+            let package = if def.is_test { "etlx" } else { "dbt" };
+            project.macros.insert(
+                name.clone(),
+                MacroDef {
+                    unique_id: format!("macro.{package}.{name}"),
+                    name,
+                    path: file.path.clone(),
+                    line,
+                    is_test: def.is_test,
+                },
+            );
         }
-        let line = crate::diag::line_col(&file.text, def.span.start).0;
-        project.macros.insert(
-            name.clone(),
-            MacroDef {
-                unique_id: format!("macro.etlx.{name}"),
-                name,
-                path: file.path.clone(),
-                line,
-                is_test: true,
-            },
-        );
+        project.macro_files.insert(i, file);
     }
-    project.macro_files.insert(0, file);
 }
 
 /// Where the built-in generic tests appear to live, in error messages and the manifest.
 pub const BUILTIN_TESTS_PATH: &str = "<etlx>/builtin_tests.sql";
+
+/// Where dbt's global macros appear to live.
+pub const DBT_MACROS_PATH: &str = "<etlx>/dbt_macros.sql";
 
 fn parse_yaml_files(files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) -> Vec<Document> {
     let parsed: Vec<_> = files

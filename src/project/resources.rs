@@ -260,6 +260,18 @@ impl Project {
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.paths.target)
     }
+
+    /// Whether the project (not etlx's built-in copy of dbt's macros) defines `name` or a
+    /// dispatched version of it (`default__name`, `duckdb__name`, ...).
+    pub fn overrides_macro(&self, name: &str) -> bool {
+        self.macros.iter().any(|(defined, m)| {
+            m.path != std::path::Path::new(super::load::DBT_MACROS_PATH)
+                && (defined == name
+                    || defined
+                        .strip_suffix(name)
+                        .is_some_and(|p| p.ends_with("__")))
+        })
+    }
 }
 
 /// Lowercase hex SHA-256: the checksum dbt writes for files and the stable suffix of test names.

@@ -34,6 +34,23 @@ impl RenderContext {
     }
 }
 
+/// A package's macros by qualified name: `dbt.date_trunc(...)`. Every macro is global in
+/// etlx, so the qualified name finds the same macro as the bare one.
+#[derive(Debug)]
+pub(super) struct Namespace {
+    pub(super) ctx: std::sync::Weak<RenderContext>,
+}
+
+impl Object for Namespace {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.ctx.upgrade()?.lookup_macro(key.as_str()?)
+    }
+}
+
 /// A macro as called from templates: returns what `return()` handed over, else its text.
 /// Holds its render weakly: macro values live inside that render's state.
 #[derive(Debug)]

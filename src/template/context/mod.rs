@@ -186,6 +186,9 @@ impl Object for RenderContext {
             "__etlx_register" => self.builtin(Builtin::Register),
             "this" => Value::from_object(node?.this.clone()),
             "model" => node?.model.clone(),
+            "dbt" => Value::from_object(macros::Namespace {
+                ctx: Arc::downgrade(self),
+            }),
             "target" => shared.target.clone(),
             "project_name" => Value::from(shared.project_name.clone()),
             "schema" => Value::from(shared.target_schema.clone()),
