@@ -16,6 +16,7 @@ pub(super) fn discover(
     templates: &Templates,
     shared: &Arc<Shared>,
     nodes: &[&Node],
+    rendered: &HashMap<String, Config>,
     diags: &mut Diagnostics,
 ) -> HashMap<String, Captured> {
     let dialect = project.target.dialect;
@@ -29,7 +30,8 @@ pub(super) fn discover(
                 project.target.schema.clone(),
                 node.name.clone(),
             );
-            let req = node_request(shared, node, &node.config, this, Mode::Discover, false);
+            let config = rendered.get(&node.unique_id).unwrap_or(&node.config);
+            let req = node_request(shared, node, config, this, Mode::Discover, false);
             (node.unique_id.clone(), templates.render(&node.file, req))
         })
         .collect();
@@ -48,12 +50,16 @@ pub(super) fn discover(
 /// Config after `config()` calls, and the nodes that turned out disabled.
 pub(super) fn final_configs<'a>(
     nodes: &[&'a Node],
+    rendered: &HashMap<String, Config>,
     discovered: &HashMap<String, Captured>,
 ) -> (HashMap<&'a str, Config>, HashSet<&'a str>) {
     let mut configs = HashMap::new();
     let mut disabled = HashSet::new();
     for node in nodes {
-        let mut config = node.config.clone();
+        let mut config = rendered
+            .get(&node.unique_id)
+            .unwrap_or(&node.config)
+            .clone();
         if let Some(c) = discovered.get(&node.unique_id) {
             config.merge_all(&c.config);
         }

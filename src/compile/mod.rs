@@ -7,6 +7,7 @@
 //! are collected; nothing is compiled for real while the project has errors.
 
 mod analyse;
+mod configs;
 mod discover;
 mod ephemeral;
 mod naming;
@@ -31,6 +32,7 @@ use crate::graph::Graph;
 use crate::project::{Config, Node, Project, ResourceType, hex_sha256};
 use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
 
+use configs::render_configs;
 use discover::{discover, final_configs};
 pub use naming::source_relation;
 use naming::{relations, source_relations};
@@ -145,8 +147,16 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
 
     let base_shared = Arc::new(base.clone());
     let all: Vec<&Node> = project.nodes.values().collect();
-    let discovered = discover(project, &templates, &base_shared, &all, &mut diags);
-    let (configs, disabled) = final_configs(&all, &discovered);
+    let rendered = render_configs(&all, &templates, &base_shared, &mut diags);
+    let discovered = discover(
+        project,
+        &templates,
+        &base_shared,
+        &all,
+        &rendered,
+        &mut diags,
+    );
+    let (configs, disabled) = final_configs(&all, &rendered, &discovered);
     phase("discovery render");
 
     let relations = relations(project, &templates, &base_shared, &configs, &mut diags);

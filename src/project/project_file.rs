@@ -12,6 +12,8 @@ use crate::diag::Diagnostics;
 /// Project files etlx reads, in order of preference.
 pub const PROJECT_FILES: &[&str] = &["etlx_project.yml", "dbt_project.yml"];
 
+/// Every key dbt accepts in `dbt_project.yml` (a project written for dbt loads unchanged; keys
+/// for features etlx does not have yet are read and ignored), and etlx's own.
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "version",
@@ -45,6 +47,13 @@ const PROJECT_KEYS: &[&str] = &[
     "query-comment",
     "dispatch",
     "flags",
+    "dbt-cloud",
+    "restrict-access",
+    "exposures",
+    "metrics",
+    "semantic-models",
+    "saved-queries",
+    "unit_tests",
     "static_analysis",
 ];
 
