@@ -98,7 +98,14 @@ pub(super) fn plan_unit_test(
             format!("model '{}' is disabled", test.model),
         ))
     })?;
-    let inputs = input_tables(project, test);
+    let mut inputs = input_tables(project, test);
+    for input in &mut inputs {
+        input.relation = match &input.input {
+            Input::Ref(name) => shared.relations.get(name).cloned(),
+            Input::Source(s, t) => shared.sources.get(&(s.clone(), t.clone())).cloned(),
+            Input::This => Some(compiled.relation.clone()),
+        };
+    }
     let subs = substitutions(&inputs);
     let (refs, sources, this) = (subs.refs, subs.sources, subs.this);
     let mut vars = shared.vars.clone();
@@ -154,6 +161,9 @@ pub struct InputTable {
     pub rows: Rows,
     /// Column types declared in YAML for the input, used over types guessed from values.
     pub declared: IndexMap<String, String>,
+    /// The relation the input stands for in the warehouse: when it exists there, its columns
+    /// and types shape the input table, as in dbt (columns not given are typed NULLs).
+    pub relation: Option<Relation>,
 }
 
 /// Where each input of `test` lives while its model renders, and the relations to render with.
@@ -165,6 +175,7 @@ pub fn input_tables(project: &Project, test: &UnitTest) -> Vec<InputTable> {
             input: g.input.clone(),
             rows: g.rows.clone(),
             declared: declared_columns(project, &g.input, &test.model),
+            relation: None,
         })
         .collect()
 }

@@ -11,6 +11,7 @@ use chrono::Utc;
 use super::RunError;
 use super::data_tests::TestOutcome;
 use super::results::{NodeResult, RunOptions, Status, failed};
+use super::unit_tests;
 use crate::adapter::{Catalog, Connection, RelationKind};
 use crate::compile::CompiledNode;
 use crate::materialize::{self, QualifiedName, Situation, Strategy};
@@ -77,7 +78,7 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
         panic!("failpoint ETLX_FAILPOINT_PANIC at {}", node.name);
     }
     let tested = match node.resource_type {
-        ResourceType::UnitTest => Some(unit_test_outcome(project, node)),
+        ResourceType::UnitTest => Some(unit_test_outcome(job, conn)),
         ResourceType::Test => Some(crate::execute::data_tests::evaluate(
             node,
             &project.target,
@@ -133,12 +134,14 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
 }
 
 /// A unit test's verdict in the shape of a data test's outcome: the diff is its sample.
-fn unit_test_outcome(project: &Project, node: &CompiledNode) -> Result<TestOutcome, RunError> {
+fn unit_test_outcome(job: Job, conn: &mut dyn Connection) -> Result<TestOutcome, RunError> {
+    let Job { project, node, .. } = job;
     let plan = node.unit.as_ref().ok_or_else(|| RunError::NotCompiled {
         what: "unit test",
         name: node.name.clone(),
     })?;
-    let verdict = crate::execute::unit_tests::run(project, plan)?;
+    let columns = unit_tests::warehouse_columns(plan, conn);
+    let verdict = unit_tests::run(project, plan, &columns)?;
     Ok(TestOutcome {
         status: if verdict.passed {
             Status::Pass

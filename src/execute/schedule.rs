@@ -74,8 +74,9 @@ fn gate_on_tests(nodes: &[&CompiledNode], parents: &mut [Vec<usize>]) {
     }
 }
 
-/// A unit test reads no warehouse table, so it runs first and its model waits for it: a
-/// model whose logic is wrong is not built (dbt's `build` does the same).
+/// A unit test runs once its model's parents are built (their columns shape its inputs, as
+/// in dbt) and before its model, which waits for it: a model whose logic is wrong is not
+/// built (dbt's `build` does the same).
 fn gate_on_unit_tests(
     nodes: &[&CompiledNode],
     index: &HashMap<&str, usize>,
@@ -89,6 +90,7 @@ fn gate_on_unit_tests(
         if let Some(plan) = &node.unit
             && let Some(&model) = index.get(plan.model_id.as_str())
         {
+            parents[t] = parents[model].clone();
             parents[model].push(t);
         }
     }

@@ -7,15 +7,18 @@
 //! The result is compared with the expected rows as a multiset over the expected columns,
 //! and a failure becomes a row diff.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 
 use crate::adapter::duckdb::DuckDb;
-use crate::adapter::{Adapter, Connection, Table};
+use crate::adapter::{Adapter, ColumnInfo, Connection, Table};
 use crate::compile::{InputTable, UnitPlan};
 use crate::execute::RunError;
 use crate::project::Project;
 use crate::project::unit_test_specs::Rows;
 use crate::sql::Dialect;
+use crate::template::Relation;
 
 /// What comparing the result with the expected rows found.
 #[derive(Debug, Clone)]
@@ -29,11 +32,15 @@ pub struct Verdict {
 }
 
 /// Run the plan on a fresh in-memory DuckDB and compare.
-pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, RunError> {
+pub fn run(
+    project: &Project,
+    plan: &UnitPlan,
+    warehouse: &HashMap<String, Vec<ColumnInfo>>,
+) -> Result<Verdict, RunError> {
     let db = DuckDb::in_memory(&project.root)?;
     let mut conn = db.connect()?;
     for input in &plan.inputs {
-        let sql = create_input(input)?;
+        let sql = create_input(input, warehouse.get(&input.table))?;
         conn.execute(&sql).map_err(|e| {
             RunError::UnitTest(format!("cannot build the rows of {}: {e}", input.input))
         })?;
@@ -58,17 +65,87 @@ pub fn run(project: &Project, plan: &UnitPlan) -> Result<Verdict, RunError> {
     Ok(compare(columns, actual, expected))
 }
 
-fn create_input(input: &InputTable) -> Result<String, RunError> {
+/// The columns of each input's relation, for the inputs whose relation exists in the
+/// warehouse (built before this run, or by it: a unit test waits for its model's parents);
+/// the others are shaped by their rows and YAML alone.
+pub fn warehouse_columns(
+    plan: &UnitPlan,
+    conn: &mut dyn Connection,
+) -> HashMap<String, Vec<ColumnInfo>> {
+    let mut out = HashMap::new();
+    for input in &plan.inputs {
+        let columns = match &input.relation {
+            Some(Relation::Table {
+                schema, identifier, ..
+            }) => conn.columns(schema, identifier),
+            Some(Relation::Files { reader, .. }) => {
+                conn.describe(&format!("select * from {reader}"))
+            }
+            _ => continue,
+        };
+        // A relation that cannot be described leaves the input as its rows say.
+        if let Some(columns) = columns.ok().filter(|c| !c.is_empty()) {
+            out.insert(input.table.clone(), columns);
+        }
+    }
+    out
+}
+
+/// An input's columns and types: the warehouse relation's columns in their order (typed
+/// NULLs where the rows do not give them, as dbt fills them), YAML types over warehouse ones,
+/// then any column only the rows have, typed by its values.
+fn input_types(
+    input: &InputTable,
+    warehouse: Option<&Vec<ColumnInfo>>,
+) -> IndexMap<String, String> {
+    let rows = match &input.rows {
+        Rows::Dicts(rows) => rows.as_slice(),
+        Rows::Sql(_) => &[],
+    };
+    let given = |name: &str| {
+        rows.iter()
+            .flat_map(|r| r.keys())
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .cloned()
+    };
+    let declared = |name: &str| {
+        input
+            .declared
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, t)| t.clone())
+    };
+    let mut types: IndexMap<String, String> = IndexMap::new();
+    for column in warehouse.into_iter().flatten() {
+        let name = given(&column.name).unwrap_or_else(|| column.name.clone());
+        let ty = declared(&column.name).unwrap_or_else(|| column.data_type.clone());
+        types.insert(name, ty);
+    }
+    let has = |types: &IndexMap<String, String>, name: &str| {
+        types.keys().any(|k| k.eq_ignore_ascii_case(name))
+    };
+    for (name, ty) in &input.declared {
+        if !has(&types, name) {
+            types.insert(given(name).unwrap_or_else(|| name.clone()), ty.clone());
+        }
+    }
+    for name in rows.iter().flat_map(|r| r.keys()) {
+        if !has(&types, name) {
+            types.insert(name.clone(), guess_type(rows, name).to_string());
+        }
+    }
+    types
+}
+
+fn create_input(
+    input: &InputTable,
+    warehouse: Option<&Vec<ColumnInfo>>,
+) -> Result<String, RunError> {
     let table = &input.table;
     match &input.rows {
         Rows::Sql(sql) => Ok(format!("create table {table} as {sql}")),
         Rows::Dicts(rows) => {
-            let mut types: IndexMap<String, String> = input.declared.clone();
-            for name in rows.iter().flat_map(|r| r.keys()) {
-                if !types.contains_key(name) {
-                    types.insert(name.clone(), guess_type(rows, name).to_string());
-                }
-            }
+            let types = input_types(input, warehouse);
             if types.is_empty() {
                 return Err(RunError::UnitTest(format!(
                     "{} has no rows and no declared columns, so its columns are unknown; give at least one row, declare the columns with `data_type:` in YAML, or use `format: sql` (`select 1::int as id where false`)",

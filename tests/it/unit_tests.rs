@@ -141,3 +141,19 @@ fn unit_tests_of_a_redshift_project_run_locally() {
     let out = f.etlx(&["test", "--target", "redshift"]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
 }
+
+/// As in dbt, an input's columns come from its relation in the warehouse: the ones the rows
+/// do not list are typed NULLs, so a test gives only what the model's logic needs. The unit
+/// test waits for its model's parents, so this holds on the first build too.
+#[test]
+fn columns_an_input_does_not_list_are_typed_nulls() {
+    let f = Fixture::new("unit_typed_nulls");
+    let out = f.etlx(&["build"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("PASS  unit test   ungiven_columns_are_typed_nulls"),
+        "{}",
+        out.stdout
+    );
+}
