@@ -49,6 +49,10 @@ pub fn seed_select(path: &str, config: &Config) -> Result<String, PlanError> {
         Dialect::DuckDb.literal(path),
         "header = true".to_string(),
         "auto_detect = true".to_string(),
+        // dbt's seed types (agate's): whole numbers are INTEGER (BIGINT only when a value
+        // needs it, where dbt fails), times of day stay text; DuckDB's sniffer alone gives
+        // BIGINT and TIME.
+        "auto_type_candidates = ['BOOLEAN', 'INTEGER', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VARCHAR']".to_string(),
     ];
     if let Some(delim) = config.get_str("delimiter") {
         args.push(format!("delim = {}", Dialect::DuckDb.literal(delim)));
@@ -200,7 +204,7 @@ mod tests {
         );
         assert_eq!(
             seed_select("seeds/x.csv", &config).unwrap(),
-            "select * from read_csv('seeds/x.csv', header = true, auto_detect = true, delim = ';', types = {'code': 'VARCHAR'})"
+            "select * from read_csv('seeds/x.csv', header = true, auto_detect = true, auto_type_candidates = ['BOOLEAN', 'INTEGER', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VARCHAR'], delim = ';', types = {'code': 'VARCHAR'})"
         );
     }
 }

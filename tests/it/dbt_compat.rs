@@ -67,12 +67,13 @@ fn a_dbt_project_builds_the_tables_dbt_builds() {
     assert!(compared >= 8, "only {compared} tables compared");
 }
 
-/// Keys etlx has no use for yet, Jinja in config values (`+enabled`, `+schema`, `+tags`), and a
-/// `generate_schema_name(custom_schema_name, node)` that reads the node.
+/// Keys etlx has no use for yet, Jinja in config values (`+enabled`, `+schema`, `+tags`), a
+/// `generate_schema_name(custom_schema_name, node)` that reads the node, and the column types
+/// dbt gives a seed (`seed_types`).
 #[test]
 fn a_dbt_project_file_with_jinja_configs_and_a_schema_override_builds_like_dbt() {
     let compared = assert_builds_like_dbt("dbt_project_compat", "target/compat.duckdb");
-    assert_eq!(compared, 4);
+    assert_eq!(compared, 5);
     // The seed switched off with `+enabled: "{{ var('load_source_data', false) }}"` is absent,
     // as in dbt.
     let f = Fixture::new("dbt_project_compat");
