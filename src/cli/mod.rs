@@ -45,6 +45,9 @@ pub struct Global {
     /// What a SQL parse failure does: strict (error), warn (report and go on), off.
     #[arg(long, global = true, value_enum)]
     pub static_analysis: Option<StaticAnalysisArg>,
+    /// Do not check the project's `require-dbt-version` against the dbt version etlx follows.
+    #[arg(long, global = true)]
+    pub no_version_check: bool,
     /// Output format for events and diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -88,6 +88,9 @@ fn load_root(
     let Some(header) = read_header(&doc, diags) else {
         return Ok(None);
     };
+    if !opts.skip_version_check {
+        super::dbt_version::check_required_version(&doc, diags);
+    }
     let files = discover_files(root, &header.paths);
     let texts = read_all(root, &files, diags);
 

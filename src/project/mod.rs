@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod data_test_specs;
+mod dbt_version;
 mod folder_config;
 mod load;
 pub mod macros;
@@ -21,6 +22,7 @@ pub mod unit_test_specs;
 pub mod yaml;
 
 pub use config::Config;
+pub use dbt_version::DBT_VERSION;
 pub use load::{BUILTIN_TESTS_PATH, LoadError, find_root, load, utf8_text};
 pub use profile::{Secrets, Target};
 pub use project_file::PROJECT_FILES;

@@ -233,6 +233,8 @@ pub struct LoadOptions {
     /// `--vars`, already parsed from YAML or JSON.
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub static_analysis: Option<StaticAnalysis>,
+    /// `--no-version-check`: do not hold the project to its `require-dbt-version`.
+    pub skip_version_check: bool,
 }
 
 #[derive(Debug, Clone)]

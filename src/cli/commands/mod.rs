@@ -64,6 +64,7 @@ fn load_options(global: &Global) -> anyhow::Result<LoadOptions> {
             StaticAnalysisArg::Warn => StaticAnalysis::Warn,
             StaticAnalysisArg::Off => StaticAnalysis::Off,
         }),
+        skip_version_check: global.no_version_check,
     })
 }
 
