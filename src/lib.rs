@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod clean;
 pub mod compile;
 pub mod demo;
+pub mod deps;
 pub mod diag;
 pub mod execute;
 pub mod graph;

@@ -256,6 +256,8 @@ pub enum Command {
     Debug,
     /// Delete the clean-targets (target/ by default).
     Clean,
+    /// Install the packages in packages.yml (local: and git:) into dbt_packages/.
+    Deps,
 }
 
 #[derive(Debug, Args)]

@@ -291,11 +291,24 @@ fn base_shared(
         relations: HashMap::new(),
         sources: HashMap::new(),
         macro_index: templates.macro_index.clone(),
+        namespaces: Arc::new(macro_namespaces(project)),
         full_refresh: opts.full_refresh,
         invocation_id: invocation_id.to_string(),
         run_started_at: started.to_string(),
         connection: opts.connection.clone(),
     }
+}
+
+/// `dbt`, the project's name and each package's: the `<namespace>.` a macro call may carry.
+fn macro_namespaces(project: &Project) -> HashSet<String> {
+    let packages = project
+        .macros
+        .values()
+        .filter_map(|m| m.unique_id.split('.').nth(1).map(str::to_string));
+    ["dbt".to_string(), project.name.clone()]
+        .into_iter()
+        .chain(packages)
+        .collect()
 }
 
 fn node_request(

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use rayon::prelude::*;
 
 use super::folder_config::apply_project_config;
+use super::packages;
 use super::project_file::{PROJECT_FILES, hook_list, merged_vars, read_header};
 use super::yaml::Document;
 use super::*;
@@ -91,7 +92,8 @@ fn load_root(
     if !opts.skip_version_check {
         super::dbt_version::check_required_version(&doc, diags);
     }
-    let files = discover_files(root, &header.paths);
+    let mut files = discover_files(root, &header.paths);
+    files.extend(package_macro_files(root, &header.paths, diags));
     let texts = read_all(root, &files, diags);
 
     let mut project = Project {
@@ -143,9 +145,36 @@ fn load_root(
 enum FileKind {
     Model,
     Macro,
+    /// A macro file of an installed package: the root project's macros win over it.
+    PackageMacro,
     Seed,
     Singular,
     Yaml,
+}
+
+/// The macro files of every installed package; an error when `packages.yml` declares more
+/// packages than are installed.
+fn package_macro_files(
+    root: &Path,
+    paths: &Paths,
+    diags: &mut Diagnostics,
+) -> Vec<(FileKind, PathBuf)> {
+    let installed = packages::installed(root, &paths.packages);
+    let declared = packages::declared(root, diags);
+    if let Some(d) = packages::check_installed(&declared, &installed, &paths.packages) {
+        diags.push(d);
+    }
+    let mut files = Vec::new();
+    for package in &installed {
+        for dir in &package.macro_paths {
+            for path in walk_dir(root, &package.dir.join(dir)) {
+                if path.extension().is_some_and(|e| e == "sql" || e == "jinja") {
+                    files.push((FileKind::PackageMacro, path));
+                }
+            }
+        }
+    }
+    files
 }
 
 fn discover_files(root: &Path, paths: &Paths) -> Vec<(FileKind, PathBuf)> {
@@ -368,16 +397,10 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
 }
 
 fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) {
-    for (kind, file) in files {
-        if *kind != FileKind::Macro {
-            continue;
-        }
+    let own = files.iter().filter(|(kind, _)| *kind == FileKind::Macro);
+    for (_, file) in own.clone() {
         for def in macros::macro_definitions(&file.text) {
-            let name = if def.is_test {
-                format!("test_{}", def.name)
-            } else {
-                def.name.clone()
-            };
+            let name = macro_name(&def);
             if let Some(first) = project.macros.get(&name) {
                 diags.push(
                     Diagnostic::error(
@@ -395,21 +418,63 @@ fn add_macros(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &m
                 );
                 continue;
             }
-            let line = crate::diag::line_col(&file.text, def.span.start).0;
-            project.macros.insert(
-                name.clone(),
-                MacroDef {
-                    unique_id: format!("macro.{}.{}", project.name, name),
-                    name,
-                    path: file.path.clone(),
-                    line,
-                    is_test: def.is_test,
-                },
-            );
+            let unique_id = format!("macro.{}.{}", project.name, name);
+            insert_macro(project, file, &def, unique_id);
         }
-        project.macro_files.push(file.clone());
     }
+    // A package's macro of a name the project defines stays out: the project's wins, as in
+    // dbt's dispatch order. Package files come first in the imports for the same reason.
+    let packaged = files
+        .iter()
+        .filter(|(kind, _)| *kind == FileKind::PackageMacro);
+    for (_, file) in packaged.clone() {
+        let package = package_of(&project.paths.packages, &file.path);
+        for def in macros::macro_definitions(&file.text) {
+            let name = macro_name(&def);
+            if !project.macros.contains_key(&name) {
+                let unique_id = format!("macro.{package}.{name}");
+                insert_macro(project, file, &def, unique_id);
+            }
+        }
+    }
+    project.macro_files = packaged.chain(own).map(|(_, f)| f.clone()).collect();
     add_builtin_macros(project);
+}
+
+fn macro_name(def: &macros::MacroDefinition) -> String {
+    match def.is_test {
+        true => format!("test_{}", def.name),
+        false => def.name.clone(),
+    }
+}
+
+fn insert_macro(
+    project: &mut Project,
+    file: &SourceFile,
+    def: &macros::MacroDefinition,
+    unique_id: String,
+) {
+    let name = macro_name(def);
+    let line = crate::diag::line_col(&file.text, def.span.start).0;
+    project.macros.insert(
+        name.clone(),
+        MacroDef {
+            unique_id,
+            name,
+            path: file.path.clone(),
+            line,
+            is_test: def.is_test,
+        },
+    );
+}
+
+/// The package a file under `install_path` belongs to: the folder it is installed in.
+fn package_of(install_path: &str, file: &Path) -> String {
+    file.strip_prefix(install_path)
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// etlx's own macro files, read before the project's so that a project's macro of the same

@@ -12,6 +12,7 @@ mod dbt_version;
 mod folder_config;
 mod load;
 pub mod macros;
+pub mod packages;
 pub mod profile;
 mod project_file;
 pub mod properties;

@@ -222,6 +222,8 @@ pub struct Paths {
     pub tests: Vec<String>,
     pub target: String,
     pub clean_targets: Vec<String>,
+    /// `packages-install-path`: where `etlx deps` installs packages.
+    pub packages: String,
 }
 
 /// Options from the command line that change how a project loads.

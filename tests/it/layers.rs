@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["template", "materialize"],
     &["compile"],
     &["execute"],
-    &["artifacts", "clean", "demo", "scaffold"],
+    &["artifacts", "clean", "demo", "deps", "scaffold"],
 ];
 
 /// One `crate::<module>` or `super::<file>` path found in a source file.

@@ -13,6 +13,7 @@ mod harness;
 mod kill;
 mod layers;
 mod ls;
+mod packages;
 mod pg;
 mod postgres;
 mod properties;

@@ -101,6 +101,37 @@ pub(super) fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcom
     Ok(Outcome::Success)
 }
 
+pub(super) fn deps(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
+    let cwd = std::env::current_dir()?;
+    let root = etlx::project::find_root(global.project_dir.as_deref().unwrap_or(&cwd))?;
+    let install_path = etlx::project::packages::install_path(&root);
+    match etlx::deps::install(&root, &install_path) {
+        Ok(installed) => {
+            for package in &installed {
+                printer.info(
+                    "deps",
+                    &format!("Installed {} from {}", package.name, package.from),
+                );
+            }
+            if installed.is_empty() {
+                printer.info(
+                    "deps",
+                    "No packages to install (no packages.yml or dependencies.yml)",
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        Err(etlx::deps::DepsError::Declared(diags)) => {
+            printer.diagnostics(diags.iter());
+            Ok(Outcome::Invalid)
+        }
+        Err(e) => {
+            printer.error_line(&e.to_string());
+            Ok(Outcome::Invalid)
+        }
+    }
+}
+
 pub(super) fn generate(args: &GenerateArgs, printer: &Printer) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let opts = etlx::demo::Options {

@@ -47,6 +47,9 @@ pub struct Shared {
     pub sources: HashMap<(String, String), Relation>,
     /// Which prelude module defines each macro.
     pub macro_index: Arc<HashMap<String, usize>>,
+    /// Names that qualify a macro (`dbt`, the project, each installed package):
+    /// `dbt_utils.generate_surrogate_key(...)`.
+    pub namespaces: Arc<std::collections::HashSet<String>>,
     pub full_refresh: bool,
     pub invocation_id: String,
     pub run_started_at: String,
@@ -186,9 +189,6 @@ impl Object for RenderContext {
             "__etlx_register" => self.builtin(Builtin::Register),
             "this" => Value::from_object(node?.this.clone()),
             "model" => node?.model.clone(),
-            "dbt" => Value::from_object(macros::Namespace {
-                ctx: Arc::downgrade(self),
-            }),
             "target" => shared.target.clone(),
             "project_name" => Value::from(shared.project_name.clone()),
             "schema" => Value::from(shared.target_schema.clone()),
@@ -199,7 +199,15 @@ impl Object for RenderContext {
                 "FULL_REFRESH": shared.full_refresh,
                 "WHICH": "compile",
             })),
-            _ => return self.lookup_macro(key),
+            _ => {
+                return self.lookup_macro(key).or_else(|| {
+                    shared.namespaces.contains(key).then(|| {
+                        Value::from_object(macros::Namespace {
+                            ctx: Arc::downgrade(self),
+                        })
+                    })
+                });
+            }
         })
     }
 }
