@@ -14,6 +14,18 @@
   {%- if target.name == 'prod' and custom_schema_name is not none -%}{{ custom_schema_name | trim }}{%- else -%}{{ target.schema }}{%- endif -%}
 {%- endmacro %}
 
+{#- Whether a test keeps its failing rows, or a model rebuilds from scratch: the node's config
+    first, the command line's flag otherwise. -#}
+{% macro should_store_failures() -%}
+  {%- set configured = config.get('store_failures') -%}
+  {{ return(flags.STORE_FAILURES if configured is none else configured) }}
+{%- endmacro %}
+
+{% macro should_full_refresh() -%}
+  {%- set configured = config.get('full_refresh') -%}
+  {{ return(flags.FULL_REFRESH if configured is none else configured) }}
+{%- endmacro %}
+
 {% macro generate_alias_name(custom_alias_name=none, node=none) -%}
   {{ return(adapter.dispatch('generate_alias_name', 'dbt')(custom_alias_name, node)) }}
 {%- endmacro %}

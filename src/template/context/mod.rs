@@ -197,6 +197,7 @@ impl Object for RenderContext {
             "run_started_at" => Value::from(shared.run_started_at.clone()),
             "flags" => crate::template::to_value(serde_json::json!({
                 "FULL_REFRESH": shared.full_refresh,
+                "STORE_FAILURES": false,
                 "WHICH": "compile",
             })),
             _ => {
