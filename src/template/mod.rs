@@ -16,6 +16,8 @@
 //! file's macros see the render's globals wherever that first call happens).
 
 mod context;
+#[cfg(test)]
+mod dbt_macros_tests;
 mod error;
 mod relation;
 mod warehouse;
@@ -265,7 +267,7 @@ mod tests {
     #[test]
     fn built_in_macros_load_on_first_call_from_anywhere() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let wrap = "{% macro wrap(target, adapter, dbt) %}{{ generate_schema_name('sales', none) }} {{ generate_database_name(none, none) }}{% endmacro %}\n";
+        let wrap = "{% macro wrap(target, adapter, dbt) %}{{ generate_schema_name('sales', none) }} {{ generate_database_name(none, none) }} {{ datediff('a', 'b', 'day') }}{% endmacro %}\n";
         let alias = "{% macro default__generate_alias_name(custom_alias_name=none, node=none) %}alias_{{ custom_alias_name }}{% endmacro %}\n";
         let project = crate::project::testing::project(
             dir.path(),
@@ -288,7 +290,7 @@ mod tests {
         };
         assert_eq!(
             render("{{ wrap('a target', 'an adapter', 'a namespace') }}"),
-            "main_sales dev"
+            "main_sales dev (date_diff('day', a::timestamp, b::timestamp))"
         );
         assert_eq!(render("{{ dbt.generate_alias_name('x') }}"), "alias_x");
     }
