@@ -524,6 +524,12 @@ pub const BUILTIN_TESTS_PATH: &str = "<etlx>/builtin_tests.sql";
 /// Where dbt's global macros appear to live.
 pub const DBT_MACROS_PATH: &str = "<etlx>/dbt_macros.sql";
 
+/// Whether `path` is one of etlx's own macro files rather than the project's.
+pub fn is_builtin_macro_file(path: &std::path::Path) -> bool {
+    path == std::path::Path::new(BUILTIN_TESTS_PATH)
+        || path == std::path::Path::new(DBT_MACROS_PATH)
+}
+
 fn parse_yaml_files(files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) -> Vec<Document> {
     let parsed: Vec<_> = files
         .par_iter()

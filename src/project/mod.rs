@@ -24,7 +24,7 @@ pub mod yaml;
 
 pub use config::Config;
 pub use dbt_version::DBT_VERSION;
-pub use load::{BUILTIN_TESTS_PATH, LoadError, find_root, load, utf8_text};
+pub use load::{BUILTIN_TESTS_PATH, LoadError, find_root, is_builtin_macro_file, load, utf8_text};
 pub use profile::{Secrets, Target};
 pub use project_file::PROJECT_FILES;
 pub use resources::*;

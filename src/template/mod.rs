@@ -2,13 +2,22 @@
 //!
 //! dbt's macros are global: any model or macro may call any macro by name, and `return()` hands
 //! back a value rather than text. minijinja scopes macros to the template that imports them and
-//! binds each macro to the render state it was created in, so every render imports all macro
-//! files into its own state through a one-line prelude (line numbers stay exact), and bare
-//! names resolve through the render's root context, which wraps each macro to implement
-//! `return()`. Macro definitions are renamed (`etlx__macro__<name>`: minijinja exports no names starting with `_`) so that even calls between
-//! macros of the same file go through that wrapper.
+//! binds each macro to the render state it was created in, so every render imports the
+//! project's macro files into its own state through a one-line prelude (line numbers stay
+//! exact), and bare names resolve through the render's root context, which wraps each macro to
+//! implement `return()`. Macro definitions are renamed (`etlx__macro__<name>`: minijinja
+//! exports no names starting with `_`) so that even calls between macros of the same file go
+//! through that wrapper.
+//!
+//! Defining a macro costs every render that imports it, and etlx's own macro files (the generic
+//! tests, dbt's global macros) hold far more macros than most renders call. For those the
+//! prelude only defines a loader macro, which imports the file into the render the first time
+//! one of its macros is called (minijinja evaluates an import in a context of its own, so the
+//! file's macros see the render's globals wherever that first call happens).
 
 mod context;
+#[cfg(test)]
+mod dbt_macros_tests;
 mod error;
 mod relation;
 mod warehouse;
@@ -23,6 +32,7 @@ pub use context::{Captured, Mode, NodeContext, RefCall, RenderRequest, Shared};
 pub use relation::Relation;
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::project::is_builtin_macro_file;
 use crate::project::macros::macro_definitions;
 use crate::project::{Project, SourceFile};
 
@@ -91,7 +101,8 @@ impl RewrittenFile {
 /// The environment of one project: macro files compiled once, shared by every render.
 pub struct Templates {
     env: Environment<'static>,
-    /// Imports every macro file into the render's state; prepended to each model on line 1.
+    /// Imports the project's macro files into the render's state, and defines the loaders of
+    /// etlx's own; prepended to each model on line 1.
     prelude: String,
     pub(crate) files: HashMap<String, (SourceFile, RewrittenFile)>,
     /// Which prelude module (by position) defines each macro.
@@ -135,21 +146,32 @@ impl Templates {
                         };
                         macro_index.insert(macro_name, imports.len());
                     }
-                    imports.push(name.clone());
+                    imports.push((name.clone(), is_builtin_macro_file(&file.path)));
                 }
                 Err(err) => diags.push(error::syntax_diagnostic(&err, file, &rewritten, 0)),
             }
             files.insert(name, (file.clone(), rewritten));
         }
         let mut prelude = String::new();
-        for (i, name) in imports.iter().enumerate() {
-            prelude.push_str(&format!("{{% import {:?} as __etlx_m{i} %}}", name));
+        let mut slots = Vec::with_capacity(imports.len());
+        let mut lazy = Vec::new();
+        for (i, (name, builtin)) in imports.iter().enumerate() {
+            if *builtin {
+                prelude.push_str(&format!(
+                    "{{% macro __etlx_load{i}() %}}{{% import {name:?} as m %}}{{% do __etlx_loaded({i}, m) %}}{{% endmacro %}}"
+                ));
+                slots.push(format!("__etlx_load{i}"));
+                lazy.push(i.to_string());
+            } else {
+                prelude.push_str(&format!("{{% import {name:?} as __etlx_m{i} %}}"));
+                slots.push(format!("__etlx_m{i}"));
+            }
         }
         if !imports.is_empty() {
-            let modules: Vec<String> = (0..imports.len()).map(|i| format!("__etlx_m{i}")).collect();
             prelude.push_str(&format!(
-                "{{% do __etlx_register({}) %}}",
-                modules.join(", ")
+                "{{% do __etlx_register({}, lazy=[{}]) %}}",
+                slots.join(", "),
+                lazy.join(", ")
             ));
         }
         Templates {
@@ -236,6 +258,41 @@ mod tests {
         assert!(rw.text.contains("macro etlx__macro__a()"));
         let at = rw.text.find("oops").unwrap();
         assert_eq!(rw.original_offset(at), text.find("oops").unwrap());
+    }
+
+    /// etlx's own macro files are imported by a render when it first calls one of their
+    /// macros, which may be deep inside a project macro: they must still see the render's
+    /// globals rather than that macro's arguments, and a project's own version of a
+    /// dispatched macro must still win.
+    #[test]
+    fn built_in_macros_load_on_first_call_from_anywhere() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wrap = "{% macro wrap(target, adapter, dbt) %}{{ generate_schema_name('sales', none) }} {{ generate_database_name(none, none) }} {{ datediff('a', 'b', 'day') }}{% endmacro %}\n";
+        let alias = "{% macro default__generate_alias_name(custom_alias_name=none, node=none) %}alias_{{ custom_alias_name }}{% endmacro %}\n";
+        let project = crate::project::testing::project(
+            dir.path(),
+            &[("macros/wrap.sql", wrap), ("macros/alias.sql", alias)],
+        );
+        let mut diags = Diagnostics::default();
+        let templates = Templates::new(&project, &mut diags);
+        assert!(!diags.has_errors(), "{diags:?}");
+        let shared = Arc::new(Shared {
+            target: to_value(
+                serde_json::json!({"schema": "main", "database": "dev", "name": "dev"}),
+            ),
+            macro_index: templates.macro_index.clone(),
+            ..Shared::default()
+        });
+        let render = |text: &str| {
+            templates
+                .render_str("<model>", text, RenderRequest::without_node(&shared))
+                .unwrap_or_else(|d| panic!("{}", d.message))
+        };
+        assert_eq!(
+            render("{{ wrap('a target', 'an adapter', 'a namespace') }}"),
+            "main_sales dev (date_diff('day', a::timestamp, b::timestamp))"
+        );
+        assert_eq!(render("{{ dbt.generate_alias_name('x') }}"), "alias_x");
     }
 
     #[test]

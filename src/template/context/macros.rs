@@ -1,7 +1,7 @@
 //! Macros called by bare name, as dbt allows. minijinja binds a macro to the template that
 //! imported it, so every bare name goes through a proxy that finds the macro in this render's
-//! imported modules at call time, implements `return()`, and records the macro call stack
-//! for the diagnostic when a macro fails.
+//! imported modules at call time (importing etlx's own files on first use), implements
+//! `return()`, and records the macro call stack for the diagnostic when a macro fails.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use minijinja::value::{Object, ObjectRepr};
 use minijinja::{Error, ErrorKind, State, Value};
 
 use super::super::MACRO_PREFIX;
-use super::{RenderContext, lock};
+use super::{MacroModule, RenderContext, lock};
 
 impl RenderContext {
     /// A macro by bare name. Returned as a proxy resolved at call time: macro files capture
@@ -22,15 +22,33 @@ impl RenderContext {
         }))
     }
 
-    fn resolve_macro(&self, name: &str) -> Option<Value> {
-        let index = *self.shared().macro_index.get(name)?;
-        let module = lock(&self.modules).get(index)?.clone();
+    /// The macro itself, importing its file first if it is one of etlx's own and this render
+    /// has not called any of its macros yet.
+    fn resolve_macro(&self, state: &mut State<'_, '_>, name: &str) -> Result<Option<Value>, Error> {
+        let Some(&index) = self.shared().macro_index.get(name) else {
+            return Ok(None);
+        };
+        let slot = lock(&self.modules).get(index).cloned();
+        let module = match slot {
+            Some(MacroModule::Imported(module)) => module,
+            Some(MacroModule::Pending(loader)) => {
+                // Not under the lock: the loader hands the file back through `__etlx_loaded`.
+                loader.call(state, &[])?;
+                match lock(&self.modules).get(index) {
+                    Some(MacroModule::Imported(module)) => module.clone(),
+                    _ => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        };
         let inner = module
             .get_attr(&format!("{MACRO_PREFIX}{name}"))
             .ok()
-            .filter(|v| !v.is_undefined())?;
-        lock(&self.captured).macros.push(name.to_string());
-        Some(inner)
+            .filter(|v| !v.is_undefined());
+        if inner.is_some() {
+            lock(&self.captured).macros.push(name.to_string());
+        }
+        Ok(inner)
     }
 }
 
@@ -68,15 +86,16 @@ impl Object for MacroFn {
 
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let ctx = self.ctx.upgrade();
-        let inner = ctx
-            .as_ref()
-            .and_then(|ctx| ctx.resolve_macro(&self.name))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::UnknownFunction,
-                    format!("macro {} is not available here", self.name),
-                )
-            })?;
+        let inner = match &ctx {
+            Some(ctx) => ctx.resolve_macro(state, &self.name)?,
+            None => None,
+        }
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownFunction,
+                format!("macro {} is not available here", self.name),
+            )
+        })?;
         let ctx = ctx.as_deref();
         if let Some(ctx) = ctx {
             lock(&ctx.call_stack).push(self.name.clone());

@@ -14,7 +14,7 @@ mod macros;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use minijinja::value::{Object, ObjectRepr, from_args};
+use minijinja::value::{Kwargs, Object, ObjectRepr, from_args};
 use minijinja::{Error, ErrorKind, State, Value};
 use serde::Serialize;
 
@@ -111,10 +111,21 @@ pub struct Captured {
     pub logs: Vec<String>,
 }
 
+/// A macro file as one render holds it.
+#[derive(Clone)]
+enum MacroModule {
+    /// Imported by the prelude.
+    Imported(Value),
+    /// One of etlx's own files, not imported yet: the prelude's loader macro, which imports it
+    /// and hands it over through `__etlx_loaded`.
+    Pending(Value),
+}
+
 pub(crate) struct RenderContext {
     req: RenderRequest,
     captured: Mutex<Captured>,
-    modules: Mutex<Vec<Value>>,
+    /// The macro files, in the order of `Shared::macro_index`.
+    modules: Mutex<Vec<MacroModule>>,
     /// Macros being called right now, outermost first.
     call_stack: Mutex<Vec<String>>,
     /// The call stack when the first error happened, for the diagnostic.
@@ -187,6 +198,7 @@ impl Object for RenderContext {
             "statement" => self.builtin(Builtin::Statement),
             "load_result" => self.builtin(Builtin::LoadResult),
             "__etlx_register" => self.builtin(Builtin::Register),
+            "__etlx_loaded" => self.builtin(Builtin::Loaded),
             "this" => Value::from_object(node?.this.clone()),
             "model" => node?.model.clone(),
             "target" => shared.target.clone(),
@@ -202,7 +214,7 @@ impl Object for RenderContext {
             })),
             _ => {
                 return self.lookup_macro(key).or_else(|| {
-                    shared.namespaces.contains(key).then(|| {
+                    (key == "dbt" || shared.namespaces.contains(key)).then(|| {
                         Value::from_object(macros::Namespace {
                             ctx: Arc::downgrade(self),
                         })
@@ -222,6 +234,7 @@ enum Builtin {
     IsIncremental,
     Adapter,
     Register,
+    Loaded,
     RunQuery,
     Statement,
     LoadResult,
@@ -257,7 +270,28 @@ impl Object for BuiltinFn {
                 ))
             }
             Builtin::Register => {
-                *lock(&self.ctx.modules) = args.to_vec();
+                // `__etlx_register(m0, m1, ..., lazy=[...])`: the positions listed in `lazy`
+                // hold loaders rather than imported files.
+                let (slots, kwargs): (&[Value], Kwargs) = from_args(args)?;
+                let lazy: Vec<usize> = kwargs
+                    .get::<Option<Vec<usize>>>("lazy")?
+                    .unwrap_or_default();
+                kwargs.assert_all_used()?;
+                *lock(&self.ctx.modules) = slots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, slot)| match lazy.contains(&i) {
+                        true => MacroModule::Pending(slot.clone()),
+                        false => MacroModule::Imported(slot.clone()),
+                    })
+                    .collect();
+                Ok(Value::from(""))
+            }
+            Builtin::Loaded => {
+                let (index, module): (usize, Value) = from_args(args)?;
+                if let Some(slot) = lock(&self.ctx.modules).get_mut(index) {
+                    *slot = MacroModule::Imported(module);
+                }
                 Ok(Value::from(""))
             }
             Builtin::RunQuery => {
