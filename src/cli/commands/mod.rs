@@ -15,6 +15,7 @@ mod run;
 use etlx::compile::{Compilation, CompileOptions};
 use etlx::project::{LoadOptions, Project};
 use etlx::sql::StaticAnalysis;
+use run::Verb;
 
 use super::{
     CatalogCommand, Cli, Command, Global, Outcome, Printer, Selection, SourceCommand,
@@ -27,10 +28,16 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Init { name } => project::init(global, name, printer),
         Command::Compile { selection } => compile::compile(global, selection, printer),
         Command::Ls { selection, output } => compile::ls(global, selection, *output, printer),
-        Command::Run { selection, exec } => run::run(global, selection, exec, printer),
-        Command::Seed { selection, exec } => run::seed(global, selection, exec, printer),
-        Command::Test { selection, exec } => run::test(global, selection, exec, printer),
-        Command::Build { selection, exec } => run::build(global, selection, exec, printer),
+        Command::Run { selection, exec } => run::verb(Verb::Run, global, selection, exec, printer),
+        Command::Seed { selection, exec } => {
+            run::verb(Verb::Seed, global, selection, exec, printer)
+        }
+        Command::Test { selection, exec } => {
+            run::verb(Verb::Test, global, selection, exec, printer)
+        }
+        Command::Build { selection, exec } => {
+            run::verb(Verb::Build, global, selection, exec, printer)
+        }
         Command::Retry { exec } => run::retry(global, exec, printer),
         Command::Show {
             selection,

@@ -12,66 +12,50 @@ use super::{Global, Outcome, Printer, Selection, compile_and_report, load, selec
 use crate::cli::ExecArgs;
 use crate::cli::reporter::RunReporter;
 
-const BUILD: &[ResourceType] = &[
-    ResourceType::Seed,
-    ResourceType::Model,
-    ResourceType::Test,
-    ResourceType::UnitTest,
-];
-const TESTS: &[ResourceType] = &[ResourceType::Test, ResourceType::UnitTest];
-
-pub(super) fn run(
-    global: &Global,
-    selection: &Selection,
-    exec: &ExecArgs,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    let kinds = &[ResourceType::Model];
-    execute(
-        global,
-        Invocation::new("run", selection, exec, kinds),
-        printer,
-    )
+/// The building commands, each with the kinds of node it runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Verb {
+    Run,
+    Seed,
+    Test,
+    Build,
 }
 
-pub(super) fn seed(
-    global: &Global,
-    selection: &Selection,
-    exec: &ExecArgs,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    let kinds = &[ResourceType::Seed];
-    execute(
-        global,
-        Invocation::new("seed", selection, exec, kinds),
-        printer,
-    )
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Verb::Run => "run",
+            Verb::Seed => "seed",
+            Verb::Test => "test",
+            Verb::Build => "build",
+        }
+    }
+
+    fn kinds(self) -> &'static [ResourceType] {
+        match self {
+            Verb::Run => &[ResourceType::Model],
+            Verb::Seed => &[ResourceType::Seed],
+            Verb::Test => &[ResourceType::Test, ResourceType::UnitTest],
+            Verb::Build => &[
+                ResourceType::Seed,
+                ResourceType::Model,
+                ResourceType::Test,
+                ResourceType::UnitTest,
+            ],
+        }
+    }
 }
 
-pub(super) fn test(
+/// `etlx run`, `seed`, `test` or `build`.
+pub(super) fn verb(
+    verb: Verb,
     global: &Global,
     selection: &Selection,
     exec: &ExecArgs,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
-    execute(
-        global,
-        Invocation::new("test", selection, exec, TESTS),
-        printer,
-    )
-}
-
-pub(super) fn build(
-    global: &Global,
-    selection: &Selection,
-    exec: &ExecArgs,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    execute(
-        global,
-        Invocation::new("build", selection, exec, BUILD),
-        printer,
-    )
+    let invocation = Invocation::new(verb.name(), selection, exec, verb.kinds());
+    execute(global, invocation, printer)
 }
 
 /// What a building command was asked: its verb, selection, flags and the kinds it runs.
@@ -193,7 +177,7 @@ pub(super) fn retry(
         let nothing = Selection::default();
         return execute(
             global,
-            Invocation::new("retry", &nothing, exec, BUILD),
+            Invocation::new("retry", &nothing, exec, Verb::Build.kinds()),
             printer,
         );
     };
@@ -220,7 +204,7 @@ pub(super) fn retry(
     exec.full_refresh |= previous.full_refresh;
     execute(
         &replayed,
-        Invocation::new("retry", &selection, &exec, BUILD),
+        Invocation::new("retry", &selection, &exec, Verb::Build.kinds()),
         printer,
     )
 }
