@@ -56,16 +56,12 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
         parent_map.insert(id.clone(), json!(c.graph.parents(id)));
         child_map.insert(id.clone(), json!(c.graph.children(id)));
     }
+    let mut metadata = metadata(MANIFEST_SCHEMA, c, c.generated_at.clone());
+    metadata["project_name"] = json!(project.name);
+    metadata["adapter_type"] = json!(project.target.dialect.name());
+    metadata["env"] = json!({});
     let manifest = json!({
-        "metadata": {
-            "dbt_schema_version": MANIFEST_SCHEMA,
-            "etlx_version": env!("CARGO_PKG_VERSION"),
-            "generated_at": c.generated_at,
-            "invocation_id": c.invocation_id,
-            "project_name": project.name,
-            "adapter_type": project.target.dialect.name(),
-            "env": {},
-        },
+        "metadata": metadata,
         "nodes": nodes,
         "sources": sources,
         "macros": macros_json(project),
@@ -232,17 +228,22 @@ pub fn run_results(
         })
         .collect();
     let value = json!({
-        "metadata": {
-            "dbt_schema_version": RUN_RESULTS_SCHEMA,
-            "etlx_version": env!("CARGO_PKG_VERSION"),
-            "generated_at": chrono::Utc::now().to_rfc3339(),
-            "invocation_id": c.invocation_id,
-        },
+        "metadata": metadata(RUN_RESULTS_SCHEMA, c, chrono::Utc::now().to_rfc3339()),
         "results": entries,
         "elapsed_time": elapsed,
         "args": args,
     });
     project.secrets.redact_json(value)
+}
+
+/// The `metadata` every artifact opens with, in dbt's key order.
+fn metadata(schema: &str, c: &Compilation, generated_at: String) -> Value {
+    json!({
+        "dbt_schema_version": schema,
+        "etlx_version": env!("CARGO_PKG_VERSION"),
+        "generated_at": generated_at,
+        "invocation_id": c.invocation_id,
+    })
 }
 
 /// `target/sources.json` of `etlx source freshness`, in dbt's shape.
@@ -268,12 +269,7 @@ pub fn sources(project: &Project, c: &Compilation, checks: &[Check], elapsed: f6
         })
         .collect();
     let value = json!({
-        "metadata": {
-            "dbt_schema_version": SOURCES_SCHEMA,
-            "etlx_version": env!("CARGO_PKG_VERSION"),
-            "generated_at": chrono::Utc::now().to_rfc3339(),
-            "invocation_id": c.invocation_id,
-        },
+        "metadata": metadata(SOURCES_SCHEMA, c, chrono::Utc::now().to_rfc3339()),
         "results": results,
         "elapsed_time": elapsed,
     });

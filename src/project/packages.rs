@@ -160,11 +160,17 @@ pub fn install_path(root: &Path) -> String {
         .iter()
         .find_map(|f| std::fs::read_to_string(root.join(f)).ok().map(|t| (*f, t)))
         .and_then(|(f, text)| Document::parse(Path::new(f), Arc::from(text)).ok())
-        .and_then(|doc| {
-            doc.root
-                .get("packages-install-path")
-                .and_then(Yaml::as_scalar_string)
-        })
+        .map_or_else(
+            || DEFAULT_INSTALL_PATH.to_string(),
+            |doc| install_path_in(&doc),
+        )
+}
+
+/// `packages-install-path` of a parsed project file, or dbt's default.
+pub(super) fn install_path_in(doc: &Document) -> String {
+    doc.root
+        .get("packages-install-path")
+        .and_then(Yaml::as_scalar_string)
         .unwrap_or_else(|| DEFAULT_INSTALL_PATH.to_string())
 }
 

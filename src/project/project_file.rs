@@ -159,11 +159,7 @@ fn read_paths(doc: &Document, diags: &mut Diagnostics) -> Paths {
         tests: list(&["test-paths"], "tests"),
         clean_targets: list(&["clean-targets"], &target),
         target,
-        packages: doc
-            .root
-            .get("packages-install-path")
-            .and_then(Yaml::as_scalar_string)
-            .unwrap_or_else(|| super::packages::DEFAULT_INSTALL_PATH.into()),
+        packages: super::packages::install_path_in(doc),
     }
 }
 
