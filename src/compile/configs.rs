@@ -53,7 +53,7 @@ pub(super) fn render_configs(
 fn has_jinja(config: &Config) -> bool {
     fn any(value: &Value) -> bool {
         match value {
-            Value::String(s) => s.contains("{{") || s.contains("{%"),
+            Value::String(s) => is_template(s),
             Value::Array(items) => items.iter().any(any),
             Value::Object(map) => map.values().any(any),
             _ => false,
@@ -73,7 +73,7 @@ fn render_value(
     shared: &Arc<Shared>,
 ) -> Result<(), Box<crate::diag::Diagnostic>> {
     match value {
-        Value::String(s) if s.contains("{{") || s.contains("{%") => {
+        Value::String(s) if is_template(s) => {
             let rendered = templates.render_str(name, s, RenderRequest::without_node(shared))?;
             *s = rendered.trim().to_string();
         }
@@ -90,4 +90,8 @@ fn render_value(
         _ => {}
     }
     Ok(())
+}
+
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
 }
