@@ -95,6 +95,7 @@ impl From<ResourceTypeArg> for etlx::project::ResourceType {
         match arg {
             ResourceTypeArg::Model => ResourceType::Model,
             ResourceTypeArg::Seed => ResourceType::Seed,
+            ResourceTypeArg::Snapshot => ResourceType::Snapshot,
             ResourceTypeArg::Source => ResourceType::Source,
             ResourceTypeArg::Test => ResourceType::Test,
             ResourceTypeArg::UnitTest => ResourceType::UnitTest,
@@ -173,6 +174,13 @@ pub enum Command {
         #[command(flatten)]
         exec: ExecArgs,
     },
+    /// Record the changes of each selected snapshot (slowly changing dimensions, type 2).
+    Snapshot {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
     /// Run the data tests of the selected nodes.
     Test {
         #[command(flatten)]
@@ -180,8 +188,8 @@ pub enum Command {
         #[command(flatten)]
         exec: ExecArgs,
     },
-    /// Seeds, models and their tests, in one run over the DAG: each node's tests run right
-    /// after it, and a failing test skips what is downstream.
+    /// Seeds, models, snapshots and their tests, in one run over the DAG: each node's tests
+    /// run right after it, and a failing test skips what is downstream.
     Build {
         #[command(flatten)]
         selection: Selection,
@@ -317,6 +325,7 @@ pub enum CatalogCommand {
 pub enum ResourceTypeArg {
     Model,
     Seed,
+    Snapshot,
     Source,
     Test,
     #[value(name = "unit_test")]

@@ -63,11 +63,14 @@ pub(super) fn final_configs<'a>(
         if let Some(c) = discovered.get(&node.unique_id) {
             config.merge_all(&c.config);
         }
-        if node.resource_type == ResourceType::Seed && config.get("materialized").is_none() {
-            config.merge("materialized", "seed".into());
-        }
-        if node.resource_type == ResourceType::Test && config.get("materialized").is_none() {
-            config.merge("materialized", "test".into());
+        let fixed = match node.resource_type {
+            ResourceType::Seed => Some("seed"),
+            ResourceType::Test => Some("test"),
+            ResourceType::Snapshot => Some("snapshot"),
+            _ => None,
+        };
+        if let Some(materialized) = fixed.filter(|_| config.get("materialized").is_none()) {
+            config.merge("materialized", materialized.into());
         }
         if !config.enabled() {
             disabled.insert(node.unique_id.as_str());

@@ -360,38 +360,55 @@ fn point_at_test_declarations(project: &Project, diags: &mut Diagnostics) {
 }
 
 /// A bad `incremental_strategy`, `unique_key` or `incremental_predicates` only matters once
-/// the table exists: the first run would build it and the second fail. Say so at compile.
-fn check_incremental_configs(project: &Project, c: &mut Compilation) {
+/// the table exists: the first run would build it and the second fail. A snapshot without a
+/// `unique_key` or a strategy would fail at run time, after its parents were built. Say both
+/// at compile, at the config key.
+fn check_build_configs(project: &Project, c: &mut Compilation) {
+    use crate::materialize::{PlanError, Strategy, snapshot::Snapshot};
     for id in &c.selected {
         let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
             continue;
         };
-        if compiled.config.materialized() != "incremental" {
-            continue;
-        }
-        let Err(e) =
-            crate::materialize::Strategy::from_config(&compiled.config, project.target.dialect)
-        else {
-            continue;
-        };
-        let (key, hint) = match e {
-            crate::materialize::PlanError::PredicatesWithAppend => (
-                "incremental_predicates",
-                "set a unique_key (merge), or incremental_strategy='delete+insert' with one",
-            ),
-            _ => (
-                "incremental_strategy",
-                "append needs no key; merge and delete+insert need a unique_key",
-            ),
+        let config = &compiled.config;
+        let (code, e, key, hint) = match config.materialized() {
+            "incremental" => match Strategy::from_config(config, project.target.dialect) {
+                Err(e @ PlanError::PredicatesWithAppend) => (
+                    "incremental-config",
+                    e,
+                    "incremental_predicates",
+                    "set a unique_key (merge), or incremental_strategy='delete+insert' with one",
+                ),
+                Err(e) => (
+                    "incremental-config",
+                    e,
+                    "incremental_strategy",
+                    "append needs no key; merge and delete+insert need a unique_key",
+                ),
+                Ok(_) => continue,
+            },
+            "snapshot" => match Snapshot::from_config(config) {
+                Err(e @ PlanError::Snapshot { key, .. }) => (
+                    "snapshot-config",
+                    e,
+                    key,
+                    "a snapshot needs a unique_key and a strategy: 'timestamp' with updated_at, or 'check' with check_cols",
+                ),
+                _ => continue,
+            },
+            _ => continue,
         };
         let text = node.file.text.clone();
-        let start = text.find(key).unwrap_or(0);
-        let at = Location::new(node.file.path.clone(), text, start..start + key.len());
-        c.diagnostics.push(
-            Diagnostic::error("incremental-config", e.to_string())
-                .at(at)
-                .hint(hint),
-        );
+        // The key where it is set, else the config call that lacks it.
+        let span = [key, "config"]
+            .into_iter()
+            .find_map(|k| text.find(k).map(|s| s..s + k.len()))
+            .unwrap_or_else(|| {
+                let s = text.len() - text.trim_start().len();
+                s..s
+            });
+        let at = Location::new(node.file.path.clone(), text, span);
+        c.diagnostics
+            .push(Diagnostic::error(code, e.to_string()).at(at).hint(hint));
     }
 }
 

@@ -4,7 +4,7 @@
 use super::node_request;
 use super::sources::{RenderedSources, file_reader, rendered_reader};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::project::{Config, Node, Project, Source};
+use crate::project::{Config, Node, Project, ResourceType, Source};
 use crate::sql::Dialect;
 use crate::template::{Mode, Relation, Shared, Templates};
 use std::collections::HashMap;
@@ -79,6 +79,23 @@ pub(super) fn relations(
             .map(str::to_string)
             .unwrap_or_else(|| node.name.clone());
         let custom_database = config.get_str("database");
+        // A snapshot's `target_schema` (dbt before 1.9, still common) is the schema as given.
+        let target_schema = config
+            .get_str("target_schema")
+            .filter(|_| node.resource_type == ResourceType::Snapshot);
+        if let Some(schema) = target_schema {
+            let database = config.get_str("target_database").or(custom_database);
+            out.insert(
+                node.name.clone(),
+                Relation::table(
+                    dialect,
+                    database.map(str::to_string),
+                    schema.to_string(),
+                    alias,
+                ),
+            );
+            continue;
+        }
         let names = (|| {
             let schema = custom(
                 "generate_schema_name",

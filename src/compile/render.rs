@@ -3,7 +3,7 @@
 
 use super::analyse::analyze;
 use super::ephemeral::{Inlined, ephemeral_ancestors, inline_ephemerals};
-use super::{Compilation, CompileOptions, Task, check_incremental_configs, node_request};
+use super::{Compilation, CompileOptions, Task, check_build_configs, node_request};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Node, Project, ResourceType};
 use crate::template::{Mode, RenderRequest, Shared, Templates};
@@ -45,7 +45,7 @@ pub(super) fn render_selected(
             Err(d) => c.diagnostics.push(*d),
         }
     }
-    check_incremental_configs(project, c);
+    check_build_configs(project, c);
     let finished: Vec<(String, Inlined)> = c
         .selected
         .iter()
@@ -243,11 +243,17 @@ pub(super) fn render_project_hooks(
     c.on_run_end = render("on-run-end", &project.on_run_end, &mut c.diagnostics);
 }
 
+/// Where a node's compiled SQL goes: beside its file's path, as dbt does; a snapshot file (or
+/// a YAML file) holds several, so each snapshot is a file in a folder named after it.
 pub(super) fn compiled_path(project: &Project, node: &Node) -> PathBuf {
-    PathBuf::from(&project.paths.target)
+    let path = PathBuf::from(&project.paths.target)
         .join("compiled")
         .join(&project.name)
-        .join(&node.file.path)
+        .join(&node.file.path);
+    match node.resource_type {
+        ResourceType::Snapshot => path.join(format!("{}.sql", node.name)),
+        _ => path,
+    }
 }
 
 pub(super) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {

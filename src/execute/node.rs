@@ -276,6 +276,7 @@ fn build_relation(
             }
         }
         "external" => crate::execute::publish::external(project, conn, t, sql, config),
+        "snapshot" => build_snapshot(conn, t, sql, s, config),
         "incremental" if s.existing != Some(RelationKind::Table) || s.full_refresh => {
             run_statements(conn, &materialize::table(t, sql, s, config))
         }
@@ -302,4 +303,34 @@ fn build_relation(
         }
         other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).into()),
     }
+}
+
+/// A snapshot's first build copies the query; later runs stage the changes and apply them.
+/// dbt never rebuilds a snapshot from scratch (its history cannot be queried again), and
+/// neither does `--full-refresh` here.
+fn build_snapshot(
+    conn: &mut dyn Connection,
+    t: &QualifiedName,
+    sql: &str,
+    s: &Situation,
+    config: &crate::project::Config,
+) -> Result<Option<u64>, RunError> {
+    let snapshot = materialize::snapshot::Snapshot::from_config(config)?;
+    if s.existing != Some(RelationKind::Table) {
+        let first = Situation {
+            full_refresh: false,
+            ..s.clone()
+        };
+        let select = snapshot.first_build(sql, t.dialect);
+        return run_statements(conn, &materialize::table(t, &select, &first, config));
+    }
+    let query = conn.describe(&format!(
+        "select * from (\n{}\n) as q",
+        sql.trim().trim_end_matches(';')
+    ))?;
+    let existing = conn.columns(t.schema, t.name)?;
+    let changes = snapshot.changes(t, sql, &query, &existing);
+    run_statements(conn, &materialize::stage(t, &changes))?;
+    let staged = conn.describe(&format!("select * from {}", materialize::stage_name(t)))?;
+    run_statements(conn, &snapshot.apply(t, &staged, &existing))
 }

@@ -12,13 +12,16 @@ use super::results::{Event, NodeResult, Reporter, skipped};
 use crate::compile::{Compilation, CompiledNode};
 use crate::project::ResourceType;
 
-/// Nodes this run builds: selected models that are relations, and seeds.
+/// Nodes this run builds: selected models that are relations, seeds, snapshots and tests.
 fn runnable(c: &Compilation) -> Vec<&CompiledNode> {
     c.selected
         .iter()
         .filter_map(|id| c.nodes.get(id))
         .filter(|n| match n.resource_type {
-            ResourceType::Seed | ResourceType::Test | ResourceType::UnitTest => true,
+            ResourceType::Seed
+            | ResourceType::Snapshot
+            | ResourceType::Test
+            | ResourceType::UnitTest => true,
             ResourceType::Model => n.config.materialized() != "ephemeral",
             _ => false,
         })

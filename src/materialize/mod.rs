@@ -8,6 +8,7 @@
 pub mod duckdb;
 pub mod postgres;
 pub mod redshift;
+pub mod snapshot;
 
 use crate::adapter::{ColumnInfo, RelationKind};
 use crate::project::Config;
@@ -203,7 +204,7 @@ impl QualifiedName<'_> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error(
-        "unknown materialization '{0}'; use view, table, incremental, ephemeral, external or seed"
+        "unknown materialization '{0}'; use view, table, incremental, ephemeral, external, seed or snapshot"
     )]
     UnknownMaterialization(String),
     #[error("unknown incremental_strategy '{0}'; use append, delete+insert or merge")]
@@ -221,6 +222,10 @@ pub enum PlanError {
         "unknown on_schema_change '{0}'; use ignore, append_new_columns, sync_all_columns or fail"
     )]
     UnknownSchemaChange(String),
+    /// A snapshot's config that cannot build (no unique_key, an unknown strategy, ...), and
+    /// the config key to fix.
+    #[error("{message}")]
+    Snapshot { key: &'static str, message: String },
     /// A seed file that cannot load whole (a ragged row, an unreadable header), with where.
     #[error("{0}")]
     Seed(String),

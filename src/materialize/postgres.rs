@@ -326,6 +326,69 @@ mod tests {
                 apply(&t, &Strategy::Merge(recent), &cols, &[], &[]),
             ),
         ]
+        .into_iter()
+        .chain(snapshot_plans(&t))
+        .collect()
+    }
+
+    /// A snapshot's first build, and a later run: by timestamp with deletes invalidated, and
+    /// by checked columns under a composite key with deleted rows kept as versions.
+    fn snapshot_plans(t: &QualifiedName) -> Vec<(&'static str, Vec<String>)> {
+        use crate::materialize::snapshot::Snapshot;
+        let by_time = Snapshot::from_config(&config(serde_json::json!({
+            "unique_key": "user_id", "strategy": "timestamp", "updated_at": "updated_at",
+            "hard_deletes": "invalidate"
+        })))
+        .expect("timestamp snapshot");
+        let by_columns = Snapshot::from_config(&config(serde_json::json!({
+            "unique_key": ["org", "user_id"], "strategy": "check", "check_cols": ["level"],
+            "hard_deletes": "new_record", "dbt_valid_to_current": "'9999-12-31'::timestamp"
+        })))
+        .expect("check snapshot");
+        let sql = "select org, user_id, level, updated_at from analytics.dim_users";
+        let query = [
+            col("org", "text"),
+            col("user_id", "integer"),
+            col("level", "text"),
+            col("updated_at", "timestamp"),
+        ];
+        let mut existing = query.to_vec();
+        for meta in [
+            "dbt_scd_id",
+            "dbt_updated_at",
+            "dbt_valid_from",
+            "dbt_valid_to",
+        ] {
+            existing.push(col(meta, "text"));
+        }
+        let mut staged = vec![col("dbt_change_type", "text")];
+        staged.extend(query.iter().cloned());
+        staged.push(col("dbt_unique_key", "integer"));
+        staged.extend(existing[4..].iter().cloned());
+        staged.push(col("region", "text"));
+        vec![
+            (
+                "snapshot, first build",
+                table(
+                    t,
+                    &by_time.first_build(sql, t.dialect),
+                    &Situation::default(),
+                    &config(serde_json::json!({})),
+                ),
+            ),
+            (
+                "snapshot by timestamp, changes staged",
+                stage(t, &by_time.changes(t, sql, &query, &existing)),
+            ),
+            (
+                "snapshot by check_cols, composite key, new_record, changes staged",
+                stage(t, &by_columns.changes(t, sql, &query, &existing)),
+            ),
+            (
+                "snapshot, changes applied (a new source column added)",
+                by_time.apply(t, &staged, &existing),
+            ),
+        ]
     }
 
     fn render(plans: &[(&str, Vec<String>)]) -> String {

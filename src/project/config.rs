@@ -49,6 +49,16 @@ pub const KNOWN_KEYS: &[&str] = &[
     "grants",
     "group",
     "access",
+    // snapshots
+    "strategy",
+    "updated_at",
+    "check_cols",
+    "target_schema",
+    "target_database",
+    "hard_deletes",
+    "invalidate_hard_deletes",
+    "snapshot_meta_column_names",
+    "dbt_valid_to_current",
     "batch_size",
     "glue_database",
     "options",
@@ -62,6 +72,7 @@ pub const MATERIALIZATIONS: &[&str] = &[
     "ephemeral",
     "external",
     "seed",
+    "snapshot",
 ];
 
 /// Keys whose values accumulate across layers instead of being replaced.

@@ -14,6 +14,7 @@ pub(super) fn apply_project_config(project: &mut Project, doc: &Document, diags:
     for (section, resource_type) in [
         ("models", ResourceType::Model),
         ("seeds", ResourceType::Seed),
+        ("snapshots", ResourceType::Snapshot),
         ("data_tests", ResourceType::Test),
         ("tests", ResourceType::Test),
         ("sources", ResourceType::Source),

@@ -149,6 +149,7 @@ enum FileKind {
     PackageMacro,
     Seed,
     Singular,
+    Snapshot,
     Yaml,
 }
 
@@ -201,6 +202,11 @@ fn discover_files(root: &Path, paths: &Paths) -> Vec<(FileKind, PathBuf)> {
     });
     walk(&paths.seeds, &|ext| match ext {
         "csv" => Some(FileKind::Seed),
+        "yml" | "yaml" => Some(FileKind::Yaml),
+        _ => None,
+    });
+    walk(&paths.snapshots, &|ext| match ext {
+        "sql" => Some(FileKind::Snapshot),
         "yml" | "yaml" => Some(FileKind::Yaml),
         _ => None,
     });
@@ -332,16 +338,18 @@ fn read_all(
 }
 
 fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) {
-    // Models and seeds share one namespace (`ref` cannot tell them apart); tests have their own.
+    // Models, seeds and snapshots share one namespace (`ref` cannot tell them apart); tests
+    // have their own.
     let mut seen: HashMap<(bool, String), PathBuf> = HashMap::new();
     for (kind, file) in files {
         let (resource_type, roots) = match kind {
             FileKind::Model => (ResourceType::Model, &project.paths.models),
             FileKind::Seed => (ResourceType::Seed, &project.paths.seeds),
             FileKind::Singular => (ResourceType::Test, &project.paths.tests),
+            FileKind::Snapshot => (ResourceType::Snapshot, &project.paths.snapshots),
             _ => continue,
         };
-        let name = file
+        let stem = file
             .path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -351,48 +359,74 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
             .find_map(|r| file.path.strip_prefix(r).ok())
             .unwrap_or(&file.path)
             .to_path_buf();
-        let clash_key = (resource_type == ResourceType::Test, name.clone());
-        if let Some(first) = seen.get(&clash_key) {
-            diags.push(
-                Diagnostic::error(
-                    "duplicate-name",
-                    format!("two {}s are named '{name}'", resource_type.name()),
-                )
-                .at(file.location(0..0).with_label("second definition"))
-                .note(format!(
-                    "also defined in {}",
-                    crate::diag::display_path(first)
-                ))
-                .hint("rename one of the files: `ref` needs model and seed names to be unique"),
-            );
-            continue;
-        }
-        seen.insert(clash_key, file.path.clone());
-        let mut fqn = vec![project.name.clone()];
-        fqn.extend(
+        let mut folder_fqn = vec![project.name.clone()];
+        folder_fqn.extend(
             rel.parent()
                 .into_iter()
                 .flat_map(|p| p.iter().map(|c| c.to_string_lossy().into_owned())),
         );
-        fqn.push(name.clone());
-        let unique_id = format!("{}.{}.{}", resource_type.name(), project.name, name);
-        project.nodes.insert(
-            unique_id.clone(),
-            Node {
-                unique_id,
-                name,
-                resource_type,
-                file: file.clone(),
-                path: rel,
-                fqn,
-                config: Config::default(),
-                description: String::new(),
-                columns: IndexMap::new(),
-                tests: Vec::new(),
-                patch_path: None,
-                tested: None,
-            },
-        );
+        // A snapshot file may hold several blocks; dbt names each by the file, then the block.
+        let entries = match kind {
+            FileKind::Snapshot => {
+                folder_fqn.push(stem);
+                snapshot_entries(file, diags)
+            }
+            _ => vec![(stem, file.clone())],
+        };
+        for (name, file) in entries {
+            let clash_key = (resource_type == ResourceType::Test, name.clone());
+            if let Some(first) = seen.get(&clash_key) {
+                diags.push(
+                    Diagnostic::error(
+                        "duplicate-name",
+                        format!("two {}s are named '{name}'", resource_type.name()),
+                    )
+                    .at(file.location(0..0).with_label("second definition"))
+                    .note(format!(
+                        "also defined in {}",
+                        crate::diag::display_path(first)
+                    ))
+                    .hint("rename one of them: `ref` needs model, seed and snapshot names to be unique"),
+                );
+                continue;
+            }
+            seen.insert(clash_key, file.path.clone());
+            let mut fqn = folder_fqn.clone();
+            fqn.push(name.clone());
+            project.add_node(resource_type, name, file, rel.clone(), fqn);
+        }
+    }
+}
+
+/// Each `{% snapshot %}` block of a file, as a name and the file with only its body left.
+fn snapshot_entries(file: &SourceFile, diags: &mut Diagnostics) -> Vec<(String, SourceFile)> {
+    match super::snapshot_blocks::snapshot_blocks(&file.text) {
+        Ok(blocks) if blocks.is_empty() => {
+            diags.push(
+                Diagnostic::error(
+                    "snapshot-block",
+                    "this file in a snapshot folder holds no snapshot",
+                )
+                .at(file.location(0..0))
+                .hint("wrap the query in {% snapshot name %} ... {% endsnapshot %}, or move the file to the models folder"),
+            );
+            Vec::new()
+        }
+        Ok(blocks) => blocks
+            .into_iter()
+            .map(|b| {
+                let text = super::snapshot_blocks::blank_outside(&file.text, &b.body);
+                let file = SourceFile {
+                    path: file.path.clone(),
+                    text: Arc::from(text),
+                };
+                (b.name, file)
+            })
+            .collect(),
+        Err(e) => {
+            diags.push(Diagnostic::error("snapshot-block", e.message).at(file.location(e.span)));
+            Vec::new()
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod profile;
 mod project_file;
 pub mod properties;
 mod resources;
+mod snapshot_blocks;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod unit_test_specs;

@@ -157,6 +157,7 @@ fn read_paths(doc: &Document, diags: &mut Diagnostics) -> Paths {
         macros: list(&["macro-paths"], "macros"),
         seeds: list(&["seed-paths", "data-paths"], "seeds"),
         tests: list(&["test-paths"], "tests"),
+        snapshots: list(&["snapshot-paths"], "snapshots"),
         clean_targets: list(&["clean-targets"], &target),
         target,
         packages: super::packages::install_path_in(doc),

@@ -46,6 +46,19 @@ const MODEL_KEYS: &[&str] = &[
     "deprecation_date",
     "time_spine",
 ];
+const SNAPSHOT_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "config",
+    "columns",
+    "data_tests",
+    "tests",
+    "meta",
+    "docs",
+    "tags",
+    "group",
+    "relation",
+];
 const COLUMN_KEYS: &[&str] = &[
     "name",
     "description",
@@ -119,6 +132,12 @@ pub fn apply(project: &mut Project, docs: &[Document], diags: &mut Diagnostics) 
                 apply_node_properties(project, doc, entry, resource_type, diags);
             }
         }
+        for entry in list(doc, doc.root.get("snapshots"), "snapshots", diags) {
+            if let Some(relation) = entry.get("relation") {
+                define_snapshot(project, doc, entry, relation, diags);
+            }
+            apply_node_properties(project, doc, entry, ResourceType::Snapshot, diags);
+        }
         for entry in list(doc, doc.root.get("sources"), "sources", diags) {
             add_source(project, doc, entry, diags);
         }
@@ -169,6 +188,51 @@ fn name_of(doc: &Document, entry: &Yaml, what: &str, diags: &mut Diagnostics) ->
     name
 }
 
+/// A snapshot defined in YAML (dbt 1.9): `relation: ref('stg_users')` is what it copies. Its
+/// template is that `select`, placed on the line of `relation:` so errors point there.
+fn define_snapshot(
+    project: &mut Project,
+    doc: &Document,
+    entry: &Yaml,
+    relation: &Yaml,
+    diags: &mut Diagnostics,
+) {
+    let Some(name) = name_of(doc, entry, "snapshot", diags) else {
+        return;
+    };
+    let Some(target) = relation.as_scalar_string() else {
+        diags.push(doc.error_at(
+            relation.pos,
+            "properties",
+            "`relation:` must be a ref or a source: relation: ref('stg_users')",
+        ));
+        return;
+    };
+    if project
+        .nodes
+        .values()
+        .any(|n| n.name == name && n.resource_type.is_relation())
+    {
+        diags.push(
+            doc.error_at(
+                entry.pos,
+                "duplicate-name",
+                format!("snapshot '{name}' is defined here and by a file"),
+            )
+            .hint("`ref` needs model, seed and snapshot names to be unique: rename one of them"),
+        );
+        return;
+    }
+    let padding = "\n".repeat(relation.pos.line.saturating_sub(1));
+    let file = super::SourceFile {
+        path: doc.path.clone(),
+        text: format!("{padding}select * from {{{{ {target} }}}}\n").into(),
+    };
+    let fqn = vec![project.name.clone(), name.clone()];
+    let path = doc.path.clone();
+    project.add_node(ResourceType::Snapshot, name, file, path, fqn);
+}
+
 fn apply_node_properties(
     project: &mut Project,
     doc: &Document,
@@ -180,7 +244,11 @@ fn apply_node_properties(
     let Some(name) = name_of(doc, entry, what, diags) else {
         return;
     };
-    doc.check_keys(entry, MODEL_KEYS, &format!("{what} '{name}'"), diags);
+    let keys = match resource_type {
+        ResourceType::Snapshot => SNAPSHOT_KEYS,
+        _ => MODEL_KEYS,
+    };
+    doc.check_keys(entry, keys, &format!("{what} '{name}'"), diags);
     let unique_id = format!("{what}.{}.{name}", project.name);
     let Some(node) = project.nodes.get_mut(&unique_id) else {
         let names = project

@@ -17,6 +17,7 @@ use crate::sql::StaticAnalysis;
 pub enum ResourceType {
     Model,
     Seed,
+    Snapshot,
     Source,
     Test,
     UnitTest,
@@ -27,6 +28,7 @@ impl ResourceType {
         match text {
             "model" => Some(ResourceType::Model),
             "seed" => Some(ResourceType::Seed),
+            "snapshot" => Some(ResourceType::Snapshot),
             "source" => Some(ResourceType::Source),
             "test" => Some(ResourceType::Test),
             "unit_test" => Some(ResourceType::UnitTest),
@@ -34,15 +36,19 @@ impl ResourceType {
         }
     }
 
-    /// Models and seeds: what `ref()` can name.
+    /// Models, seeds and snapshots: what `ref()` can name.
     pub fn is_relation(self) -> bool {
-        matches!(self, ResourceType::Model | ResourceType::Seed)
+        matches!(
+            self,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+        )
     }
 
     pub fn name(self) -> &'static str {
         match self {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
+            ResourceType::Snapshot => "snapshot",
             ResourceType::Source => "source",
             ResourceType::Test => "test",
             ResourceType::UnitTest => "unit_test",
@@ -139,7 +145,7 @@ pub struct TestDecl {
     pub location: Option<Location>,
 }
 
-/// A model or seed: something with a file that becomes a relation.
+/// A model, seed or snapshot (or a test): something with a file that becomes a relation.
 #[derive(Debug, Clone)]
 pub struct Node {
     pub unique_id: String,
@@ -220,6 +226,7 @@ pub struct Paths {
     pub macros: Vec<String>,
     pub seeds: Vec<String>,
     pub tests: Vec<String>,
+    pub snapshots: Vec<String>,
     pub target: String,
     pub clean_targets: Vec<String>,
     /// `packages-install-path`: where `etlx deps` installs packages.
@@ -261,6 +268,35 @@ pub struct Project {
 }
 
 impl Project {
+    /// A node from a file, with no properties yet; its unique id is `<type>.<project>.<name>`.
+    pub fn add_node(
+        &mut self,
+        resource_type: ResourceType,
+        name: String,
+        file: SourceFile,
+        path: PathBuf,
+        fqn: Vec<String>,
+    ) {
+        let unique_id = format!("{}.{}.{}", resource_type.name(), self.name, name);
+        self.nodes.insert(
+            unique_id.clone(),
+            Node {
+                unique_id,
+                name,
+                resource_type,
+                file,
+                path,
+                fqn,
+                config: Config::default(),
+                description: String::new(),
+                columns: IndexMap::new(),
+                tests: Vec::new(),
+                patch_path: None,
+                tested: None,
+            },
+        );
+    }
+
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.paths.target)
     }

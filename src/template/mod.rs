@@ -117,6 +117,9 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_debug(false);
+        // minijinja escapes by file name (`.yml` as JSON); SQL is never escaped, and a snapshot
+        // defined in YAML renders under its `.yml` file's name.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         // Model files end with a newline; compiled SQL should too.
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)

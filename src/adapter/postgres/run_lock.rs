@@ -16,7 +16,9 @@ fn lock_key(schema: &str) -> i32 {
     i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff
 }
 
-/// Take the advisory lock or say who has it; the statements that release it.
+/// Take the advisory lock or say who has it; the statements that release it. Advisory locks
+/// belong to a database, so the holder is looked up in this one: a run in another database
+/// of the same server, on a schema of the same name, holds a lock with the same keys.
 pub(super) fn advisory_lock(
     conn: &mut PgConnection,
     schema: &str,
@@ -41,7 +43,8 @@ pub(super) fn advisory_lock(
     let found = conn
         .query(&format!(
             "select a.application_name, a.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid \
-             where l.locktype = 'advisory' and l.granted and l.classid = {LOCK_CLASS} and l.objid = {key} and l.objsubid = 2"
+             where l.locktype = 'advisory' and l.granted and l.classid = {LOCK_CLASS} and l.objid = {key} and l.objsubid = 2 \
+             and l.database = (select oid from pg_database where datname = current_database())"
         ))?
         .rows
         .into_iter()

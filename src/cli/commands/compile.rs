@@ -25,6 +25,7 @@ pub(super) fn compile(
     let mut opts = selection_options(selection, true);
     opts.resource_types = selection.resource_types(&[
         ResourceType::Model,
+        ResourceType::Snapshot,
         ResourceType::Test,
         ResourceType::UnitTest,
     ])?;
@@ -45,16 +46,22 @@ pub(super) fn compile(
         "manifest written after {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    let models = c
-        .selected
-        .iter()
-        .filter(|id| id.starts_with("model."))
-        .count();
-    let tests = c.selected.len() - models;
+    let count = |prefix: &str| {
+        c.selected
+            .iter()
+            .filter(|id| id.starts_with(prefix))
+            .count()
+    };
+    let (models, snapshots) = (count("model."), count("snapshot."));
+    let tests = c.selected.len() - models - snapshots;
+    let snapshots = match snapshots {
+        0 => String::new(),
+        n => format!(", {}", plural(n, "snapshot")),
+    };
     printer.info(
         "summary",
         &format!(
-            "Compiled {} and {} in {:.2}s into {}/compiled",
+            "Compiled {}{snapshots} and {} in {:.2}s into {}/compiled",
             plural(models, "model"),
             plural(tests, "test"),
             started.elapsed().as_secs_f64(),

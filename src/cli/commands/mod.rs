@@ -32,6 +32,9 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Seed { selection, exec } => {
             run::verb(Verb::Seed, global, selection, exec, printer)
         }
+        Command::Snapshot { selection, exec } => {
+            run::verb(Verb::Snapshot, global, selection, exec, printer)
+        }
         Command::Test { selection, exec } => {
             run::verb(Verb::Test, global, selection, exec, printer)
         }

@@ -60,9 +60,10 @@ pub(super) fn debug(global: &Global, printer: &Printer) -> anyhow::Result<Outcom
     ));
     printer.result(&format!("settings: {}", settings["settings"]));
     printer.result(&format!(
-        "found:    {} models, {} seeds, {} sources, {} macros",
+        "found:    {} models, {} seeds, {} snapshots, {} sources, {} macros",
         count(ResourceType::Model),
         count(ResourceType::Seed),
+        count(ResourceType::Snapshot),
         project.sources.len(),
         project.macros.len()
     ));

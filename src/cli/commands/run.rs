@@ -17,6 +17,7 @@ use crate::cli::reporter::RunReporter;
 pub(super) enum Verb {
     Run,
     Seed,
+    Snapshot,
     Test,
     Build,
 }
@@ -26,6 +27,7 @@ impl Verb {
         match self {
             Verb::Run => "run",
             Verb::Seed => "seed",
+            Verb::Snapshot => "snapshot",
             Verb::Test => "test",
             Verb::Build => "build",
         }
@@ -35,10 +37,12 @@ impl Verb {
         match self {
             Verb::Run => &[ResourceType::Model],
             Verb::Seed => &[ResourceType::Seed],
+            Verb::Snapshot => &[ResourceType::Snapshot],
             Verb::Test => &[ResourceType::Test, ResourceType::UnitTest],
             Verb::Build => &[
                 ResourceType::Seed,
                 ResourceType::Model,
+                ResourceType::Snapshot,
                 ResourceType::Test,
                 ResourceType::UnitTest,
             ],
