@@ -161,10 +161,17 @@ impl DuckDb {
     }
 }
 
-/// See `DuckDb::session`.
+/// See `DuckDb::session`. The bundled DuckDB has no ICU extension (the duckdb crate can only
+/// build it from a source checkout, see the README), and without it `current_date` and
+/// `today()` do not exist; dbt projects use them everywhere, so they are defined here as the
+/// date of `now()` in UTC, the zone DuckDB without ICU keeps time in.
 fn session_settings(project_root: &Path) -> String {
     let root = project_root.display().to_string().replace('\'', "''");
-    format!("SET file_search_path = '{root}'; SET autoinstall_known_extensions = false;")
+    format!(
+        "SET file_search_path = '{root}'; SET autoinstall_known_extensions = false; \
+         CREATE OR REPLACE TEMP MACRO current_date() AS CAST(now()::TIMESTAMP AS DATE); \
+         CREATE OR REPLACE TEMP MACRO today() AS CAST(now()::TIMESTAMP AS DATE);"
+    )
 }
 
 fn holder_note(database: &Path) -> PathBuf {

@@ -616,3 +616,23 @@ fn a_seed_with_ragged_rows_fails_at_the_row() {
     );
     assert!(out.stdout.contains(&expected), "{expected}\n{}", out.stdout);
 }
+
+/// `current_date` and `today()` (which DuckDB keeps in its ICU extension, not built in here)
+/// work in models, also through a view read by a later connection: the date of `now()`.
+#[test]
+fn current_date_works_without_icu() {
+    let f = Fixture::new("warehouse");
+    std::fs::write(
+        f.path().join("models/dated.sql"),
+        "{{ config(materialized='view') }}\nselect current_date as d, today() as t, current_date - 1 as yesterday\n",
+    )
+    .unwrap();
+    ok(&f.etlx(&["run", "-s", "dated"]));
+    let out = f.etlx(&[
+        "show",
+        "--inline",
+        "select count(*) as n from {{ ref('dated') }} where d = t and d = cast(now()::timestamp as date) and yesterday = d - 1",
+    ]);
+    ok(&out);
+    assert!(out.stdout.contains("│ 1 "), "{}", out.stdout);
+}
