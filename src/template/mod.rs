@@ -15,6 +15,7 @@
 //! one of its macros is called (minijinja evaluates an import in a context of its own, so the
 //! file's macros see the render's globals wherever that first call happens).
 
+mod collections;
 mod context;
 #[cfg(test)]
 mod dbt_macros_tests;
@@ -62,6 +63,7 @@ impl RewrittenFile {
                 format!("macro {MACRO_PREFIX}{prefix}"),
             ));
         }
+        edits.extend(collections::mutable_literal_edits(original));
         let mut search = 0;
         while let Some(i) = original[search..].find("endtest") {
             let at = search + i;
@@ -133,6 +135,7 @@ impl Templates {
         // times what the largest package macros take.
         env.set_fuel(Some(TEMPLATE_FUEL));
         context::register_globals(&mut env);
+        collections::register(&mut env);
         let mut files = HashMap::new();
         let mut imports = Vec::new();
         let mut macro_index = HashMap::new();
@@ -192,7 +195,14 @@ impl Templates {
         file: &SourceFile,
         request: RenderRequest,
     ) -> Result<(String, Captured), Box<Diagnostic>> {
-        let source = format!("{}{}", self.prelude, file.text);
+        // Lists and dicts set from literals become mutable (see `collections`); the edits
+        // insert text within a line, so line numbers in errors stay right.
+        let edits = collections::mutable_literal_edits(&file.text);
+        let mut text = file.text.to_string();
+        for (range, insert) in edits.into_iter().rev() {
+            text.replace_range(range, &insert);
+        }
+        let source = format!("{}{}", self.prelude, text);
         let name = crate::diag::display_path(&file.path);
         let prelude_len = self.prelude.len();
         let ctx = context::RenderContext::new(request);

@@ -130,7 +130,7 @@ fn dbt_s_cross_database_macros_give_what_dbt_duckdb_gives() {
 /// dbt gives a seed (`seed_types`).
 #[test]
 fn a_dbt_project_file_with_jinja_configs_and_a_schema_override_builds_like_dbt() {
-    assert_builds_what_dbt_builds("dbt_project_compat", "target/compat.duckdb", 5);
+    assert_builds_what_dbt_builds("dbt_project_compat", "target/compat.duckdb", 6);
     // The seed switched off with `+enabled: "{{ var('load_source_data', false) }}"` is absent,
     // as in dbt.
     let f = Fixture::new("dbt_project_compat");
