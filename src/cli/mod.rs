@@ -264,8 +264,13 @@ pub enum Command {
     Debug,
     /// Delete the clean-targets (target/ by default).
     Clean,
-    /// Install the packages in packages.yml (local: and git:) into dbt_packages/.
-    Deps,
+    /// Install the packages in packages.yml (local:, git: and package: from dbt's hub) into
+    /// dbt_packages/, as package-lock.yml pins them; write the lock.
+    Deps {
+        /// Resolve again, ignoring package-lock.yml (newest releases the ranges allow).
+        #[arg(long)]
+        upgrade: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -30,8 +30,13 @@ pub enum PackageSpec {
         revision: Option<String>,
         subdirectory: Option<String>,
     },
-    /// `- package: dbt-labs/dbt_utils` with `version`, from dbt's package hub.
-    Hub { package: String, version: String },
+    /// `- package: dbt-labs/dbt_utils` with `version` (ranges joined by `, `), from dbt's
+    /// package hub; `prerelease` is `install_prerelease`.
+    Hub {
+        package: String,
+        version: String,
+        prerelease: bool,
+    },
 }
 
 /// An installed package: its name (from its own project file) and where its macros are.
@@ -41,6 +46,17 @@ pub struct Installed {
     /// Relative to the project root, e.g. `dbt_packages/dbt_utils`.
     pub dir: PathBuf,
     pub macro_paths: Vec<String>,
+}
+
+/// The packages file of `root` (`packages.yml`, else `dependencies.yml`), parsed; `None`
+/// when there is none or it does not parse (loading reports that).
+pub fn declaration(root: &Path) -> Option<(&'static str, Document)> {
+    let (file, text) = PACKAGE_FILES
+        .iter()
+        .find_map(|f| std::fs::read_to_string(root.join(f)).ok().map(|t| (*f, t)))?;
+    Document::parse(Path::new(file), Arc::from(text))
+        .ok()
+        .map(|doc| (file, doc))
 }
 
 /// The packages `root` declares, with problems in the file as diagnostics.
@@ -80,9 +96,13 @@ fn spec(doc: &Document, entry: &Yaml, diags: &mut Diagnostics) -> Option<Package
         });
     }
     if let Some(package) = text("package") {
+        let prerelease = ["install_prerelease", "install-prerelease"]
+            .iter()
+            .any(|k| entry.get(k).map(Yaml::to_json) == Some(serde_json::Value::Bool(true)));
         return Some(PackageSpec::Hub {
             package,
             version: entry.get("version").map(version_text).unwrap_or_default(),
+            prerelease,
         });
     }
     diags.push(

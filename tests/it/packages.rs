@@ -151,25 +151,211 @@ fn deps_installs_local_and_git_packages_whose_macros_and_tests_work() {
     assert_eq!(run_in(&app, &["deps"]).code, 0);
 }
 
+/// A stand-in for dbt's package hub on 127.0.0.1: the JSON index and the release tarballs
+/// it names, served from a table the test can change while it runs.
+struct LocalHub {
+    url: String,
+    files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+}
+
+impl LocalHub {
+    fn start() -> LocalHub {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
+            Default::default();
+        let served = files.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(&stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                        break;
+                    }
+                }
+                let body = served.lock().expect("files").get(&path).cloned();
+                let mut stream = &stream;
+                let _ = match body {
+                    Some(body) => stream
+                        .write_all(
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                                .as_bytes(),
+                        )
+                        .and_then(|_| stream.write_all(&body)),
+                    None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                };
+            }
+        });
+        LocalHub { url, files }
+    }
+
+    /// Publish `org/name` at `version`: a tarball whose one folder holds the package, with a
+    /// macro `<name>_version()` that says which release it is, and the index entry.
+    fn publish(&self, package: &str, version: &str, deps: serde_json::Value) {
+        let name = package.split('/').nth(1).expect("org/name");
+        let mut tarball = Vec::new();
+        {
+            let gz = flate2::write::GzEncoder::new(&mut tarball, flate2::Compression::fast());
+            let mut tar = tar::Builder::new(gz);
+            let folder = format!("{}-{version}", name.replace('_', "-"));
+            let mut add = |rel: &str, text: String| {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(text.len() as u64);
+                header.set_mode(0o644);
+                header.set_cksum();
+                tar.append_data(&mut header, format!("{folder}/{rel}"), text.as_bytes())
+                    .expect("append");
+            };
+            add(
+                "dbt_project.yml",
+                format!("name: '{name}'\nversion: '{version}'\nconfig-version: 2\n"),
+            );
+            add(
+                "macros/version.sql",
+                format!("{{% macro {name}_version() %}}'{version}'{{% endmacro %}}\n"),
+            );
+            if let Some(list) = deps.as_array().filter(|l| !l.is_empty()) {
+                let entries: Vec<String> = list
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "  - package: {}\n    version: {}\n",
+                            d["package"], d["version"]
+                        )
+                    })
+                    .collect();
+                add("packages.yml", format!("packages:\n{}", entries.concat()));
+            }
+            tar.into_inner().expect("tar").finish().expect("gzip");
+        }
+        let mut files = self.files.lock().expect("files");
+        let tar_path = format!("/tarballs/{name}-{version}.tar.gz");
+        files.insert(tar_path.clone(), tarball);
+        let index_path = format!("/api/v1/{package}.json");
+        let mut index: serde_json::Value = files
+            .get(&index_path)
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_else(|| serde_json::json!({"name": name, "namespace": package.split('/').next(), "versions": {}}));
+        index["versions"][version] = serde_json::json!({
+            "name": name,
+            "packages": deps,
+            "downloads": {"tarball": format!("{}{}", self.url.trim_end_matches('/'), tar_path)},
+        });
+        files.insert(index_path, serde_json::to_vec(&index).expect("json"));
+    }
+}
+
 #[test]
-fn a_hub_package_is_refused_with_what_to_write_instead() {
+fn hub_packages_resolve_ranges_install_their_dependencies_and_are_locked() {
+    let hub = LocalHub::start();
+    hub.publish("acme/helpers", "1.0.0", serde_json::json!([]));
+    hub.publish(
+        "acme/helpers",
+        "1.1.0",
+        serde_json::json!([{"package": "acme/base", "version": ">=0.2.0"}]),
+    );
+    hub.publish("acme/helpers", "2.0.0", serde_json::json!([]));
+    hub.publish("acme/base", "0.1.0", serde_json::json!([]));
+    hub.publish("acme/base", "0.2.0", serde_json::json!([]));
+    hub.publish("acme/base", "0.3.0", serde_json::json!([]));
+    hub.publish("acme/base", "0.4.0-b1", serde_json::json!([]));
     let tmp = tempfile::tempdir().expect("a temp dir");
+    let app = tmp.path();
     write(
-        tmp.path(),
+        app,
         "dbt_project.yml",
-        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\n",
+        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\n",
     );
     write(
-        tmp.path(),
+        app,
+        "profiles.yml",
+        "app:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: target/app.duckdb\n",
+    );
+    // The project narrows the dependency of a dependency: base is held below 0.3.0.
+    write(
+        app,
         "packages.yml",
-        "packages:\n  - package: dbt-labs/dbt_utils\n    version: [\">=1.0.0\", \"<2.0.0\"]\n",
+        "packages:\n  - package: acme/helpers\n    version: [\">=1.0.0\", \"<2.0.0\"]\n  - package: acme/base\n    version: \"<0.3.0\"\n",
     );
-    let out = run_in(tmp.path(), &["deps"]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    write(
+        app,
+        "models/versions.sql",
+        "select {{ helpers.helpers_version() }} as helpers, {{ base_version() }} as base\n",
+    );
+    let env = [("DBT_PACKAGE_HUB_URL".to_string(), hub.url.clone())];
+    let deps = crate::harness::run_with(app, &["deps"], &env);
+    assert_eq!(deps.code, 0, "{}\n{}", deps.stdout, deps.stderr);
     assert!(
-        out.stderr.contains("hub package 'dbt-labs/dbt_utils'"),
+        deps.stdout
+            .contains("Installed helpers from acme/helpers@1.1.0"),
         "{}",
-        out.stderr
+        deps.stdout
     );
-    assert!(out.stderr.contains("- git:"), "{}", out.stderr);
+    assert!(
+        deps.stdout.contains("Installed base from acme/base@0.2.0"),
+        "{}",
+        deps.stdout
+    );
+    let lock = std::fs::read_to_string(app.join("package-lock.yml")).expect("a lock file");
+    assert!(
+        lock.contains("package: \"acme/helpers\"\n    version: \"1.1.0\""),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("package: \"acme/base\"\n    version: \"0.2.0\""),
+        "{lock}"
+    );
+    assert!(lock.contains("sha1_hash: "), "{lock}");
+    let run = run_in(app, &["run"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let versions = crate::harness::duckdb_rows(
+        &app.join("target/app.duckdb"),
+        "select helpers, base from versions",
+    );
+    assert_eq!(versions, [["1.1.0", "0.2.0"]]);
+
+    // A newer release in range: the lock keeps what was installed until --upgrade.
+    hub.publish("acme/helpers", "1.2.0", serde_json::json!([]));
+    let again = crate::harness::run_with(app, &["deps"], &env);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("versions pinned in package-lock.yml"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("acme/helpers@1.1.0"),
+        "{}",
+        again.stdout
+    );
+    let upgraded = crate::harness::run_with(app, &["deps", "--upgrade"], &env);
+    assert_eq!(upgraded.code, 0, "{}\n{}", upgraded.stdout, upgraded.stderr);
+    assert!(
+        upgraded.stdout.contains("acme/helpers@1.2.0"),
+        "{}",
+        upgraded.stdout
+    );
+
+    // Ranges nothing satisfies: exit 2, naming the package and the releases there are.
+    write(
+        app,
+        "packages.yml",
+        "packages:\n  - package: acme/helpers\n    version: \">=3.0.0\"\n",
+    );
+    let none = crate::harness::run_with(app, &["deps"], &env);
+    assert_eq!(none.code, 2, "{}\n{}", none.stdout, none.stderr);
+    assert!(
+        none.stderr.contains(
+            "hub package 'acme/helpers': no release matches >=3.0.0; the newest are 2.0.0, 1.2.0"
+        ),
+        "{}",
+        none.stderr
+    );
 }

@@ -60,7 +60,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         } => aws::catalog_register(global, selection, printer),
         Command::Debug => project::debug(global, printer),
         Command::Clean => project::clean(global, printer),
-        Command::Deps => project::deps(global, printer),
+        Command::Deps { upgrade } => project::deps(global, *upgrade, printer),
     }
 }
 

@@ -102,23 +102,36 @@ pub(super) fn clean(global: &Global, printer: &Printer) -> anyhow::Result<Outcom
     Ok(Outcome::Success)
 }
 
-pub(super) fn deps(global: &Global, printer: &Printer) -> anyhow::Result<Outcome> {
+pub(super) fn deps(global: &Global, upgrade: bool, printer: &Printer) -> anyhow::Result<Outcome> {
     let cwd = std::env::current_dir()?;
     let root = etlx::project::find_root(global.project_dir.as_deref().unwrap_or(&cwd))?;
     let install_path = etlx::project::packages::install_path(&root);
-    match etlx::deps::install(&root, &install_path) {
-        Ok(installed) => {
+    match etlx::deps::install(&root, &install_path, upgrade) {
+        Ok((installed, resolution)) => {
+            if installed.is_empty() {
+                printer.info(
+                    "deps",
+                    "No packages to install (no packages.yml or dependencies.yml)",
+                );
+                return Ok(Outcome::Success);
+            }
+            if resolution == etlx::deps::Resolution::Locked {
+                printer.info(
+                    "deps",
+                    &format!(
+                        "Installing the versions pinned in {} (`etlx deps --upgrade` resolves again)",
+                        etlx::deps::lock::LOCK_FILE
+                    ),
+                );
+            }
             for package in &installed {
                 printer.info(
                     "deps",
                     &format!("Installed {} from {}", package.name, package.from),
                 );
             }
-            if installed.is_empty() {
-                printer.info(
-                    "deps",
-                    "No packages to install (no packages.yml or dependencies.yml)",
-                );
+            if resolution == etlx::deps::Resolution::Resolved {
+                printer.info("deps", &format!("Wrote {}", etlx::deps::lock::LOCK_FILE));
             }
             Ok(Outcome::Success)
         }
