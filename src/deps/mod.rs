@@ -298,8 +298,7 @@ fn declared(root: &Path) -> Result<Vec<PackageSpec>, DepsError> {
 
 /// A package's name: the `name:` of its project file.
 fn package_name(source: &Path) -> Result<String, DepsError> {
-    packages::read_package(source)
-        .map(|(name, _)| name)
+    packages::package_name(source)
         .ok_or_else(|| DepsError::NotAPackage(source.display().to_string()))
 }
 

@@ -93,7 +93,8 @@ fn load_root(
         super::dbt_version::check_required_version(&doc, diags);
     }
     let mut files = discover_files(root, &header.paths);
-    files.extend(package_macro_files(root, &header.paths, diags));
+    let installed = packages::installed(root, &header.paths.packages);
+    files.extend(package_macro_files(root, &header.paths, &installed, diags));
     let texts = read_all(root, &files, diags);
 
     let mut project = Project {
@@ -102,7 +103,7 @@ fn load_root(
         project_file: PathBuf::from(file_name),
         profile_name: header.profile.clone(),
         paths: header.paths.clone(),
-        vars: merged_vars(&doc, &header.name, &opts.vars),
+        vars: merged_vars(&doc, &header.name, &installed, &opts.vars),
         target: Target::default_duckdb(&header.name, &header.paths.target),
         secrets: Secrets::new(Vec::new()),
         nodes: IndexMap::new(),
@@ -158,15 +159,15 @@ enum FileKind {
 fn package_macro_files(
     root: &Path,
     paths: &Paths,
+    installed: &[packages::Installed],
     diags: &mut Diagnostics,
 ) -> Vec<(FileKind, PathBuf)> {
-    let installed = packages::installed(root, &paths.packages);
     let declared = packages::declared(root, diags);
-    if let Some(d) = packages::check_installed(&declared, &installed, &paths.packages) {
+    if let Some(d) = packages::check_installed(&declared, installed, &paths.packages) {
         diags.push(d);
     }
     let mut files = Vec::new();
-    for package in &installed {
+    for package in installed {
         for dir in &package.macro_paths {
             for path in walk_dir(root, &package.dir.join(dir)) {
                 if path.extension().is_some_and(|e| e == "sql" || e == "jinja") {

@@ -46,6 +46,8 @@ pub struct Installed {
     /// Relative to the project root, e.g. `dbt_packages/dbt_utils`.
     pub dir: PathBuf,
     pub macro_paths: Vec<String>,
+    /// The `vars:` of its project file: defaults its macros read (`"dbt_date:time_zone"`).
+    pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The packages file of `root` (`packages.yml`, else `dependencies.yml`), parsed; `None`
@@ -142,16 +144,27 @@ pub fn installed(root: &Path, install_path: &str) -> Vec<Installed> {
 }
 
 fn read_installed(root: &Path, dir: &Path) -> Option<Installed> {
-    let (name, macro_paths) = read_package(&root.join(dir))?;
+    let (doc, name) = read_package_file(&root.join(dir))?;
+    let vars = doc
+        .root
+        .get("vars")
+        .map(Yaml::to_json)
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
     Some(Installed {
         name,
         dir: dir.to_path_buf(),
-        macro_paths,
+        macro_paths: macro_paths(&doc),
+        vars,
     })
 }
 
-/// The name and macro folders of the package in `dir`, from its project file.
-pub fn read_package(dir: &Path) -> Option<(String, Vec<String>)> {
+/// The name of the package in `dir`, from its project file.
+pub fn package_name(dir: &Path) -> Option<String> {
+    read_package_file(dir).map(|(_, name)| name)
+}
+
+fn read_package_file(dir: &Path) -> Option<(Document, String)> {
     let file = super::PROJECT_FILES
         .iter()
         .map(|f| dir.join(f))
@@ -159,8 +172,11 @@ pub fn read_package(dir: &Path) -> Option<(String, Vec<String>)> {
     let text = std::fs::read_to_string(&file).ok()?;
     let doc = Document::parse(&file, Arc::from(text)).ok()?;
     let name = doc.root.get("name").and_then(Yaml::as_scalar_string)?;
-    let macro_paths = doc
-        .root
+    Some((doc, name))
+}
+
+fn macro_paths(doc: &Document) -> Vec<String> {
+    doc.root
         .get("macro-paths")
         .map(|n| {
             n.items()
@@ -169,8 +185,7 @@ pub fn read_package(dir: &Path) -> Option<(String, Vec<String>)> {
                 .collect()
         })
         .filter(|p: &Vec<String>| !p.is_empty())
-        .unwrap_or_else(|| vec!["macros".to_string()]);
-    Some((name, macro_paths))
+        .unwrap_or_else(|| vec!["macros".to_string()])
 }
 
 /// `packages-install-path` of the project at `root`, read without loading the project (a

@@ -201,16 +201,31 @@ fn folder_list(doc: &Document, key: &str, node: &Yaml, diags: &mut Diagnostics) 
     folders
 }
 
+/// The vars every template sees, weakest first: installed packages' own `vars:` (the defaults
+/// their macros read), the project's `vars:`, then `--vars`. A block scoped to the project or
+/// to a package (`vars: {dbt_date: {time_zone: ...}}`) is read as plain vars: macros are
+/// global here, so a package's vars are its macros' vars.
 pub(super) fn merged_vars(
     doc: &Document,
     project_name: &str,
+    packages: &[super::packages::Installed],
     cli: &serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut vars = serde_json::Map::new();
+    for package in packages {
+        for (key, value) in &package.vars {
+            match value.as_object().filter(|_| *key == package.name) {
+                Some(scoped) => vars.extend(scoped.clone()),
+                None => {
+                    vars.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    let scoped = |name: &str| name == project_name || packages.iter().any(|p| p.name == name);
     if let Some(node) = doc.root.get("vars") {
         for (key, value) in node.entries() {
-            // `vars: {my_project: {...}}` scopes vars to a project; ours are the only ones.
-            if key.name == project_name && value.is_map() {
+            if scoped(&key.name) && value.is_map() {
                 for (k, v) in value.entries() {
                     vars.insert(k.name.clone(), v.to_json());
                 }

@@ -69,7 +69,7 @@ fn project(root: &Path, git_url: &str) {
     write(
         root,
         "app/dbt_project.yml",
-        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\n",
+        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\nvars:\n  base:\n    \"base:label\": set by app\n",
     );
     write(
         root,
@@ -215,11 +215,15 @@ impl LocalHub {
             };
             add(
                 "dbt_project.yml",
-                format!("name: '{name}'\nversion: '{version}'\nconfig-version: 2\n"),
+                format!(
+                    "name: '{name}'\nversion: '{version}'\nconfig-version: 2\nvars:\n  \"{name}:label\": \"{name} default\"\n"
+                ),
             );
             add(
                 "macros/version.sql",
-                format!("{{% macro {name}_version() %}}'{version}'{{% endmacro %}}\n"),
+                format!(
+                    "{{% macro {name}_version() %}}'{version}'{{% endmacro %}}\n{{% macro {name}_label() %}}'{{{{ var(\"{name}:label\") }}}}'{{% endmacro %}}\n"
+                ),
             );
             if let Some(list) = deps.as_array().filter(|l| !l.is_empty()) {
                 let entries: Vec<String> = list
@@ -268,10 +272,11 @@ fn hub_packages_resolve_ranges_install_their_dependencies_and_are_locked() {
     hub.publish("acme/base", "0.4.0-b1", serde_json::json!([]));
     let tmp = tempfile::tempdir().expect("a temp dir");
     let app = tmp.path();
+    // A var scoped to a package overrides that package's default; the other keeps its own.
     write(
         app,
         "dbt_project.yml",
-        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\n",
+        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\nvars:\n  base:\n    \"base:label\": set by app\n",
     );
     write(
         app,
@@ -287,7 +292,7 @@ fn hub_packages_resolve_ranges_install_their_dependencies_and_are_locked() {
     write(
         app,
         "models/versions.sql",
-        "select {{ helpers.helpers_version() }} as helpers, {{ base_version() }} as base\n",
+        "select {{ helpers.helpers_version() }} as helpers, {{ base_version() }} as base, {{ helpers_label() }} as h, {{ base_label() }} as b\n",
     );
     let env = [("DBT_PACKAGE_HUB_URL".to_string(), hub.url.clone())];
     let deps = crate::harness::run_with(app, &["deps"], &env);
@@ -317,9 +322,12 @@ fn hub_packages_resolve_ranges_install_their_dependencies_and_are_locked() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let versions = crate::harness::duckdb_rows(
         &app.join("target/app.duckdb"),
-        "select helpers, base from versions",
+        "select helpers, base, h, b from versions",
     );
-    assert_eq!(versions, [["1.1.0", "0.2.0"]]);
+    assert_eq!(
+        versions,
+        [["1.1.0", "0.2.0", "helpers default", "set by app"]]
+    );
 
     // A newer release in range: the lock keeps what was installed until --upgrade.
     hub.publish("acme/helpers", "1.2.0", serde_json::json!([]));
