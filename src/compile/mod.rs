@@ -7,6 +7,7 @@
 //! are collected; nothing is compiled for real while the project has errors.
 
 mod analyse;
+mod config_checks;
 mod configs;
 mod discover;
 mod ephemeral;
@@ -27,7 +28,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde::Serialize;
 
 use crate::adapter::SharedConnection;
-use crate::diag::{Diagnostic, Diagnostics, Location};
+use crate::diag::{Diagnostics, Location};
 use crate::graph::Graph;
 use crate::project::{Config, Node, Project, ResourceType, hex_sha256};
 use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
@@ -36,6 +37,7 @@ use configs::render_configs;
 use discover::{discover, final_configs};
 pub use naming::source_relation;
 use naming::{relations, source_relations};
+pub use render::compiled_path;
 use render::{render_project_hooks, render_selected, render_task};
 use resolve::{build_graph, report_cycles, resolve_dependencies};
 pub use select::candidates;
@@ -356,59 +358,6 @@ fn point_at_test_declarations(project: &Project, diags: &mut Diagnostics) {
             d.related
                 .push(("the test is declared here".to_string(), at.clone()));
         }
-    }
-}
-
-/// A bad `incremental_strategy`, `unique_key` or `incremental_predicates` only matters once
-/// the table exists: the first run would build it and the second fail. A snapshot without a
-/// `unique_key` or a strategy would fail at run time, after its parents were built. Say both
-/// at compile, at the config key.
-fn check_build_configs(project: &Project, c: &mut Compilation) {
-    use crate::materialize::{PlanError, Strategy, snapshot::Snapshot};
-    for id in &c.selected {
-        let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
-            continue;
-        };
-        let config = &compiled.config;
-        let (code, e, key, hint) = match config.materialized() {
-            "incremental" => match Strategy::from_config(config, project.target.dialect) {
-                Err(e @ PlanError::PredicatesWithAppend) => (
-                    "incremental-config",
-                    e,
-                    "incremental_predicates",
-                    "set a unique_key (merge), or incremental_strategy='delete+insert' with one",
-                ),
-                Err(e) => (
-                    "incremental-config",
-                    e,
-                    "incremental_strategy",
-                    "append needs no key; merge and delete+insert need a unique_key",
-                ),
-                Ok(_) => continue,
-            },
-            "snapshot" => match Snapshot::from_config(config) {
-                Err(e @ PlanError::Snapshot { key, .. }) => (
-                    "snapshot-config",
-                    e,
-                    key,
-                    "a snapshot needs a unique_key and a strategy: 'timestamp' with updated_at, or 'check' with check_cols",
-                ),
-                _ => continue,
-            },
-            _ => continue,
-        };
-        let text = node.file.text.clone();
-        // The key where it is set, else the config call that lacks it.
-        let span = [key, "config"]
-            .into_iter()
-            .find_map(|k| text.find(k).map(|s| s..s + k.len()))
-            .unwrap_or_else(|| {
-                let s = text.len() - text.trim_start().len();
-                s..s
-            });
-        let at = Location::new(node.file.path.clone(), text, span);
-        c.diagnostics
-            .push(Diagnostic::error(code, e.to_string()).at(at).hint(hint));
     }
 }
 

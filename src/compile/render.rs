@@ -3,7 +3,7 @@
 
 use super::analyse::analyze;
 use super::ephemeral::{Inlined, ephemeral_ancestors, inline_ephemerals};
-use super::{Compilation, CompileOptions, Task, check_build_configs, node_request};
+use super::{Compilation, CompileOptions, Task, node_request};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::{Node, Project, ResourceType};
 use crate::template::{Mode, RenderRequest, Shared, Templates};
@@ -45,7 +45,7 @@ pub(super) fn render_selected(
             Err(d) => c.diagnostics.push(*d),
         }
     }
-    check_build_configs(project, c);
+    super::config_checks::check_configs(project, c);
     let finished: Vec<(String, Inlined)> = c
         .selected
         .iter()
@@ -245,7 +245,7 @@ pub(super) fn render_project_hooks(
 
 /// Where a node's compiled SQL goes: beside its file's path, as dbt does; a snapshot file (or
 /// a YAML file) holds several, so each snapshot is a file in a folder named after it.
-pub(super) fn compiled_path(project: &Project, node: &Node) -> PathBuf {
+pub fn compiled_path(project: &Project, node: &Node) -> PathBuf {
     let path = PathBuf::from(&project.paths.target)
         .join("compiled")
         .join(&project.name)

@@ -15,6 +15,12 @@ use crate::materialize::PlanError;
 pub enum RunError {
     #[error(transparent)]
     Warehouse(#[from] AdapterError),
+    /// The warehouse refused one statement of a build: kept, to find the line in the model.
+    #[error("{source}")]
+    Statement {
+        source: AdapterError,
+        statement: String,
+    },
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]

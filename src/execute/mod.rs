@@ -19,6 +19,7 @@ pub mod prepare;
 pub mod publish;
 mod results;
 mod schedule;
+mod source_lines;
 pub mod unit_tests;
 mod warehouse;
 

@@ -120,17 +120,37 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
                 thread,
             )
         },
-        Err(message) => {
+        Err(error) => {
             let _ = conn.execute("rollback");
+            let mut message = error.to_string();
+            if let Some(at) = error_location(project, node, &error) {
+                message = format!("{message}\n{at}");
+            }
             failed(
                 node,
                 thread,
                 started_at,
                 clock,
-                project.secrets.redact(&message.to_string()),
+                project.secrets.redact(&message),
             )
         }
     }
+}
+
+/// Where in the model's file a warehouse error is, when it names a line (see `source_lines`).
+fn error_location(project: &Project, node: &CompiledNode, error: &RunError) -> Option<String> {
+    let RunError::Statement { source, statement } = error else {
+        return None;
+    };
+    let file = &project.nodes.get(&node.unique_id)?.file;
+    super::source_lines::locate(
+        &source.to_string(),
+        statement,
+        node.compiled_sql.as_deref()?,
+        &crate::compile::compiled_path(project, project.nodes.get(&node.unique_id)?),
+        &file.path,
+        &file.text,
+    )
 }
 
 /// A unit test's verdict in the shape of a data test's outcome: the diff is its sample.
@@ -211,7 +231,10 @@ pub fn run_statements(
 ) -> Result<Option<u64>, RunError> {
     let mut rows = None;
     for sql in statements {
-        let n = conn.execute(sql)?;
+        let n = conn.execute(sql).map_err(|source| RunError::Statement {
+            source,
+            statement: sql.clone(),
+        })?;
         let writes = [
             "create table",
             "create or replace table",

@@ -111,6 +111,7 @@ pub fn etlx_command(dir: &Path, args: &[&str], env: &[(String, String)]) -> std:
     for name in [
         "ETLX_TARGET",
         "ETLX_PROFILES_DIR",
+        "DBT_PROFILES_DIR",
         "ETLX_PROJECT_DIR",
         "ETLX_LOG",
         "ETLX_SQL_LOG",

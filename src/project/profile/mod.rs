@@ -108,14 +108,21 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get())
 }
 
-/// Where to look for profiles.yml, in order.
+/// Where to look for profiles.yml, in dbt's order: `--profiles-dir`, then `DBT_PROFILES_DIR`
+/// (or `ETLX_PROFILES_DIR`), then the project folder, then `~/.dbt/` (and `~/.etlx/`).
 pub fn search_dirs(explicit: Option<&Path>, project_root: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = explicit {
         dirs.push(dir.to_path_buf());
     }
+    for var in ["DBT_PROFILES_DIR", "ETLX_PROFILES_DIR"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            dirs.push(PathBuf::from(dir));
+        }
+    }
     dirs.push(project_root.to_path_buf());
     if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(&home).join(".dbt"));
         dirs.push(PathBuf::from(home).join(".etlx"));
     }
     dirs
@@ -156,17 +163,22 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
                     "target-not-found",
                     format!("target '{name}' requested but no profiles.yml was found"),
                 )
-                .note(format!(
-                    "looked in: {}",
-                    dirs.iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+                .note(format!("looked in: {}", shown_dirs(&dirs))),
             );
             return None;
         }
         target.threads = target.threads.max(1);
+        diags.push(
+            Diagnostic::warning(
+                "profile-not-found",
+                format!(
+                    "no profiles.yml found; using the built-in DuckDB target ({})",
+                    target.setting_str("path").unwrap_or("an in-memory database")
+                ),
+            )
+            .note(format!("looked in: {}", shown_dirs(&dirs)))
+            .hint("write a profiles.yml in the project folder (`etlx init` writes one) to choose the warehouse"),
+        );
         return Some((target, Secrets::default()));
     };
     let shown = display_relative(&path, req.project_root);
@@ -194,6 +206,13 @@ pub fn resolve(req: &ProfileRequest, diags: &mut Diagnostics) -> Option<(Target,
         }
     };
     resolve_in(&doc, req, path, diags)
+}
+
+fn shown_dirs(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn display_relative(path: &Path, root: &Path) -> PathBuf {
