@@ -256,6 +256,22 @@ pub fn offset_of(text: &str, line: usize, col: usize) -> usize {
             .map_or(line_text.len(), |(i, _)| i)
 }
 
+/// The line of `source` (0-based) that reads as `line` does, ignoring indentation, the one
+/// nearest `near` if several do: how a line of compiled SQL is found in the file it came from
+/// (Jinja keeps most lines as written). `None` for a blank line or one Jinja wrote.
+pub fn same_line_in(source: &str, line: &str, near: usize) -> Option<usize> {
+    let wanted = line.trim();
+    if wanted.is_empty() {
+        return None;
+    }
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == wanted)
+        .map(|(i, _)| i)
+        .min_by_key(|i| i.abs_diff(near))
+}
+
 /// The end of the word or quoted token starting at `start`, so a label underlines something.
 fn token_end(text: &str, start: usize) -> usize {
     let rest = &text[start.min(text.len())..];

@@ -46,10 +46,7 @@ pub(super) fn analyze(
     let err = sql::check(project.target.dialect, own_sql).err()?;
     // Point into the file as written (with inlined CTEs), where the user will look.
     let offset = written.map(crate::diag::offset_of(own_sql, err.line, err.column));
-    let source: Arc<str> = Arc::from(written.sql.as_str());
-    let location = Location::new(path, source, offset..offset)
-        .moved_to(offset)
-        .with_label("here");
+    let (location, compiled_at) = source_location(node, path, &written.sql, offset);
     let message = format!(
         "SQL syntax error in {} '{}' ({}): {}",
         node.resource_type.name(),
@@ -64,10 +61,50 @@ pub(super) fn analyze(
         _ => Diagnostic::warning("sql-syntax", message)
             .note("the model will still run (static_analysis: warn); the warehouse has the final word"),
     };
-    Some(d.at(location).note(format!(
-        "compiled from {}",
-        crate::diag::display_path(&node.file.path)
-    )))
+    Some(d.at(location).note(compiled_at))
+}
+
+/// The place of an error at `offset` of the compiled SQL (`compiled`, written to `path`): in
+/// the model's own file when that line reads the same there, else in the compiled file; and
+/// a note naming the other one.
+fn source_location(
+    node: &Node,
+    path: &std::path::Path,
+    compiled: &str,
+    offset: usize,
+) -> (Location, String) {
+    let line_start = compiled[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_index = compiled[..line_start].matches('\n').count();
+    let line = compiled[line_start..].lines().next().unwrap_or("");
+    let column = compiled[line_start..offset].chars().count();
+    let compiled_at = format!(
+        "compiled: {}:{}:{}",
+        crate::diag::display_path(path),
+        line_index + 1,
+        column + 1
+    );
+    let source = &node.file.text;
+    let found = crate::diag::same_line_in(source, line, line_index).and_then(|i| {
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let text = source.lines().nth(i)?;
+        let col = column.checked_sub(indent(line))? + indent(text);
+        Some(crate::diag::offset_of(source, i + 1, col + 1))
+    });
+    match found {
+        Some(at) => (
+            node.file.location(at..at).moved_to(at).with_label("here"),
+            compiled_at,
+        ),
+        None => (
+            Location::new(path, Arc::from(compiled), offset..offset)
+                .moved_to(offset)
+                .with_label("here"),
+            format!(
+                "compiled from {}, by Jinja",
+                crate::diag::display_path(&node.file.path)
+            ),
+        ),
+    }
 }
 
 /// Whether `sql` holds anything but whitespace and comments.

@@ -65,12 +65,8 @@ pub fn locate(
         crate::diag::display_path(compiled_path),
         col_in(compiled_text)
     );
-    let wanted = line.trim();
-    let source_line = source
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !wanted.is_empty() && l.trim() == wanted)
-        .min_by_key(|(i, _)| (i + 1).abs_diff(compiled_line));
+    let source_line = crate::diag::same_line_in(source, line, compiled_line - 1)
+        .and_then(|i| Some((i, source.lines().nth(i)?)));
     Some(match source_line {
         Some((i, text)) => format!(
             "at [{}:{}{}] (compiled: {compiled_at})",
