@@ -267,17 +267,20 @@ fn apply_node_properties(
         diags.push(d);
         return;
     };
-    if node.patch_path.is_some() {
-        diags.push(
-            doc.error_at(
-                entry.pos,
-                "duplicate-properties",
+    if let Some(first) = &node.patch_path {
+        let (message, note) = match *first == doc.path {
+            true => (
+                format!("{what} '{name}' is described twice in this file"),
+                "merge the two entries into one".to_string(),
+            ),
+            false => (
                 format!("{what} '{name}' has properties in two files"),
-            )
-            .note(format!(
-                "also described in {}",
-                crate::diag::display_path(node.patch_path.as_deref().unwrap_or(doc.path.as_path()))
-            )),
+                format!("also described in {}", crate::diag::display_path(first)),
+            ),
+        };
+        diags.push(
+            doc.error_at(entry.pos, "duplicate-properties", message)
+                .note(note),
         );
         return;
     }

@@ -76,23 +76,35 @@ impl Document {
                 root,
             }),
             Err(err) => {
-                let message = strip_location(&err.without_snippet().to_string());
-                let mut diag = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"));
-                if message.starts_with("budget breached") {
-                    diag = diag.hint(
-                        "its anchors and aliases expand to more than etlx reads (an alias \
-                         bomb?): write the values out, or nest fewer aliases",
-                    );
+                let raw = strip_location(&err.without_snippet().to_string());
+                let (message, hint) = in_user_terms(&raw);
+                let mut diag = Diagnostic::error("yaml-syntax", message);
+                if let Some(hint) = hint {
+                    diag = diag.hint(hint);
                 }
-                Err(Box::new(match err.location() {
-                    Some(loc) => diag.at(Location::at_line_col(
+                let at = match err.location() {
+                    Some(loc) => Location::at_line_col(
                         path,
                         text.clone(),
                         loc.line() as usize,
                         loc.column() as usize,
-                    )),
-                    None => diag.at(Location::new(path, text.clone(), 0..0)),
-                }))
+                    ),
+                    None => Location::new(path, text.clone(), 0..0),
+                };
+                // The parser reports a tab where the scalar before it started; the tab is
+                // what to fix.
+                let at = match is_tab_error(&raw) {
+                    true => {
+                        let start = at.span.start.min(text.len());
+                        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+                        match text[line_start..].find('\t') {
+                            Some(i) => at.clone().moved_to(line_start + i),
+                            None => at,
+                        }
+                    }
+                    false => at,
+                };
+                Err(Box::new(diag.at(at)))
             }
         }
     }
@@ -340,6 +352,37 @@ impl<'de> Deserialize<'de> for KeyText {
             .map(KeyText)
             .ok_or_else(|| de::Error::custom("mapping keys must be scalars"))
     }
+}
+
+fn is_tab_error(raw: &str) -> bool {
+    raw.contains("found a tab") || raw.contains("tabs disallowed")
+}
+
+/// The YAML parser's message, said in the user's terms, with a hint where the fix is clear.
+fn in_user_terms(raw: &str) -> (String, Option<&'static str>) {
+    if is_tab_error(raw) {
+        return (
+            "a tab character in YAML indentation".into(),
+            Some("YAML indents with spaces only: replace the tab with spaces"),
+        );
+    }
+    if let Some(rest) = raw.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return (
+            format!("`{key}` is set twice in this mapping"),
+            Some("keep one of them: which one was meant cannot be told"),
+        );
+    }
+    if raw.starts_with("budget breached") {
+        return (
+            format!("invalid YAML: {raw}"),
+            Some(
+                "its anchors and aliases expand to more than etlx reads (an alias bomb?): \
+                 write the values out, or nest fewer aliases",
+            ),
+        );
+    }
+    (format!("invalid YAML: {raw}"), None)
 }
 
 #[cfg(test)]
