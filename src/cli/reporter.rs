@@ -32,6 +32,8 @@ struct Shown {
     place: String,
     /// Tests: `model stg_events, column user_id`.
     tested: Option<String>,
+    /// Tests declared in YAML: the entry, where a fix goes (`[models/schema.yml:12:11]`).
+    declared: Option<String>,
 }
 
 /// What a singular test reads: `reads model a, source l.events`.
@@ -74,6 +76,7 @@ impl<'a> RunReporter<'a> {
                 kind: "load".to_string(),
                 place: etlx::compile::source_relation(project.target.dialect, s).to_sql(),
                 tested: None,
+                declared: None,
             };
             (s.unique_id.clone(), shown)
         });
@@ -85,6 +88,7 @@ impl<'a> RunReporter<'a> {
                 kind: "mirror".to_string(),
                 place: format!("{}/{rest}", etlx::compile::s3_cache_dir(project)),
                 tested: None,
+                declared: None,
             };
             Some((etlx::execute::prepare::mirror_id(s), shown))
         });
@@ -103,17 +107,20 @@ impl<'a> RunReporter<'a> {
                     ResourceType::UnitTest => ("unit test".to_string(), compiled()),
                     _ => (n.config.materialized().to_string(), n.relation.to_sql()),
                 };
-                let tested = project
+                let of_test = project
                     .nodes
                     .get(&n.unique_id)
-                    .and_then(|node| node.tested.as_ref())
-                    .map(ToString::to_string)
-                    .or_else(|| reads(n));
+                    .and_then(|node| node.tested.as_ref());
+                let declared = of_test.and_then(|t| t.declared_at.as_ref()).map(|at| {
+                    let (line, col) = at.line_col();
+                    format!("[{}:{line}:{col}]", etlx::diag::display_path(&at.file))
+                });
                 let shown = Shown {
                     name: n.name.clone(),
                     kind,
                     place,
-                    tested,
+                    tested: of_test.map(ToString::to_string).or_else(|| reads(n)),
+                    declared,
                 };
                 (n.unique_id.clone(), shown)
             })
@@ -152,9 +159,16 @@ impl<'a> RunReporter<'a> {
         if !self.printer.is_text() {
             return;
         }
+        let not_built = |r: &NodeResult| {
+            r.message
+                .as_deref()
+                .and_then(|m| m.strip_prefix(etlx::execute::NOT_BUILT))
+                .map(str::to_string)
+        };
         for r in results
             .iter()
             .filter(|r| r.status.is_failure() || r.status == Status::Warn)
+            .filter(|r| not_built(r).is_none())
         {
             let shown = self.nodes.get(&r.unique_id);
             let name = shown.map_or(r.unique_id.as_str(), |s| s.name.as_str());
@@ -186,7 +200,26 @@ impl<'a> RunReporter<'a> {
             if let (Some(_), Some(message)) = (r.failures, &r.message) {
                 text.push_str(&format!("\n  {message}"));
             }
+            if let Some(declared) = shown.and_then(|s| s.declared.as_deref()) {
+                text.push_str(&format!("\n  declared at {declared}"));
+            }
             self.printer.error_line(&text);
+        }
+        let mut missing: Vec<String> = results.iter().filter_map(not_built).collect();
+        if !missing.is_empty() {
+            let tests = missing.len();
+            missing.sort();
+            missing.dedup();
+            let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+            let more = match missing.len() > shown.len() {
+                true => format!(", ... ({} relations in all)", missing.len()),
+                false => String::new(),
+            };
+            self.printer.error_line(&format!(
+                "\n{tests} test{} not run: the relations they test do not exist yet ({}{more})\n  build them first: `etlx build` builds and tests in one run",
+                if tests == 1 { " was" } else { "s were" },
+                shown.join(", ")
+            ));
         }
     }
 

@@ -23,6 +23,7 @@ mod source_lines;
 pub mod unit_tests;
 mod warehouse;
 
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -67,7 +68,8 @@ pub fn execute(
     {
         return skip_all_after(loaded, failed, &scheduler);
     }
-    run_workers(project, adapter, opts, &scheduler);
+    let unbuilt = unbuilt_relations(c, &scheduler.nodes, &opts.catalog);
+    run_workers(project, adapter, opts, &scheduler, &unbuilt);
     let end_failure = match crate::cancel::is_requested() {
         true => None,
         false => run_project_hook(project, adapter, "on-run-end", &c.on_run_end),
@@ -104,8 +106,53 @@ fn skip_all_after(
         .collect()
 }
 
+/// The data tests of this run whose relation neither exists nor is built by the run (`etlx
+/// test` before any build), with that relation: they are not run, and say why in one line
+/// instead of the warehouse's "does not exist" with its suggestions, once per test.
+fn unbuilt_relations(
+    c: &Compilation,
+    nodes: &[&CompiledNode],
+    catalog: &Catalog,
+) -> HashMap<String, String> {
+    let in_run: HashSet<&str> = nodes.iter().map(|n| n.unique_id.as_str()).collect();
+    let mut out = HashMap::new();
+    for test in nodes
+        .iter()
+        .filter(|n| n.resource_type == crate::project::ResourceType::Test)
+    {
+        let missing = test.depends_on.iter().find_map(|id| {
+            let parent = c.nodes.get(id)?;
+            let built_elsewhere = !parent.resource_type.is_relation()
+                || parent.config.materialized() == "ephemeral"
+                || in_run.contains(id.as_str());
+            match &parent.relation {
+                Relation::Table {
+                    schema, identifier, ..
+                } if !built_elsewhere && catalog.kind(schema, identifier).is_none() => {
+                    Some(parent.relation.to_sql())
+                }
+                _ => None,
+            }
+        });
+        if let Some(relation) = missing {
+            out.insert(test.unique_id.clone(), relation);
+        }
+    }
+    out
+}
+
+/// What a test whose relation was never built says (see `unbuilt_relations`); the reporter
+/// gathers these into one line.
+pub const NOT_BUILT: &str = "not run: the relation it tests does not exist yet: ";
+
 /// `opts.threads` workers, each with its own connection, building nodes until none is left.
-fn run_workers(project: &Project, adapter: &dyn Adapter, opts: &RunOptions, scheduler: &Scheduler) {
+fn run_workers(
+    project: &Project,
+    adapter: &dyn Adapter,
+    opts: &RunOptions,
+    scheduler: &Scheduler,
+    unbuilt: &HashMap<String, String>,
+) {
     let total = scheduler.total();
     let workers = opts.threads.clamp(1, total.max(1));
     std::thread::scope(|scope| {
@@ -120,6 +167,13 @@ fn run_workers(project: &Project, adapter: &dyn Adapter, opts: &RunOptions, sche
                         total,
                     });
                     let result = match conn.as_mut() {
+                        _ if unbuilt.contains_key(&node.unique_id) => failed(
+                            node,
+                            thread,
+                            Utc::now(),
+                            Instant::now(),
+                            format!("{NOT_BUILT}{}", unbuilt[&node.unique_id]),
+                        ),
                         Ok(conn) => {
                             let job = Job {
                                 project,

@@ -182,3 +182,32 @@ fn a_template_error_in_a_tests_where_points_at_the_yaml_entry() {
         out.stderr
     );
 }
+
+/// `etlx test` before anything was built: each test says in one line that its relation does
+/// not exist yet, and the summary says it once, with what to run, instead of the warehouse's
+/// "does not exist" and its suggestions for every test.
+#[test]
+fn tests_of_relations_never_built_say_so_once() {
+    let f = Fixture::new("dbt_shop");
+    let out = f.etlx(&["test", "--exclude-resource-type", "unit_test"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let not_run = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("not run: the relation it tests does not exist yet"))
+        .count();
+    assert!(not_run > 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "{not_run} tests were not run: the relations they test do not exist yet"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`etlx build`"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Catalog Error"), "{}", out.stderr);
+    // Built, the same tests run.
+    assert_eq!(f.etlx(&["build"]).code, 0);
+    let after = f.etlx(&["test", "--exclude-resource-type", "unit_test"]);
+    assert!(!after.stdout.contains("not run:"), "{}", after.stdout);
+}
