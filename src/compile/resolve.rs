@@ -46,9 +46,16 @@ pub(super) fn resolve_dependencies(
             }
         }
         for (s, t) in &compiled.sources {
-            let id = format!("source.{}.{s}.{t}", project.name);
-            if project.sources.contains_key(&id) {
-                deps.insert(id);
+            // The project's own source first, then a package's of that name.
+            let own = format!("source.{}.{s}.{t}", project.name);
+            let found = project.sources.get(&own).or_else(|| {
+                project
+                    .sources
+                    .values()
+                    .find(|src| src.source_name == *s && src.name == *t)
+            });
+            if let Some(source) = found {
+                deps.insert(source.unique_id.clone());
             } else {
                 diags.push(missing_source(project, node, s, t));
             }

@@ -108,7 +108,7 @@ pub fn candidates<'a>(
                 config: &c.config,
                 source: None,
                 test_type: test_type(c.resource_type, &node.file.path),
-                package: &project.name,
+                package: node.fqn.first().unwrap_or(&project.name),
             })
         })
         .collect();
@@ -121,7 +121,7 @@ pub fn candidates<'a>(
         config: &s.config,
         source: Some((&s.source_name, &s.name)),
         test_type: None,
-        package: &project.name,
+        package: s.fqn.first().unwrap_or(&project.name),
     }));
     out
 }

@@ -60,6 +60,8 @@ pub struct Installed {
     pub from: String,
     /// The spec that installs exactly this again, for the lock file.
     pub pinned: PackageSpec,
+    /// A git package that follows a branch: a later install may get other code.
+    pub unpinned: bool,
 }
 
 /// How `install` chose what it installed.
@@ -211,6 +213,7 @@ impl Installing {
             name,
             from: fetched.from,
             pinned: fetched.pinned,
+            unpinned: fetched.unpinned,
         });
         Ok(Some(target))
     }
@@ -225,6 +228,7 @@ impl Installing {
                     source,
                     from: path.clone(),
                     pinned: spec.clone(),
+                    unpinned: false,
                     _temp: None,
                 })
             }
@@ -234,12 +238,12 @@ impl Installing {
                 subdirectory,
             } => {
                 let checkout = TempFolder::clone(&self.dir, url, revision.as_deref())?;
-                let commit = git(&[
-                    "-C",
-                    &checkout.path.display().to_string(),
-                    "rev-parse",
-                    "HEAD",
-                ])?;
+                let dir = checkout.path.display().to_string();
+                let commit = git(&["-C", &dir, "rev-parse", "HEAD"])?;
+                let branch = revision.as_deref().is_none_or(|r| {
+                    let remote = format!("refs/remotes/origin/{r}");
+                    git(&["-C", &dir, "show-ref", "--verify", "--quiet", &remote]).is_ok()
+                });
                 let source = match subdirectory {
                     Some(sub) => checkout.path.join(sub),
                     None => checkout.path.clone(),
@@ -252,6 +256,7 @@ impl Installing {
                         revision: Some(commit),
                         subdirectory: subdirectory.clone(),
                     },
+                    unpinned: branch,
                     _temp: Some(checkout),
                 })
             }
@@ -272,6 +277,7 @@ impl Installing {
                         version: release.version,
                         prerelease: *prerelease,
                     },
+                    unpinned: false,
                     _temp: Some(temp),
                 })
             }
@@ -284,6 +290,7 @@ struct Fetched {
     source: PathBuf,
     from: String,
     pinned: PackageSpec,
+    unpinned: bool,
     _temp: Option<TempFolder>,
 }
 

@@ -95,6 +95,7 @@ fn load_root(
     let mut files = discover_files(root, &header.paths);
     let installed = packages::installed(root, &header.paths.packages);
     files.extend(package_macro_files(root, &header.paths, &installed, diags));
+    files.extend(package_node_files(root, &installed));
     let texts = read_all(root, &files, diags);
 
     let mut project = Project {
@@ -131,13 +132,20 @@ fn load_root(
         project.secrets = secrets;
     }
 
-    add_sql_nodes(&mut project, &texts, diags);
+    add_sql_nodes(&mut project, &texts, &installed, diags);
     add_macros(&mut project, &texts, diags);
     let yaml_docs = parse_yaml_files(&texts, diags);
     properties::apply(&mut project, &yaml_docs, diags);
     super::data_test_specs::add_generic_tests(&mut project, diags);
     super::unit_test_specs::check_models(&project, diags);
     apply_project_config(&mut project, &doc, diags);
+    // A package's own folder configs come after (weaker than) the project's; paths in them
+    // that match nothing are the package's business, not the user's.
+    for package in &installed {
+        if let Some(package_doc) = packages::package_project(&root.join(&package.dir)) {
+            apply_project_config(&mut project, &package_doc, &mut Diagnostics::default());
+        }
+    }
     Ok(Some(project))
 }
 
@@ -338,18 +346,51 @@ fn read_all(
     out
 }
 
-fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags: &mut Diagnostics) {
+/// The model and seed files of every installed package, and the YAML beside them.
+fn package_node_files(root: &Path, installed: &[packages::Installed]) -> Vec<(FileKind, PathBuf)> {
+    let mut files = Vec::new();
+    for package in installed {
+        let folders = [
+            (&package.model_paths, FileKind::Model, "sql"),
+            (&package.seed_paths, FileKind::Seed, "csv"),
+        ];
+        for (dirs, kind, ext) in folders {
+            for dir in dirs {
+                for path in walk_dir(root, &package.dir.join(dir)) {
+                    match path.extension().and_then(|e| e.to_str()) {
+                        Some(e) if e == ext => files.push((kind, path)),
+                        Some("yml" | "yaml") => files.push((FileKind::Yaml, path)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    files
+}
+
+fn add_sql_nodes(
+    project: &mut Project,
+    files: &[(FileKind, SourceFile)],
+    installed: &[packages::Installed],
+    diags: &mut Diagnostics,
+) {
     // Models, seeds and snapshots share one namespace (`ref` cannot tell them apart); tests
     // have their own.
     let mut seen: HashMap<(bool, String), PathBuf> = HashMap::new();
     for (kind, file) in files {
-        let (resource_type, roots) = match kind {
-            FileKind::Model => (ResourceType::Model, &project.paths.models),
-            FileKind::Seed => (ResourceType::Seed, &project.paths.seeds),
-            FileKind::Singular => (ResourceType::Test, &project.paths.tests),
-            FileKind::Snapshot => (ResourceType::Snapshot, &project.paths.snapshots),
+        // A package's models and seeds are nodes of that package, named by it in their fqn.
+        let package = installed.iter().find(|p| file.path.starts_with(&p.dir));
+        let (resource_type, roots): (ResourceType, Vec<PathBuf>) = match (kind, package) {
+            (FileKind::Model, Some(p)) => (ResourceType::Model, in_package(p, &p.model_paths)),
+            (FileKind::Seed, Some(p)) => (ResourceType::Seed, in_package(p, &p.seed_paths)),
+            (FileKind::Model, None) => (ResourceType::Model, as_paths(&project.paths.models)),
+            (FileKind::Seed, None) => (ResourceType::Seed, as_paths(&project.paths.seeds)),
+            (FileKind::Singular, _) => (ResourceType::Test, as_paths(&project.paths.tests)),
+            (FileKind::Snapshot, _) => (ResourceType::Snapshot, as_paths(&project.paths.snapshots)),
             _ => continue,
         };
+        let package_name = package.map_or(project.name.clone(), |p| p.name.clone());
         let stem = file
             .path
             .file_stem()
@@ -360,7 +401,7 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
             .find_map(|r| file.path.strip_prefix(r).ok())
             .unwrap_or(&file.path)
             .to_path_buf();
-        let mut folder_fqn = vec![project.name.clone()];
+        let mut folder_fqn = vec![package_name.clone()];
         folder_fqn.extend(
             rel.parent()
                 .into_iter()
@@ -394,9 +435,17 @@ fn add_sql_nodes(project: &mut Project, files: &[(FileKind, SourceFile)], diags:
             seen.insert(clash_key, file.path.clone());
             let mut fqn = folder_fqn.clone();
             fqn.push(name.clone());
-            project.add_node(resource_type, name, file, rel.clone(), fqn);
+            project.add_node(resource_type, &package_name, name, file, rel.clone(), fqn);
         }
     }
+}
+
+fn as_paths(folders: &[String]) -> Vec<PathBuf> {
+    folders.iter().map(PathBuf::from).collect()
+}
+
+fn in_package(package: &packages::Installed, folders: &[String]) -> Vec<PathBuf> {
+    folders.iter().map(|f| package.dir.join(f)).collect()
 }
 
 /// Each `{% snapshot %}` block of a file, as a name and the file with only its body left.

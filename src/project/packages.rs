@@ -46,6 +46,9 @@ pub struct Installed {
     /// Relative to the project root, e.g. `dbt_packages/dbt_utils`.
     pub dir: PathBuf,
     pub macro_paths: Vec<String>,
+    /// Its model and seed folders: their models and seeds are nodes of the package.
+    pub model_paths: Vec<String>,
+    pub seed_paths: Vec<String>,
     /// The `vars:` of its project file: defaults its macros read (`"dbt_date:time_zone"`).
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
@@ -154,7 +157,9 @@ fn read_installed(root: &Path, dir: &Path) -> Option<Installed> {
     Some(Installed {
         name,
         dir: dir.to_path_buf(),
-        macro_paths: macro_paths(&doc),
+        macro_paths: folders(&doc, &["macro-paths"], "macros"),
+        model_paths: folders(&doc, &["model-paths", "source-paths"], "models"),
+        seed_paths: folders(&doc, &["seed-paths", "data-paths"], "seeds"),
         vars,
     })
 }
@@ -162,6 +167,11 @@ fn read_installed(root: &Path, dir: &Path) -> Option<Installed> {
 /// The name of the package in `dir`, from its project file.
 pub fn package_name(dir: &Path) -> Option<String> {
     read_package_file(dir).map(|(_, name)| name)
+}
+
+/// The project file of the package in `dir`, parsed (for its folder configs).
+pub fn package_project(dir: &Path) -> Option<Document> {
+    read_package_file(dir).map(|(doc, _)| doc)
 }
 
 fn read_package_file(dir: &Path) -> Option<(Document, String)> {
@@ -175,9 +185,10 @@ fn read_package_file(dir: &Path) -> Option<(Document, String)> {
     Some((doc, name))
 }
 
-fn macro_paths(doc: &Document) -> Vec<String> {
-    doc.root
-        .get("macro-paths")
+/// A `*-paths` list of a package's project file, or its default.
+fn folders(doc: &Document, keys: &[&str], default: &str) -> Vec<String> {
+    keys.iter()
+        .find_map(|k| doc.root.get(k))
         .map(|n| {
             n.items()
                 .iter()
@@ -185,7 +196,7 @@ fn macro_paths(doc: &Document) -> Vec<String> {
                 .collect()
         })
         .filter(|p: &Vec<String>| !p.is_empty())
-        .unwrap_or_else(|| vec!["macros".to_string()])
+        .unwrap_or_else(|| vec![default.to_string()])
 }
 
 /// `packages-install-path` of the project at `root`, read without loading the project (a

@@ -176,6 +176,18 @@ fn list<'a>(
     }
 }
 
+/// The package a file belongs to: the installed package it is in, else the project.
+fn package_of_file(project: &Project, file: &std::path::Path) -> String {
+    file.strip_prefix(&project.paths.packages)
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .and_then(|dir| {
+            let dir = std::path::Path::new(&project.paths.packages).join(dir.as_os_str());
+            super::packages::package_name(&project.root.join(dir))
+        })
+        .unwrap_or_else(|| project.name.clone())
+}
+
 fn name_of(doc: &Document, entry: &Yaml, what: &str, diags: &mut Diagnostics) -> Option<String> {
     let name = entry.get("name").and_then(Yaml::as_scalar_string);
     if name.is_none() {
@@ -230,7 +242,8 @@ fn define_snapshot(
     };
     let fqn = vec![project.name.clone(), name.clone()];
     let path = doc.path.clone();
-    project.add_node(ResourceType::Snapshot, name, file, path, fqn);
+    let package = project.name.clone();
+    project.add_node(ResourceType::Snapshot, &package, name, file, path, fqn);
 }
 
 fn apply_node_properties(
@@ -249,7 +262,7 @@ fn apply_node_properties(
         _ => MODEL_KEYS,
     };
     doc.check_keys(entry, keys, &format!("{what} '{name}'"), diags);
-    let unique_id = format!("{what}.{}.{name}", project.name);
+    let unique_id = format!("{what}.{}.{name}", package_of_file(project, &doc.path));
     let Some(node) = project.nodes.get_mut(&unique_id) else {
         let names = project
             .nodes
@@ -468,7 +481,8 @@ fn source_table(
         &format!("source table '{source_name}.{name}'"),
         diags,
     );
-    let unique_id = format!("source.{}.{source_name}.{name}", project.name);
+    let package = package_of_file(project, &doc.path);
+    let unique_id = format!("source.{package}.{source_name}.{name}");
     if project.sources.contains_key(&unique_id) {
         diags.push(doc.error_at(
             table.pos,
@@ -489,7 +503,7 @@ fn source_table(
         .and_then(|n| freshness(doc, n, diags));
     Some(Source {
         unique_id,
-        fqn: vec![project.name.clone(), source_name.clone(), name.clone()],
+        fqn: vec![package, source_name.clone(), name.clone()],
         source_name: source_name.clone(),
         schema: parent.schema.clone(),
         database: parent

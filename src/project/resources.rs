@@ -268,16 +268,18 @@ pub struct Project {
 }
 
 impl Project {
-    /// A node from a file, with no properties yet; its unique id is `<type>.<project>.<name>`.
+    /// A node from a file, with no properties yet; its unique id is `<type>.<package>.<name>`
+    /// (the package is the project's own name for its own nodes).
     pub fn add_node(
         &mut self,
         resource_type: ResourceType,
+        package: &str,
         name: String,
         file: SourceFile,
         path: PathBuf,
         fqn: Vec<String>,
     ) {
-        let unique_id = format!("{}.{}.{}", resource_type.name(), self.name, name);
+        let unique_id = format!("{}.{package}.{name}", resource_type.name());
         self.nodes.insert(
             unique_id.clone(),
             Node {

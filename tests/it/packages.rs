@@ -58,18 +58,45 @@ fn git_package(dir: &Path) -> String {
 fn project(root: &Path, git_url: &str) {
     write(
         root,
+        "shared/macros/money.sql",
+        "{% macro cents(column) %}{{ return(adapter.dispatch('cents', 'pkg_local')(column)) }}{% endmacro %}\n{% macro default__cents(column) %}({{ column }} * 100)::integer{% endmacro %}\n{% macro greeting() %}'from the package'{% endmacro %}\n",
+    );
+    // The package's own models and seeds are nodes of the package: its project file makes
+    // them tables, the app's makes one a view, and the app's models ref them.
+    write(
+        root,
         "shared/dbt_project.yml",
-        "name: 'pkg_local'\nversion: '1.0.0'\nconfig-version: 2\n",
+        "name: 'pkg_local'\nversion: '1.0.0'\nconfig-version: 2\nmodels:\n  pkg_local:\n    +materialized: table\n",
     );
     write(
         root,
-        "shared/macros/money.sql",
-        "{% macro cents(column) %}{{ return(adapter.dispatch('cents', 'pkg_local')(column)) }}{% endmacro %}\n{% macro default__cents(column) %}({{ column }} * 100)::integer{% endmacro %}\n{% macro greeting() %}'from the package'{% endmacro %}\n",
+        "shared/seeds/currencies.csv",
+        "code,rate\nEUR,1.1\nUSD,1\n",
+    );
+    write(
+        root,
+        "shared/models/rates.sql",
+        "select code, rate from {{ ref('currencies') }}\n",
+    );
+    write(
+        root,
+        "shared/models/usd.sql",
+        "select rate from {{ ref('rates') }} where code = 'USD'\n",
+    );
+    write(
+        root,
+        "shared/models/schema.yml",
+        "models:\n  - name: rates\n    columns:\n      - name: code\n        data_tests: [unique, not_null]\n",
     );
     write(
         root,
         "app/dbt_project.yml",
-        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\nvars:\n  base:\n    \"base:label\": set by app\n",
+        "name: 'app'\nversion: '1.0.0'\nconfig-version: 2\nprofile: 'app'\nmodels:\n  pkg_local:\n    usd:\n      +materialized: view\n",
+    );
+    write(
+        root,
+        "app/models/in_euros.sql",
+        "select rate from {{ ref('rates') }} where code = 'EUR'\n",
     );
     write(
         root,
@@ -131,6 +158,11 @@ fn deps_installs_local_and_git_packages_whose_macros_and_tests_work() {
         "{}",
         deps.stdout
     );
+    assert!(
+        !deps.stderr.contains("follows a branch"),
+        "a tag is pinned: {}",
+        deps.stderr
+    );
     let linked = std::fs::symlink_metadata(app.join("dbt_packages/pkg_local")).expect("installed");
     assert!(linked.file_type().is_symlink(), "a local package is linked");
     assert!(app.join("dbt_packages/pkg_git/macros/tests.sql").is_file());
@@ -146,9 +178,50 @@ fn deps_installs_local_and_git_packages_whose_macros_and_tests_work() {
         })
         .expect("a row");
     assert_eq!(row, (250, "A".to_string(), "from the project".to_string()));
+    let kinds = crate::harness::duckdb_rows(
+        &app.join("target/app.duckdb"),
+        "select table_name, table_type from information_schema.tables where table_name in ('currencies', 'rates', 'usd', 'in_euros') order by 1",
+    );
+    assert_eq!(
+        kinds,
+        [
+            ["currencies", "BASE TABLE"],
+            ["in_euros", "VIEW"],
+            ["rates", "BASE TABLE"],
+            ["usd", "VIEW"],
+        ]
+    );
+    assert!(
+        build.stdout.contains("unique_rates_code"),
+        "{}",
+        build.stdout
+    );
+    let ls = run_in(
+        &app,
+        &["ls", "-s", "package:pkg_local", "--resource-type", "model"],
+    );
+    assert_eq!(
+        ls.stdout.trim(),
+        "pkg_local.rates\npkg_local.usd",
+        "{}",
+        ls.stderr
+    );
 
     // A second `deps` replaces what is installed rather than failing on it.
     assert_eq!(run_in(&app, &["deps"]).code, 0);
+    // A branch is followed, not pinned: said, with what to do.
+    let packages = std::fs::read_to_string(app.join("packages.yml")).expect("packages.yml");
+    std::fs::write(
+        app.join("packages.yml"),
+        packages.replace("revision: v1", "revision: main"),
+    )
+    .expect("write");
+    let branch = run_in(&app, &["deps"]);
+    assert!(
+        branch.stderr.contains("warning: pkg_git follows a branch"),
+        "{}",
+        branch.stderr
+    );
 }
 
 /// A stand-in for dbt's package hub on 127.0.0.1: the JSON index and the release tarballs

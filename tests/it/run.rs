@@ -261,6 +261,8 @@ fn run_operation_queries_and_changes_the_warehouse() {
         )
     });
     assert_eq!(query(&f, "select count(*) from orders_2024"), [["3"]]);
+    ok(&f.etlx(&["run-operation", "copy_orders", "--args", "{suffix: x}"]));
+    assert_eq!(query(&f, "select count(*) from orders_copy_x"), [["4"]]);
 }
 
 #[test]

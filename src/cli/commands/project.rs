@@ -129,6 +129,12 @@ pub(super) fn deps(global: &Global, upgrade: bool, printer: &Printer) -> anyhow:
                     "deps",
                     &format!("Installed {} from {}", package.name, package.from),
                 );
+                if package.unpinned {
+                    printer.error_line(&format!(
+                        "warning: {} follows a branch ({}): a later `etlx deps --upgrade` may install other code; pin a tag or a commit as its `revision` (package-lock.yml pins this commit meanwhile)",
+                        package.name, package.from
+                    ));
+                }
             }
             if resolution == etlx::deps::Resolution::Resolved {
                 printer.info("deps", &format!("Wrote {}", etlx::deps::lock::LOCK_FILE));

@@ -95,8 +95,14 @@ impl BuiltinFn {
     }
 
     /// `run_query(sql)`: the rows as a table object; an empty one in a discovery render.
+    /// A statement that returns no rows (`create`, `insert`, `drop`, ...) is run as such, as
+    /// dbt does, and gives an empty table.
     pub(super) fn query(&self, sql: &str) -> Result<Value, Error> {
         let result = self.with_connection(|conn| {
+            if !returns_rows(sql) {
+                conn.execute(sql)?;
+                return Ok(Default::default());
+            }
             let types = conn.describe(sql)?;
             Ok((conn.query(sql)?, types))
         })?;
@@ -204,4 +210,44 @@ fn relation_parts(value: &Value) -> Result<(String, String), Error> {
             format!("expected a relation (from ref, source or this), got {value}"),
         )),
     }
+}
+
+/// Whether `sql` is a query (its first word, after comments and parentheses, is one that
+/// starts a query), rather than a statement that changes something.
+fn returns_rows(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .find("*/")
+                .map_or("", |i| &after[i + 2..])
+                .trim_start();
+        } else if let Some(after) = rest.strip_prefix('(') {
+            rest = after.trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        word.as_str(),
+        "select"
+            | "with"
+            | "values"
+            | "from"
+            | "table"
+            | "show"
+            | "describe"
+            | "summarize"
+            | "pivot"
+            | "unpivot"
+            | "explain"
+            | "call"
+    )
 }
