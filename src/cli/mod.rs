@@ -294,6 +294,9 @@ pub struct GenerateArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = LandingFormat::Json)]
     pub format: LandingFormat,
+    /// Replace a landing zone written with other options (its batches are removed first).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

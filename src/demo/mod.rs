@@ -28,6 +28,8 @@ pub enum Format {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub out: PathBuf,
+    /// Replace a landing zone written with other options (or by hand).
+    pub force: bool,
     pub batches: usize,
     /// Events per batch, roughly (sessions are whole).
     pub events: usize,
@@ -55,10 +57,66 @@ pub enum LandingError {
     },
     #[error("cannot convert {path} to Parquet: {message}")]
     Parquet { path: PathBuf, message: String },
+    /// `out` holds a landing zone that these options did not write: replacing it silently
+    /// would lose it, and mixing the two would give builds batches of both.
+    #[error(
+        "{} already holds a landing zone ({batches} batches) written with other options; \
+         write elsewhere with --out <folder>, or replace it with --force",
+        out.display()
+    )]
+    Occupied { out: PathBuf, batches: usize },
+}
+
+/// What a landing zone was written with, kept beside it: a second run with the same options
+/// (the other format of the same rows) may add to it; other options may not.
+const STAMP: &str = ".etlx-generate.json";
+
+fn stamp(opts: &Options) -> String {
+    serde_json::json!({
+        "seed": opts.seed,
+        "batches": opts.batches,
+        "events": opts.events,
+        "users": opts.users,
+        "songs": opts.songs,
+    })
+    .to_string()
+}
+
+/// Make `opts.out` ready: refused if it holds another landing zone and `force` is not set;
+/// with `force`, that zone's events and songs are removed first, so no stale batch of it
+/// stays for a build to mix in.
+fn prepare_out(opts: &Options) -> Result<(), LandingError> {
+    let events = opts.out.join("events");
+    let batches = std::fs::read_dir(&events)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .count()
+        })
+        .unwrap_or(0);
+    let same = std::fs::read_to_string(opts.out.join(STAMP)).is_ok_and(|s| s.trim() == stamp(opts));
+    let io = |path: PathBuf| move |source| LandingError::Io { path, source };
+    if batches > 0 && !same {
+        if !opts.force {
+            return Err(LandingError::Occupied {
+                out: opts.out.clone(),
+                batches,
+            });
+        }
+        for dir in [events, opts.out.join("songs")] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(io(dir.clone()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(&opts.out).map_err(io(opts.out.clone()))?;
+    let path = opts.out.join(STAMP);
+    std::fs::write(&path, stamp(opts) + "\n").map_err(io(path.clone()))
 }
 
 /// Write the song catalog and `batches` event batches under `opts.out`.
 pub fn generate(opts: &Options) -> Result<Vec<Written>, LandingError> {
+    prepare_out(opts)?;
     let mut world = World::new(opts);
     let mut written = vec![write_songs(&world, &opts.out)?];
     let mut late: Vec<Event> = Vec::new();
@@ -100,7 +158,43 @@ mod tests {
             songs: 100,
             seed: 7,
             format: Format::Json,
+            force: false,
         }
+    }
+
+    #[test]
+    fn another_landing_zone_is_kept_unless_forced_and_then_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(&opts(dir.path())).unwrap();
+        // The same options again (the Parquet of the same rows) may add to it.
+        generate(&Options {
+            format: Format::Parquet,
+            ..opts(dir.path())
+        })
+        .unwrap();
+        let fewer = Options {
+            batches: 1,
+            ..opts(dir.path())
+        };
+        assert!(matches!(
+            generate(&fewer),
+            Err(LandingError::Occupied { batches: 2, .. })
+        ));
+        assert!(
+            dir.path().join("events/batch_002").exists(),
+            "kept when refused"
+        );
+        generate(&Options {
+            force: true,
+            ..fewer
+        })
+        .unwrap();
+        assert!(
+            !dir.path().join("events/batch_002").exists(),
+            "no stale batch"
+        );
+        assert!(dir.path().join("events/batch_001/events.json").exists());
+        assert!(!dir.path().join("events/batch_001/events.parquet").exists());
     }
 
     #[test]

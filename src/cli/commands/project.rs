@@ -156,6 +156,7 @@ pub(super) fn generate(args: &GenerateArgs, printer: &Printer) -> anyhow::Result
     let started = Instant::now();
     let opts = etlx::demo::Options {
         out: args.out.clone(),
+        force: args.force,
         batches: args.batches,
         events: args.events,
         users: args.users,
