@@ -29,11 +29,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Project directory (default: the nearest directory upwards with a project file).
     #[arg(long, global = true, env = "ETLX_PROJECT_DIR")]
     pub project_dir: Option<PathBuf>,
-    /// Directory holding profiles.yml (default: the project directory, then ~/.etlx).
+    /// Directory holding profiles.yml (default: DBT_PROFILES_DIR, the project directory,
+    /// then ~/.dbt).
     #[arg(long, global = true, env = "ETLX_PROFILES_DIR")]
     pub profiles_dir: Option<PathBuf>,
     /// Target (output) of the profile to use.
@@ -73,6 +75,7 @@ pub enum StaticAnalysisArg {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Selection")]
 pub struct Selection {
     /// Nodes to include (dbt syntax: name, +name, name+, tag:x, path:dir, config.k:v, ...).
     #[arg(short, long = "select", num_args = 1.., alias = "models", short_alias = 'm')]
@@ -146,6 +149,7 @@ impl Selection {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Running")]
 pub struct ExecArgs {
     /// Models built at once (default: the target's `threads`).
     #[arg(long)]

@@ -89,9 +89,19 @@ impl Printer {
         }
     }
 
-    /// Output that is the point of the command (`ls`), printed even with --quiet.
+    /// Output that is the point of the command (`ls`), printed even with --quiet; with
+    /// `--log-format json`, one `result` event per line of it.
     pub fn result(&self, text: &str) {
-        let _ = writeln!(std::io::stdout(), "{}", self.redact(text));
+        match self.format {
+            LogFormat::Text => {
+                let _ = writeln!(std::io::stdout(), "{}", self.redact(text));
+            }
+            LogFormat::Json => {
+                for line in text.lines() {
+                    self.json(serde_json::json!({"event": "result", "message": line}));
+                }
+            }
+        }
     }
 
     pub fn json(&self, value: serde_json::Value) {

@@ -42,9 +42,7 @@ fn build(dir: &Path, vars: &str) {
 /// Row count and an order-independent checksum of every warehouse table. Staging tables hold
 /// only the batch last read, so they are left out.
 fn fingerprint(dir: &Path) -> BTreeMap<String, (i64, String)> {
-    duckdb_fingerprint(&dir.join("target/etlx_demo.duckdb"), |t| {
-        !t.starts_with("stg")
-    })
+    duckdb_fingerprint(&dir.join("etlx_demo.duckdb"), |t| !t.starts_with("stg"))
 }
 
 fn fresh(dir: &Path) {

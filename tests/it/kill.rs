@@ -53,7 +53,7 @@ struct DuckDbWarehouse {
 impl DuckDbWarehouse {
     fn new(dir: &Path) -> DuckDbWarehouse {
         DuckDbWarehouse {
-            database: dir.join("target/etlx_demo.duckdb"),
+            database: dir.join("etlx_demo.duckdb"),
             saved: dir.join("saved.duckdb"),
         }
     }

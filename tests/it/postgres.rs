@@ -305,7 +305,7 @@ fn the_demo_warehouse_is_the_same_on_duckdb_and_postgres() {
             crate::harness::run_with(dir, &["build", "--target", "pg", "--vars", &vars], &env);
         ok(&out);
     }
-    let database = dir.join("target/etlx_demo.duckdb");
+    let database = dir.join("etlx_demo.duckdb");
     let duck_rows = |sql: &str| crate::harness::duckdb_rows(&database, sql);
     let names = "select table_name from information_schema.tables where table_schema = '{schema}' \
                  and table_type = 'BASE TABLE' and table_name not like 'stg%' order by 1";

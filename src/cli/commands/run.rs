@@ -151,16 +151,26 @@ fn summarize(printer: &Printer, tally: &Tally, elapsed: f64, results: &Path) -> 
         );
         return Outcome::Interrupted;
     }
-    let warned = match warned {
+    let warned_text = match warned {
         0 => String::new(),
         n => format!(", {n} warned"),
     };
-    printer.info(
-        "summary",
-        &format!(
-            "Done in {elapsed:.2}s: {ok} ok{warned}, {failed} failed, {skipped} skipped, {total} total"
-        ),
+    let text = format!(
+        "Done in {elapsed:.2}s: {ok} ok{warned_text}, {failed} failed, {skipped} skipped, {total} total"
     );
+    match printer.is_text() {
+        true => printer.info("summary", &text),
+        false => printer.json(serde_json::json!({
+            "event": "summary",
+            "message": text,
+            "elapsed": elapsed,
+            "ok": ok,
+            "warned": warned,
+            "failed": failed,
+            "skipped": skipped,
+            "total": total,
+        })),
+    }
     if failed > 0 {
         Outcome::Failed
     } else {
