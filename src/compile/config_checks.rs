@@ -10,9 +10,38 @@ use crate::project::{Node, Project};
 
 /// Every check, over the selected nodes.
 pub(super) fn check_configs(project: &Project, c: &mut Compilation) {
+    check_values(project, c);
     check_materializations(project, c);
     check_key_typos(project, c);
     check_build_configs(project, c);
+}
+
+/// `config(materialized=["table"], enabled="maybe")`: a value of the wrong kind, set in the
+/// model's own file (the project file and YAML are checked when they load).
+fn check_values(project: &Project, c: &mut Compilation) {
+    let mut found = Vec::new();
+    for id in &c.selected {
+        let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
+            continue;
+        };
+        for (key, value) in &compiled.config.0 {
+            // A misspelt materialization gets its own error, with the closest one.
+            if key == "materialized" && value.is_string() {
+                continue;
+            }
+            let Some(problem) = crate::project::Config::value_problem(key, value) else {
+                continue;
+            };
+            let Some(at) = node.file.text.find(key.as_str()) else {
+                continue;
+            };
+            found.push(
+                Diagnostic::error("config-value", problem)
+                    .at(node.file.location(at..at + key.len())),
+            );
+        }
+    }
+    c.diagnostics.extend(found);
 }
 
 /// `materialized='incremantal'`: an error, with the closest materialization.

@@ -122,7 +122,10 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
         },
         Err(error) => {
             let _ = conn.execute("rollback");
-            let mut message = error.to_string();
+            let mut message = match node.resource_type {
+                ResourceType::Seed => super::source_lines::tidy_seed_error(&error.to_string()),
+                _ => error.to_string(),
+            };
             if let Some(at) = error_location(project, node, &error) {
                 message = format!("{message}\n{at}");
             }
@@ -137,12 +140,17 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
     }
 }
 
-/// Where in the model's file a warehouse error is, when it names a line (see `source_lines`).
+/// Where in the model's file a warehouse error is, when it names a line (see `source_lines`);
+/// for a seed, the line of the CSV file or the `column_types` entry the error is about.
 fn error_location(project: &Project, node: &CompiledNode, error: &RunError) -> Option<String> {
+    let source_node = project.nodes.get(&node.unique_id)?;
+    if node.resource_type == ResourceType::Seed {
+        return super::source_lines::locate_in_seed(project, source_node, &error.to_string());
+    }
     let RunError::Statement { source, statement } = error else {
         return None;
     };
-    let file = &project.nodes.get(&node.unique_id)?.file;
+    let file = &source_node.file;
     super::source_lines::locate(
         &source.to_string(),
         statement,

@@ -81,6 +81,60 @@ pub fn locate(
     })
 }
 
+/// DuckDB's CSV error, without what is noise for a seed: the reader's options, its advice to
+/// skip bad rows (a seed must load whole), and the `read_csv(...)` call etlx wrote.
+pub fn tidy_seed_error(message: &str) -> String {
+    if !message.contains("CSV Error") {
+        return message.to_string();
+    }
+    let head = message.split("\n  file = ").next().unwrap_or(message);
+    head.lines()
+        .filter(|l| !l.contains("ignore_errors"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
+}
+
+/// For a seed: `at [seeds/x.csv:7:1]` when DuckDB names a line of the file (`CSV Error on
+/// Line: 7`), or the place in the YAML or project file of a `column_types` type DuckDB does
+/// not know (`Type with name not_a_type does not exist`).
+pub fn locate_in_seed(
+    project: &crate::project::Project,
+    seed: &crate::project::Node,
+    message: &str,
+) -> Option<String> {
+    let shown = crate::diag::display_path;
+    if let Some(at) = message.find("CSV Error on Line: ") {
+        let digits: String = message[at + 19..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let line: usize = digits.parse().ok()?;
+        return Some(format!("at [{}:{line}:1]", shown(&seed.file.path)));
+    }
+    let at = message.find("Type with name ")?;
+    let name: String = message[at + 15..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let files = seed
+        .patch_path
+        .iter()
+        .chain(std::iter::once(&project.project_file));
+    for file in files {
+        let text = std::fs::read_to_string(project.root.join(file)).ok()?;
+        if let Some(offset) = text.find(&name) {
+            let (line, col) = crate::diag::line_col(&text, offset);
+            return Some(format!(
+                "at [{}:{line}:{col}]: a `column_types` entry names a type the warehouse does not know",
+                shown(file)
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
