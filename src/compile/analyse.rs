@@ -99,10 +99,19 @@ fn source_location(
             Location::new(path, Arc::from(compiled), offset..offset)
                 .moved_to(offset)
                 .with_label("here"),
-            format!(
-                "compiled from {}, by Jinja",
-                crate::diag::display_path(&node.file.path)
-            ),
+            match node.tested.as_ref().and_then(|t| t.declared_at.as_ref()) {
+                Some(at) => {
+                    let (line, col) = at.line_col();
+                    format!(
+                        "generated for the test declared at [{}:{line}:{col}]",
+                        crate::diag::display_path(&at.file)
+                    )
+                }
+                None => format!(
+                    "compiled from {}, by Jinja",
+                    crate::diag::display_path(&node.file.path)
+                ),
+            },
         ),
     }
 }

@@ -12,6 +12,7 @@ use crate::project::{Node, Project};
 pub(super) fn check_configs(project: &Project, c: &mut Compilation) {
     check_values(project, c);
     check_materializations(project, c);
+    check_later_values(project, c);
     check_key_typos(project, c);
     check_build_configs(project, c);
 }
@@ -40,6 +41,38 @@ fn check_values(project: &Project, c: &mut Compilation) {
                     .at(node.file.location(at..at + key.len())),
             );
         }
+    }
+    c.diagnostics.extend(found);
+}
+
+/// Values only a later run would read, checked now: `on_schema_change`.
+const ON_SCHEMA_CHANGE: &[&str] = &["ignore", "append_new_columns", "sync_all_columns", "fail"];
+
+fn check_later_values(project: &Project, c: &mut Compilation) {
+    let mut found = Vec::new();
+    for id in &c.selected {
+        let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
+            continue;
+        };
+        let Some(value) = compiled.config.get_str("on_schema_change") else {
+            continue;
+        };
+        if ON_SCHEMA_CHANGE.contains(&value) {
+            continue;
+        }
+        let mut d = Diagnostic::error(
+            "incremental-config",
+            format!(
+                "unknown on_schema_change '{value}' for model '{}'",
+                node.name
+            ),
+        )
+        .at(config_location(project, node, value));
+        d = match crate::diag::closest(value, ON_SCHEMA_CHANGE.iter().copied()) {
+            Some(close) => d.hint(format!("did you mean '{close}'?")),
+            None => d.hint(format!("use one of: {}", ON_SCHEMA_CHANGE.join(", "))),
+        };
+        found.push(d);
     }
     c.diagnostics.extend(found);
 }

@@ -18,10 +18,19 @@ pub(super) fn select_nodes(
     match selector::select(&compilation.graph, &candidates, &opts.select, &opts.exclude) {
         Ok((ids, unmatched)) => {
             for term in unmatched {
-                compilation.diagnostics.push(Diagnostic::warning(
+                // A bare name (`ordrs`, `+ordrs`) is most often a misspelt node name.
+                let bare = term.trim_matches(|c: char| c == '+' || c == '@' || c.is_ascii_digit());
+                let names = candidates.iter().map(|c| c.name);
+                let mut d = Diagnostic::warning(
                     "selector-no-match",
                     format!("the selection criterion '{term}' does not match any node"),
-                ));
+                );
+                if !bare.contains(':')
+                    && let Some(close) = crate::diag::closest(bare, names)
+                {
+                    d = d.hint(format!("did you mean '{close}'?"));
+                }
+                compilation.diagnostics.push(d);
             }
             let mut ids: HashSet<String> = ids.into_iter().collect();
             let excluded: HashSet<String> = match opts.exclude.is_empty() {

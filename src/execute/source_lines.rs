@@ -97,8 +97,8 @@ pub fn tidy_seed_error(message: &str) -> String {
 }
 
 /// For a seed: `at [seeds/x.csv:7:1]` when DuckDB names a line of the file (`CSV Error on
-/// Line: 7`), or the place in the YAML or project file of a `column_types` type DuckDB does
-/// not know (`Type with name not_a_type does not exist`).
+/// Line: 7`), or the place in the YAML or project file of a `column_types` entry DuckDB
+/// refused (a type it does not know, a column the file does not have).
 pub fn locate_in_seed(
     project: &crate::project::Project,
     seed: &crate::project::Node,
@@ -113,11 +113,22 @@ pub fn locate_in_seed(
         let line: usize = digits.parse().ok()?;
         return Some(format!("at [{}:{line}:1]", shown(&seed.file.path)));
     }
-    let at = message.find("Type with name ")?;
-    let name: String = message[at + 15..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
+    // `Type with name not_a_type does not exist`, or `Columns with names: "amont" do not
+    // exist in the CSV File`: a `column_types` entry names either.
+    let (name, what) = if let Some(at) = message.find("Type with name ") {
+        let name: String = message[at + 15..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        (name, "names a type the warehouse does not know")
+    } else {
+        let at = message.find("Columns with names: \"")?;
+        let rest = &message[at + 21..];
+        (
+            rest[..rest.find('"')?].to_string(),
+            "names a column the file does not have",
+        )
+    };
     let files = seed
         .patch_path
         .iter()
@@ -127,7 +138,7 @@ pub fn locate_in_seed(
         if let Some(offset) = text.find(&name) {
             let (line, col) = crate::diag::line_col(&text, offset);
             return Some(format!(
-                "at [{}:{line}:{col}]: a `column_types` entry names a type the warehouse does not know",
+                "at [{}:{line}:{col}]: a `column_types` entry {what}",
                 shown(file)
             ));
         }

@@ -141,6 +141,30 @@ fn test_node(
         return None;
     }
     let (args, config) = split_args(&decl.args);
+    let missing: Vec<String> = required_parameters(project, &macro_name)
+        .into_iter()
+        .filter(|p| !args.contains_key(p))
+        .collect();
+    if !missing.is_empty() {
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut d = Diagnostic::error(
+            "test-arguments",
+            format!("test '{test}' needs {list}, which this entry does not give"),
+        )
+        .hint(format!(
+            "give them under the test: `- {test}: {{{}: ...}}`",
+            missing[0]
+        ));
+        if let Some(at) = &decl.location {
+            d = d.at(at.clone());
+        }
+        diags.push(d);
+        return None;
+    }
     let name = test_name(&test, subject, decl.column.as_deref(), &args);
     let text = template(&macro_name, subject, decl.column.as_deref(), &args, &config);
     let yaml = yaml
@@ -180,6 +204,58 @@ fn test_node(
             declared_at: decl.location.clone(),
         }),
     })
+}
+
+/// The parameters of a generic test's macro that have no default, but `model` and
+/// `column_name` (which etlx passes): what a YAML entry must give. Read from the macro's
+/// `{% test name(...) %}` line.
+fn required_parameters(project: &Project, macro_name: &str) -> Vec<String> {
+    let Some(def) = project.macros.get(macro_name) else {
+        return Vec::new();
+    };
+    let Some(file) = project.macro_files.iter().find(|f| f.path == def.path) else {
+        return Vec::new();
+    };
+    let name = macro_name.trim_start_matches("test_");
+    let text = &file.text;
+    let Some(start) = super::macros::macro_definitions(text)
+        .into_iter()
+        .find(|d| d.is_test && d.name == name)
+        .map(|d| d.span.end)
+    else {
+        return Vec::new();
+    };
+    let Some(open) = text[start..].find('(').map(|i| start + i + 1) else {
+        return Vec::new();
+    };
+    let mut depth = 1;
+    let mut params = vec![String::new()];
+    for c in text[open..].chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            ',' if depth == 1 => {
+                params.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = params.last_mut() {
+            last.push(c);
+        }
+    }
+    params
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty() && !p.contains('='))
+        .filter(|p| !matches!(*p, "model" | "column_name"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Arguments for the macro, and the test's config (`config:` and the keys dbt allows beside

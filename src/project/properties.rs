@@ -311,7 +311,7 @@ fn apply_node_properties(
     }
     let (columns, mut tests) = columns(doc, entry.get("columns"), diags);
     node.columns = columns;
-    tests.extend(tests_of(doc, entry, None));
+    tests.extend(tests_of(doc, entry, None, diags));
     node.tests = tests;
 }
 
@@ -361,7 +361,7 @@ fn columns(
             continue;
         };
         doc.check_keys(entry, COLUMN_KEYS, &format!("column '{name}'"), diags);
-        tests.extend(tests_of(doc, entry, Some(&name)));
+        tests.extend(tests_of(doc, entry, Some(&name), diags));
         let meta = entry
             .get("meta")
             .map_or(serde_json::Value::Null, Yaml::to_json);
@@ -391,8 +391,26 @@ fn columns(
 }
 
 /// `data_tests:` (or the older `tests:`) entries: `- unique`, or `- accepted_values: {values: [...]}`.
-fn tests_of(doc: &Document, entry: &Yaml, column: Option<&str>) -> Vec<TestDecl> {
+fn tests_of(
+    doc: &Document,
+    entry: &Yaml,
+    column: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Vec<TestDecl> {
     let node = entry.get("data_tests").or_else(|| entry.get("tests"));
+    // `data_tests: not_null` reads as no tests at all: say so.
+    if let Some(n) = node.filter(|n| !n.is_null() && !matches!(n.value, super::yaml::Value::Seq(_)))
+    {
+        let one = n.as_scalar_string().unwrap_or_else(|| "not_null".into());
+        diags.push(
+            doc.error_at(
+                n.pos,
+                "properties",
+                format!("`data_tests:` must be a list, found {}", n.kind()),
+            )
+            .hint(format!("write `data_tests: [{one}]`")),
+        );
+    }
     node.map(Yaml::items)
         .unwrap_or_default()
         .iter()
@@ -497,7 +515,7 @@ fn source_table(
     // In this order, so that problems are reported in the order of the file.
     let config = source_config(parent, table, diags);
     let (columns, mut tests) = columns(doc, table.get("columns"), diags);
-    tests.extend(tests_of(doc, table, None));
+    tests.extend(tests_of(doc, table, None, diags));
     let freshness = parent
         .get(table, "freshness")
         .and_then(|n| freshness(doc, n, diags));
