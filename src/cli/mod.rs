@@ -148,6 +148,28 @@ impl Selection {
     }
 }
 
+/// `test` runs what is built: `--full-refresh` has no meaning there, so it is not offered.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Running")]
+pub struct TestArgs {
+    /// Tests run at once (default: the target's `threads`).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Stop at the first failure.
+    #[arg(short = 'x', long)]
+    pub fail_fast: bool,
+}
+
+impl From<&TestArgs> for ExecArgs {
+    fn from(t: &TestArgs) -> ExecArgs {
+        ExecArgs {
+            threads: t.threads,
+            fail_fast: t.fail_fast,
+            full_refresh: false,
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Running")]
 pub struct ExecArgs {
@@ -190,7 +212,7 @@ pub enum Command {
         #[command(flatten)]
         selection: Selection,
         #[command(flatten)]
-        exec: ExecArgs,
+        exec: TestArgs,
     },
     /// Seeds, models, snapshots and their tests, in one run over the DAG: each node's tests
     /// run right after it, and a failing test skips what is downstream.
@@ -244,7 +266,8 @@ pub enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
-    /// Write synthetic landing data (music-streaming events and a song catalog), seeded.
+    /// Demo: write synthetic landing data (music-streaming events and a song catalog), seeded.
+    #[command(display_order = 90)]
     Generate(GenerateArgs),
     /// Upload a local folder (a landing zone, seeds) to S3 with multipart upload for large
     /// files, skipping objects that already hold the same bytes. Uses the target's AWS settings.

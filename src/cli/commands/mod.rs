@@ -36,7 +36,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             run::verb(Verb::Snapshot, global, selection, exec, printer)
         }
         Command::Test { selection, exec } => {
-            run::verb(Verb::Test, global, selection, exec, printer)
+            run::verb(Verb::Test, global, selection, &exec.into(), printer)
         }
         Command::Build { selection, exec } => {
             run::verb(Verb::Build, global, selection, exec, printer)
