@@ -15,6 +15,7 @@ pub mod deps;
 pub mod diag;
 pub mod execute;
 pub mod graph;
+pub mod lineage;
 pub mod materialize;
 pub mod project;
 pub mod scaffold;

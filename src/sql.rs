@@ -121,6 +121,24 @@ pub struct SyntaxError {
     pub column: usize,
 }
 
+/// The one query of `sql` (a model), parsed as the target would; `None` if it does not parse
+/// or is not a single query.
+pub fn parse_query(dialect: Dialect, sql: &str) -> Option<sqlparser::ast::Query> {
+    let parsed = match dialect {
+        Dialect::DuckDb => Parser::parse_sql(&DuckDbDialect {}, sql),
+        Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
+        Dialect::Redshift => Parser::parse_sql(&RedshiftSqlDialect {}, sql),
+    };
+    let mut statements = parsed.ok()?;
+    if statements.len() != 1 {
+        return None;
+    }
+    match statements.pop()? {
+        sqlparser::ast::Statement::Query(query) => Some(*query),
+        _ => None,
+    }
+}
+
 /// Parse `sql` as the target would receive it.
 pub fn check(dialect: Dialect, sql: &str) -> Result<(), SyntaxError> {
     let result = match dialect {

@@ -227,6 +227,9 @@ pub enum Command {
         #[command(flatten)]
         selection: Selection,
     },
+    /// Where a model's columns come from (column-level lineage), as a tree; writes
+    /// target/lineage.json.
+    Lineage(LineageArgs),
     /// List the selected resources.
     #[command(alias = "list")]
     Ls {
@@ -298,6 +301,22 @@ pub enum Command {
         #[arg(long)]
         upgrade: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// A model (all its columns) or one column: `fct_songplays.user_id`.
+    #[arg(value_name = "MODEL[.COLUMN]")]
+    pub node: String,
+    /// What the column reaches, instead of where it comes from.
+    #[arg(long)]
+    pub downstream: bool,
+    /// Levels to follow (all by default).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// The tree as JSON.
+    #[arg(long = "json")]
+    pub output_json: bool,
 }
 
 #[derive(Debug, Args)]

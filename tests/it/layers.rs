@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["graph", "adapter", "aws"],
     &["template", "materialize"],
     &["compile"],
-    &["execute"],
+    &["execute", "lineage"],
     &["artifacts", "clean", "demo", "deps", "scaffold"],
 ];
 

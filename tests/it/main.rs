@@ -12,6 +12,7 @@ mod freshness;
 mod harness;
 mod kill;
 mod layers;
+mod lineage;
 mod ls;
 mod packages;
 mod pg;

@@ -8,6 +8,7 @@
 mod aws;
 mod compile;
 mod freshness;
+mod lineage;
 mod operation;
 mod project;
 mod run;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Init { name } => project::init(global, name, printer),
         Command::Compile { selection } => compile::compile(global, selection, printer),
+        Command::Lineage(args) => lineage::lineage(global, args, printer),
         Command::Ls { selection, output } => compile::ls(global, selection, *output, printer),
         Command::Run { selection, exec } => run::verb(Verb::Run, global, selection, exec, printer),
         Command::Seed { selection, exec } => {

@@ -1,0 +1,524 @@
+//! The columns one query reads for each column it returns, from its syntax tree.
+//!
+//! Scopes are followed as SQL defines them: CTEs (each sees the ones before it), subqueries in
+//! FROM, joins, table aliases, `select *` and `t.*` (with `exclude`), and set operations (by
+//! position). A column that is copied or renamed is a direct edge; anything computed from it is
+//! derived. What cannot be known (a `*` over a relation whose columns are unknown, a table
+//! function) is said, never guessed.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, WildcardAdditionalOptions,
+};
+
+/// How an output column comes from an input column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Copied, possibly renamed.
+    Direct,
+    /// Computed from it (a cast, a function, an aggregate, an expression).
+    Derived,
+}
+
+/// A column of a relation outside the query: the relation's key (as the caller resolves it)
+/// and the column's name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub relation: String,
+    pub column: String,
+}
+
+/// One column the query returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub name: String,
+    pub from: Vec<(Origin, Kind)>,
+    /// Why its inputs are not known, if they are not.
+    pub unknown: Option<String>,
+}
+
+/// What the analysis needs from outside: which relation a FROM item names, and its columns.
+pub trait Relations {
+    /// The key of the relation `name` (as written, e.g. `"main"."orders"` or a table
+    /// function call) names, if it is one the caller knows.
+    fn resolve(&self, written: &str) -> Option<String>;
+    /// The columns of a relation, if known.
+    fn columns(&self, relation: &str) -> Option<Vec<String>>;
+}
+
+/// What a FROM item provides to the select that reads it.
+#[derive(Debug, Clone)]
+enum Input {
+    /// A relation outside the query, with its columns if known.
+    Relation {
+        key: String,
+        columns: Option<Vec<String>>,
+    },
+    /// A CTE or subquery, with the lineage of its columns.
+    Query(Vec<Output>),
+    /// Something whose columns cannot be followed (a table function, `unnest`).
+    Opaque(String),
+}
+
+/// The outputs of `query`, whose CTEs see `outer` (the CTEs of the queries around it).
+pub fn analyse(query: &Query, relations: &dyn Relations) -> Vec<Output> {
+    Analysis { relations }.query(query, &HashMap::new())
+}
+
+struct Analysis<'a> {
+    relations: &'a dyn Relations,
+}
+
+fn lower(ident: &Ident) -> String {
+    ident.value.to_lowercase()
+}
+
+fn last_part(name: &ObjectName) -> String {
+    match name.0.last() {
+        Some(ObjectNamePart::Identifier(i)) => lower(i),
+        _ => name.to_string().to_lowercase(),
+    }
+}
+
+impl Analysis<'_> {
+    fn query(&self, query: &Query, outer: &HashMap<String, Vec<Output>>) -> Vec<Output> {
+        let mut ctes = outer.clone();
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                let mut outputs = self.query(&cte.query, &ctes);
+                // `with t (a, b) as (...)` renames by position.
+                for (out, renamed) in outputs.iter_mut().zip(&cte.alias.columns) {
+                    out.name = renamed.name.value.clone();
+                }
+                ctes.insert(lower(&cte.alias.name), outputs);
+            }
+        }
+        self.set_expr(&query.body, &ctes)
+    }
+
+    fn set_expr(&self, body: &SetExpr, ctes: &HashMap<String, Vec<Output>>) -> Vec<Output> {
+        match body {
+            SetExpr::Select(select) => self.select(select, ctes),
+            SetExpr::Query(query) => self.query(query, ctes),
+            SetExpr::SetOperation { left, right, .. } => {
+                let (mut left, right) = (self.set_expr(left, ctes), self.set_expr(right, ctes));
+                for (l, r) in left.iter_mut().zip(right) {
+                    l.from.extend(r.from);
+                    l.from.sort();
+                    l.from.dedup();
+                    l.unknown = l.unknown.take().or(r.unknown);
+                }
+                left
+            }
+            other => vec![Output {
+                name: "?".into(),
+                from: Vec::new(),
+                unknown: Some(format!("not followed: {}", first_word(&other.to_string()))),
+            }],
+        }
+    }
+
+    fn select(&self, select: &Select, ctes: &HashMap<String, Vec<Output>>) -> Vec<Output> {
+        let mut inputs: Vec<(String, Input)> = Vec::new();
+        for table in &select.from {
+            inputs.push(self.input(&table.relation, ctes));
+            for join in &table.joins {
+                inputs.push(self.input(&join.relation, ctes));
+            }
+        }
+        let mut out = Vec::new();
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(expr) => {
+                    out.push(self.column(expr_name(expr), expr, &inputs))
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    out.push(self.column(alias.value.clone(), expr, &inputs))
+                }
+                SelectItem::ExprWithAliases { expr, aliases } => {
+                    for alias in aliases {
+                        out.push(self.column(alias.value.clone(), expr, &inputs));
+                    }
+                }
+                SelectItem::Wildcard(options) => {
+                    for (_, input) in &inputs {
+                        out.extend(star(input, options));
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, options) => {
+                    let qualifier = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(name) => last_part(name),
+                        SelectItemQualifiedWildcardKind::Expr(e) => e.to_string().to_lowercase(),
+                    };
+                    match inputs.iter().find(|(alias, _)| *alias == qualifier) {
+                        Some((_, input)) => out.extend(star(input, options)),
+                        None => {
+                            out.push(unknown_star(&format!("{qualifier}.* names no FROM item")))
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A FROM item: the name it is known by in the select, and what it provides.
+    fn input(&self, factor: &TableFactor, ctes: &HashMap<String, Vec<Output>>) -> (String, Input) {
+        match factor {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let called = alias.as_ref().map(|a| lower(&a.name));
+                let single = name.0.len() == 1 && args.is_none();
+                if let Some(cte) = ctes.get(&last_part(name)).filter(|_| single) {
+                    return (called.unwrap_or(last_part(name)), Input::Query(cte.clone()));
+                }
+                let written = factor_text(factor);
+                let input = match self.relations.resolve(&written) {
+                    Some(key) => Input::Relation {
+                        columns: self.relations.columns(&key),
+                        key,
+                    },
+                    None => Input::Opaque(format!("{} is not a known relation", name)),
+                };
+                (called.unwrap_or(last_part(name)), input)
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => (
+                alias.as_ref().map(|a| lower(&a.name)).unwrap_or_default(),
+                Input::Query(self.query(subquery, ctes)),
+            ),
+            other => {
+                let text = other.to_string();
+                (
+                    String::new(),
+                    Input::Opaque(format!("not followed: {}", first_word(&text))),
+                )
+            }
+        }
+    }
+
+    /// One output column: the input columns `expr` reads.
+    fn column(&self, name: String, expr: &Expr, inputs: &[(String, Input)]) -> Output {
+        let direct = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            || matches!(expr, Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
+        let mut from = Vec::new();
+        let mut unknown = None;
+        let _ = sqlparser::ast::visit_expressions(expr, |e| {
+            let parts: Vec<&Ident> = match e {
+                Expr::Identifier(i) => vec![i],
+                Expr::CompoundIdentifier(parts) => parts.iter().collect(),
+                _ => return ControlFlow::<()>::Continue(()),
+            };
+            match resolve(&parts, inputs) {
+                Resolved::Columns(found) => {
+                    for (origin, kind) in found {
+                        let kind = match (direct, kind) {
+                            (true, Kind::Direct) => Kind::Direct,
+                            _ => Kind::Derived,
+                        };
+                        from.push((origin, kind));
+                    }
+                }
+                Resolved::Unknown(why) => unknown = unknown.take().or(Some(why)),
+                Resolved::NotAColumn => {}
+            }
+            ControlFlow::Continue(())
+        });
+        from.sort();
+        from.dedup();
+        Output {
+            name,
+            from,
+            unknown,
+        }
+    }
+}
+
+enum Resolved {
+    Columns(Vec<(Origin, Kind)>),
+    Unknown(String),
+    /// A name that is no column of any input (a keyword such as `current_date`, a lambda's
+    /// parameter): not a dependency.
+    NotAColumn,
+}
+
+/// A column reference (`c`, `t.c`, `schema.t.c`) among the select's inputs.
+fn resolve(parts: &[&Ident], inputs: &[(String, Input)]) -> Resolved {
+    let Some(written) = parts.last() else {
+        return Resolved::NotAColumn;
+    };
+    let column = lower(written);
+    if parts.len() >= 2 {
+        let qualifier = lower(parts[parts.len() - 2]);
+        return match inputs.iter().find(|(alias, _)| *alias == qualifier) {
+            Some((_, input)) => from_input(input, written, true).unwrap_or(Resolved::NotAColumn),
+            // `struct_column.field`: the first part is the column.
+            None => match parts.first() {
+                Some(first) if parts.len() == 2 => resolve(&[first], inputs),
+                _ => Resolved::NotAColumn,
+            },
+        };
+    }
+    // An input that has the column by name first, then one that has it through a `*`.
+    for through_star in [false, true] {
+        if let Some(found) = inputs
+            .iter()
+            .find_map(|(_, input)| from_input(input, written, through_star))
+        {
+            return found;
+        }
+    }
+    // Not among the known columns: the one input whose columns are unknown holds it.
+    let unknown: Vec<&Input> = inputs
+        .iter()
+        .map(|(_, i)| i)
+        .filter(|i| matches!(i, Input::Relation { columns: None, .. } | Input::Opaque(_)))
+        .collect();
+    match unknown.as_slice() {
+        [Input::Relation { key, .. }] => Resolved::Columns(vec![(
+            Origin {
+                relation: key.clone(),
+                column: written.value.clone(),
+            },
+            Kind::Direct,
+        )]),
+        [Input::Opaque(why)] => Resolved::Unknown(why.clone()),
+        [] => Resolved::NotAColumn,
+        _ => Resolved::Unknown(format!(
+            "{column} may come from several relations whose columns are unknown"
+        )),
+    }
+}
+
+/// The column `written` of one input, if the input is known to have it, or has it through
+/// a `*` over a relation whose columns are not known (then that relation's column of the name).
+fn from_input(input: &Input, written: &Ident, through_star: bool) -> Option<Resolved> {
+    let column = lower(written);
+    match input {
+        Input::Relation {
+            key,
+            columns: Some(columns),
+        } => columns
+            .iter()
+            .find(|c| c.to_lowercase() == column)
+            .map(|c| {
+                Resolved::Columns(vec![(
+                    Origin {
+                        relation: key.clone(),
+                        column: c.clone(),
+                    },
+                    Kind::Direct,
+                )])
+            }),
+        Input::Query(outputs) => {
+            if let Some(o) = outputs.iter().find(|o| o.name.to_lowercase() == column) {
+                return Some(match &o.unknown {
+                    Some(why) if o.from.is_empty() => Resolved::Unknown(why.clone()),
+                    _ => Resolved::Columns(o.from.clone()),
+                });
+            }
+            let star = outputs
+                .iter()
+                .find(|o| o.name == "*")
+                .filter(|_| through_star)?;
+            Some(match star.from.as_slice() {
+                [(origin, kind)] if origin.column == "*" => Resolved::Columns(vec![(
+                    Origin {
+                        relation: origin.relation.clone(),
+                        column: written.value.clone(),
+                    },
+                    *kind,
+                )]),
+                _ => Resolved::Unknown(star.unknown.clone().unwrap_or_default()),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `*` over one input: each of its columns, directly; `exclude` leaves some out.
+fn star(input: &Input, options: &WildcardAdditionalOptions) -> Vec<Output> {
+    let excluded: Vec<String> = match &options.opt_exclude {
+        Some(sqlparser::ast::ExcludeSelectItem::Single(name)) => vec![last_part(name)],
+        Some(sqlparser::ast::ExcludeSelectItem::Multiple(names)) => {
+            names.iter().map(last_part).collect()
+        }
+        None => Vec::new(),
+    };
+    let kept = |name: &str| !excluded.contains(&name.to_lowercase());
+    match input {
+        Input::Relation {
+            key,
+            columns: Some(columns),
+        } => columns
+            .iter()
+            .filter(|c| kept(c))
+            .map(|c| Output {
+                name: c.clone(),
+                from: vec![(
+                    Origin {
+                        relation: key.clone(),
+                        column: c.clone(),
+                    },
+                    Kind::Direct,
+                )],
+                unknown: None,
+            })
+            .collect(),
+        // Its columns are followed by name when a reader asks for them (see `from_input`).
+        Input::Relation { key, columns: None } => vec![Output {
+            from: vec![(
+                Origin {
+                    relation: key.clone(),
+                    column: "*".into(),
+                },
+                Kind::Direct,
+            )],
+            ..unknown_star(&format!("the columns of {key} are not known"))
+        }],
+        Input::Query(outputs) => outputs.iter().filter(|o| kept(&o.name)).cloned().collect(),
+        Input::Opaque(why) => vec![unknown_star(why)],
+    }
+}
+
+fn unknown_star(why: &str) -> Output {
+    Output {
+        name: "*".into(),
+        from: Vec::new(),
+        unknown: Some(why.to_string()),
+    }
+}
+
+/// The name a database gives an unaliased expression: a column's own name, else its text.
+fn expr_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
+        Expr::Nested(inner) => expr_name(inner),
+        other => other.to_string(),
+    }
+}
+
+/// A FROM item as text, for the caller to match against the relations it rendered.
+fn factor_text(factor: &TableFactor) -> String {
+    match factor {
+        TableFactor::Table { name, args, .. } => match args {
+            Some(args) => format!(
+                "{name}({})",
+                args.args
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => name.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn first_word(text: &str) -> String {
+    text.split_whitespace().next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two relations: `orders` with known columns, `events` whose columns are not known.
+    struct Fake;
+
+    impl Relations for Fake {
+        fn resolve(&self, written: &str) -> Option<String> {
+            let name = written.replace('"', "").to_lowercase();
+            ["main.orders", "main.events"]
+                .into_iter()
+                .find(|r| *r == name)
+                .map(str::to_string)
+        }
+
+        fn columns(&self, relation: &str) -> Option<Vec<String>> {
+            (relation == "main.orders").then(|| {
+                ["order_id", "customer_id", "amount"]
+                    .map(str::to_string)
+                    .to_vec()
+            })
+        }
+    }
+
+    /// Each output column as `name <- relation.column:kind, ...` (or `?why`).
+    fn lineage(sql: &str) -> Vec<String> {
+        let query = crate::sql::parse_query(crate::sql::Dialect::DuckDb, sql).expect("parses");
+        analyse(&query, &Fake)
+            .into_iter()
+            .map(|o| {
+                let from: Vec<String> = o
+                    .from
+                    .iter()
+                    .map(|(origin, kind)| {
+                        let k = if *kind == Kind::Direct { "d" } else { "x" };
+                        format!("{}.{}:{k}", origin.relation, origin.column)
+                    })
+                    .collect();
+                match o.unknown {
+                    Some(why) if from.is_empty() => format!("{} ?{why}", o.name),
+                    _ => format!("{} <- {}", o.name, from.join(", ")),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_are_followed_through_ctes_aliases_joins_and_stars() {
+        let sql = "with o as (select order_id as id, amount * 100 as cents, customer_id from \"main\".\"orders\"), \
+                   e as (select * from main.events) \
+                   select o.*, e.user_id, upper(e.page) as page from o join e on o.id = e.order_id";
+        assert_eq!(
+            lineage(sql),
+            [
+                "id <- main.orders.order_id:d",
+                "cents <- main.orders.amount:x",
+                "customer_id <- main.orders.customer_id:d",
+                "user_id <- main.events.user_id:d",
+                "page <- main.events.page:x",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_relation_alone_holds_the_columns_it_is_asked_for() {
+        assert_eq!(
+            lineage("select \"userId\" as user_id, cast(ts as bigint) as ts from main.events"),
+            ["user_id <- main.events.userId:d", "ts <- main.events.ts:x"]
+        );
+    }
+
+    #[test]
+    fn exclude_unions_and_subqueries() {
+        assert_eq!(
+            lineage("select * exclude (amount) from (select * from main.orders) as s"),
+            [
+                "order_id <- main.orders.order_id:d",
+                "customer_id <- main.orders.customer_id:d"
+            ]
+        );
+        assert_eq!(
+            lineage(
+                "select order_id from main.orders union all select customer_id from main.orders"
+            ),
+            ["order_id <- main.orders.customer_id:d, main.orders.order_id:d"]
+        );
+        assert_eq!(
+            lineage("select count(*) as n, sum(amount) as total, 1 as one from main.orders"),
+            ["n <- ", "total <- main.orders.amount:x", "one <- "]
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! Column-level lineage: for each column of each model, the columns of models, seeds and
+//! sources it comes from.
+//!
+//! etlx parses every model's compiled SQL anyway; following its scopes gives what otherwise
+//! takes a proprietary tool: where a column comes from, and what a change to a column reaches.
+//! Models are analysed in dependency order, so a `select *` over a model expands to the
+//! columns its own lineage found. `target/lineage.json` holds the result.
+
+mod analysis;
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+pub use analysis::Kind;
+use analysis::{Origin, Relations};
+
+use crate::compile::Compilation;
+use crate::project::{Project, ResourceType};
+
+/// An input column of an output column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Upstream {
+    /// A model's, seed's, snapshot's or source's unique id.
+    pub node: String,
+    pub column: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub upstream: Vec<Upstream>,
+    /// Why the inputs of this column are not known (a table function, a `*` over a relation
+    /// whose columns are unknown), if they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+}
+
+/// The lineage of every analysed node, in dependency order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lineage {
+    pub nodes: IndexMap<String, Vec<Column>>,
+}
+
+impl Lineage {
+    /// The columns `column` of `node` reads, one level up.
+    pub fn upstream(&self, node: &str, column: &str) -> Vec<Upstream> {
+        self.column(node, column)
+            .map(|c| c.upstream.clone())
+            .unwrap_or_default()
+    }
+
+    /// The columns that read `column` of `node`, one level down.
+    pub fn downstream(&self, node: &str, column: &str) -> Vec<Upstream> {
+        let mut out = Vec::new();
+        for (reader, columns) in &self.nodes {
+            for c in columns {
+                for u in &c.upstream {
+                    if u.node == node && u.column.eq_ignore_ascii_case(column) {
+                        out.push(Upstream {
+                            node: reader.clone(),
+                            column: c.name.clone(),
+                            kind: u.kind,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn column(&self, node: &str, column: &str) -> Option<&Column> {
+        self.nodes
+            .get(node)?
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(column))
+    }
+}
+
+/// Relations as the compiled SQL writes them, and the columns known of each.
+struct Known {
+    by_text: HashMap<String, String>,
+    columns: HashMap<String, Vec<String>>,
+}
+
+/// Text compared without quotes, spaces or case; a table function by its name and first
+/// argument (the files it reads), since its options may be written differently.
+fn keys_of(text: &str) -> Vec<String> {
+    let norm: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '"')
+        .collect::<String>()
+        .to_lowercase();
+    match norm.find('(') {
+        Some(open) => {
+            let end = norm[open..]
+                .find([',', ')'])
+                .map_or(norm.len(), |i| open + i);
+            vec![norm.clone(), norm[..end].to_string()]
+        }
+        None => vec![norm],
+    }
+}
+
+impl Relations for Known {
+    fn resolve(&self, written: &str) -> Option<String> {
+        keys_of(written)
+            .iter()
+            .find_map(|k| self.by_text.get(k))
+            .cloned()
+    }
+
+    fn columns(&self, relation: &str) -> Option<Vec<String>> {
+        self.columns.get(relation).cloned()
+    }
+}
+
+/// The lineage of every model and snapshot `c` compiled.
+pub fn build(project: &Project, c: &Compilation) -> Lineage {
+    let dialect = project.target.dialect;
+    let mut known = Known {
+        by_text: HashMap::new(),
+        columns: HashMap::new(),
+    };
+    for node in c.nodes.values().filter(|n| n.resource_type.is_relation()) {
+        for key in keys_of(&node.relation.to_sql()) {
+            known.by_text.insert(key, node.unique_id.clone());
+        }
+        if let Some(columns) = declared_columns(project, &node.unique_id) {
+            known.columns.insert(node.unique_id.clone(), columns);
+        }
+    }
+    for source in project.sources.values() {
+        let mut texts = vec![crate::compile::source_relation(dialect, source).to_sql()];
+        texts.extend(c.source_readers.get(&source.unique_id).cloned());
+        for key in texts.iter().flat_map(|t| keys_of(t)) {
+            known.by_text.insert(key, source.unique_id.clone());
+        }
+        if !source.columns.is_empty() {
+            known.columns.insert(
+                source.unique_id.clone(),
+                source.columns.keys().cloned().collect(),
+            );
+        }
+    }
+    let mut lineage = Lineage::default();
+    for id in &c.selected {
+        let Some(node) = c.nodes.get(id) else {
+            continue;
+        };
+        if !matches!(
+            node.resource_type,
+            ResourceType::Model | ResourceType::Snapshot
+        ) {
+            continue;
+        }
+        let Some(query) = node
+            .compiled_sql
+            .as_deref()
+            .and_then(|sql| crate::sql::parse_query(dialect, sql))
+        else {
+            continue;
+        };
+        let outputs = analysis::analyse(&query, &known);
+        let columns: Vec<Column> = outputs
+            .into_iter()
+            .map(|o| Column {
+                name: o.name,
+                upstream: o
+                    .from
+                    .into_iter()
+                    .map(|(Origin { relation, column }, kind)| Upstream {
+                        node: relation,
+                        column,
+                        kind,
+                    })
+                    .collect(),
+                unknown: o.unknown,
+            })
+            .collect();
+        if columns.iter().all(|c| c.name != "*") {
+            known
+                .columns
+                .insert(id.clone(), columns.iter().map(|c| c.name.clone()).collect());
+        }
+        lineage.nodes.insert(id.clone(), columns);
+    }
+    lineage
+}
+
+/// The columns a node is declared to have: YAML columns, or a seed's CSV header.
+fn declared_columns(project: &Project, id: &str) -> Option<Vec<String>> {
+    let node = project.nodes.get(id)?;
+    if node.resource_type == ResourceType::Seed {
+        let mut reader = csv::Reader::from_path(project.root.join(&node.file.path)).ok()?;
+        return Some(reader.headers().ok()?.iter().map(str::to_string).collect());
+    }
+    (!node.columns.is_empty()).then(|| node.columns.keys().cloned().collect())
+}
+
+/// Write `target/lineage.json`.
+pub fn write(project: &Project, lineage: &Lineage) -> std::io::Result<()> {
+    let dir = project.target_dir();
+    std::fs::create_dir_all(&dir)?;
+    let doc = serde_json::json!({
+        "metadata": {
+            "project_name": project.name,
+            "generated_by": format!("etlx {}", env!("CARGO_PKG_VERSION")),
+            "schema": "nodes: unique id -> columns in order: {name, upstream: [{node, column, kind: direct|derived}], unknown?: why its inputs are not known}",
+        },
+        "nodes": lineage.nodes,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("lineage.json"), text)
+}
