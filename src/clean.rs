@@ -38,12 +38,13 @@ pub enum CleanError {
 }
 
 /// What etlx writes into its target folder besides the warehouse files below.
-const ETLX_OUTPUTS: [&str; 5] = [
+const ETLX_OUTPUTS: [&str; 6] = [
     "compiled",
     "s3_cache",
     "manifest.json",
     "run_results.json",
     "sources.json",
+    "lineage.json",
 ];
 
 /// A DuckDB database and the files it keeps beside it.

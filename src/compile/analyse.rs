@@ -8,7 +8,8 @@ use crate::project::{Config, Node, Project, ResourceType};
 use crate::sql::{self, StaticAnalysis};
 use std::sync::Arc;
 
-pub(super) fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
+/// What a model's SQL problems are: errors, warnings, or not looked for.
+pub fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis {
     config
         .0
         .get("static_analysis")
@@ -67,7 +68,7 @@ pub(super) fn analyze(
 /// The place of an error at `offset` of the compiled SQL (`compiled`, written to `path`): in
 /// the model's own file when that line reads the same there, else in the compiled file; and
 /// a note naming the other one.
-fn source_location(
+pub fn source_location(
     node: &Node,
     path: &std::path::Path,
     compiled: &str,

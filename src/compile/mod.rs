@@ -33,6 +33,7 @@ use crate::graph::Graph;
 use crate::project::{Config, Node, Project, ResourceType, hex_sha256};
 use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
 
+pub use analyse::{source_location, static_analysis_of};
 use configs::render_configs;
 use discover::{discover, final_configs};
 pub use naming::source_relation;

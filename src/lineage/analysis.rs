@@ -46,17 +46,19 @@ pub trait Relations {
     /// The key of the relation `name` (as written, e.g. `"main"."orders"` or a table
     /// function call) names, if it is one the caller knows.
     fn resolve(&self, written: &str) -> Option<String>;
-    /// The columns of a relation, if known.
-    fn columns(&self, relation: &str) -> Option<Vec<String>>;
+    /// The columns of a relation, if known, and whether that list is complete (a seed's
+    /// header, a model's own lineage) or maybe partial (columns described in YAML).
+    fn columns(&self, relation: &str) -> Option<(Vec<String>, bool)>;
 }
 
 /// What a FROM item provides to the select that reads it.
 #[derive(Debug, Clone)]
 enum Input {
-    /// A relation outside the query, with its columns if known.
+    /// A relation outside the query, with its columns if known (and whether all of them are).
     Relation {
         key: String,
         columns: Option<Vec<String>>,
+        complete: bool,
     },
     /// A CTE or subquery, with the lineage of its columns.
     Query(Vec<Output>),
@@ -64,13 +66,63 @@ enum Input {
     Opaque(String),
 }
 
-/// The outputs of `query`, whose CTEs see `outer` (the CTEs of the queries around it).
-pub fn analyse(query: &Query, relations: &dyn Relations) -> Vec<Output> {
-    Analysis { relations }.query(query, &HashMap::new())
+/// A column the query reads that none of its inputs has, where every input's columns are
+/// known: a misspelling, most often. Its place is in the SQL given to `analyse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub name: String,
+    pub line: u64,
+    pub column: u64,
+    /// The columns it could have meant.
+    pub candidates: Vec<String>,
+}
+
+/// The outputs of `query`, and the columns it reads that do not exist.
+pub fn analyse(query: &Query, relations: &dyn Relations) -> (Vec<Output>, Vec<Unresolved>) {
+    let analysis = Analysis {
+        relations,
+        unresolved: Default::default(),
+    };
+    let outputs = analysis.query(query, &HashMap::new());
+    (outputs, analysis.unresolved.into_inner())
 }
 
 struct Analysis<'a> {
     relations: &'a dyn Relations,
+    unresolved: std::cell::RefCell<Vec<Unresolved>>,
+}
+
+/// Words that parse as a column name but are not one.
+const NOT_COLUMNS: &[&str] = &[
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "current_user",
+    "session_user",
+    "current_role",
+    "current_schema",
+    "current_catalog",
+    "user",
+    "true",
+    "false",
+    "null",
+];
+
+/// The columns an input is known to have, all of them; `None` when some are unknown.
+fn all_columns(input: &Input) -> Option<Vec<String>> {
+    match input {
+        Input::Relation {
+            columns: Some(columns),
+            complete: true,
+            ..
+        } => Some(columns.clone()),
+        Input::Query(outputs) if outputs.iter().all(|o| o.name != "*") => {
+            Some(outputs.iter().map(|o| o.name.clone()).collect())
+        }
+        _ => None,
+    }
 }
 
 fn lower(ident: &Ident) -> String {
@@ -114,11 +166,21 @@ impl Analysis<'_> {
                 }
                 left
             }
-            other => vec![Output {
-                name: "?".into(),
-                from: Vec::new(),
-                unknown: Some(format!("not followed: {}", first_word(&other.to_string()))),
-            }],
+            // `values (...)`: constants, in columns named by position (an alias renames them).
+            SetExpr::Values(values) => {
+                let width = values.rows.first().map_or(0, |row| row.len());
+                (1..=width)
+                    .map(|i| Output {
+                        name: format!("column{i}"),
+                        from: Vec::new(),
+                        unknown: None,
+                    })
+                    .collect()
+            }
+            other => vec![unknown_star(&format!(
+                "not followed: {}",
+                first_word(&other.to_string())
+            ))],
         }
     }
 
@@ -130,18 +192,20 @@ impl Analysis<'_> {
                 inputs.push(self.input(&join.relation, ctes));
             }
         }
-        let mut out = Vec::new();
+        let mut out: Vec<Output> = Vec::new();
         for item in &select.projection {
+            // DuckDB lets a select item read an alias given earlier in the same list.
+            let earlier: Vec<String> = out.iter().map(|o| o.name.to_lowercase()).collect();
             match item {
                 SelectItem::UnnamedExpr(expr) => {
-                    out.push(self.column(expr_name(expr), expr, &inputs))
+                    out.push(self.column(expr_name(expr), expr, &inputs, &earlier))
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
-                    out.push(self.column(alias.value.clone(), expr, &inputs))
+                    out.push(self.column(alias.value.clone(), expr, &inputs, &earlier))
                 }
                 SelectItem::ExprWithAliases { expr, aliases } => {
                     for alias in aliases {
-                        out.push(self.column(alias.value.clone(), expr, &inputs));
+                        out.push(self.column(alias.value.clone(), expr, &inputs, &earlier));
                     }
                 }
                 SelectItem::Wildcard(options) => {
@@ -179,20 +243,33 @@ impl Analysis<'_> {
                 }
                 let written = factor_text(factor);
                 let input = match self.relations.resolve(&written) {
-                    Some(key) => Input::Relation {
-                        columns: self.relations.columns(&key),
-                        key,
-                    },
+                    Some(key) => {
+                        let (columns, complete) = match self.relations.columns(&key) {
+                            Some((columns, complete)) => (Some(columns), complete),
+                            None => (None, false),
+                        };
+                        Input::Relation {
+                            columns,
+                            complete,
+                            key,
+                        }
+                    }
                     None => Input::Opaque(format!("{} is not a known relation", name)),
                 };
                 (called.unwrap_or(last_part(name)), input)
             }
             TableFactor::Derived {
                 subquery, alias, ..
-            } => (
-                alias.as_ref().map(|a| lower(&a.name)).unwrap_or_default(),
-                Input::Query(self.query(subquery, ctes)),
-            ),
+            } => {
+                let mut outputs = self.query(subquery, ctes);
+                // `(...) as t (a, b)` renames by position.
+                let renamed = alias.iter().flat_map(|a| &a.columns);
+                for (out, column) in outputs.iter_mut().zip(renamed) {
+                    out.name = column.name.value.clone();
+                }
+                let called = alias.as_ref().map(|a| lower(&a.name)).unwrap_or_default();
+                (called, Input::Query(outputs))
+            }
             other => {
                 let text = other.to_string();
                 (
@@ -204,7 +281,20 @@ impl Analysis<'_> {
     }
 
     /// One output column: the input columns `expr` reads.
-    fn column(&self, name: String, expr: &Expr, inputs: &[(String, Input)]) -> Output {
+    fn column(
+        &self,
+        name: String,
+        expr: &Expr,
+        inputs: &[(String, Input)],
+        earlier: &[String],
+    ) -> Output {
+        let mut bound: Vec<String> = Vec::new();
+        let _ = sqlparser::ast::visit_expressions(expr, |e| {
+            if let Expr::Lambda(lambda) = e {
+                bound.extend(lambda.params.iter().map(|p| lower(&p.name)));
+            }
+            ControlFlow::<()>::Continue(())
+        });
         let direct = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
             || matches!(expr, Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
         let mut from = Vec::new();
@@ -226,7 +316,7 @@ impl Analysis<'_> {
                     }
                 }
                 Resolved::Unknown(why) => unknown = unknown.take().or(Some(why)),
-                Resolved::NotAColumn => {}
+                Resolved::NotAColumn => self.check_missing(&parts, inputs, earlier, &bound),
             }
             ControlFlow::Continue(())
         });
@@ -236,6 +326,52 @@ impl Analysis<'_> {
             name,
             from,
             unknown,
+        }
+    }
+}
+
+impl Analysis<'_> {
+    /// A column reference no input has, when every input it could come from is fully known:
+    /// `o.amont` against `orders as o`, or `amont` against inputs that are all known.
+    fn check_missing(
+        &self,
+        parts: &[&Ident],
+        inputs: &[(String, Input)],
+        earlier: &[String],
+        bound: &[String],
+    ) {
+        let Some(written) = parts.last() else {
+            return;
+        };
+        let name = lower(written);
+        let candidates = match parts {
+            [qualifier, _] => {
+                let qualifier = lower(qualifier);
+                match inputs.iter().find(|(alias, _)| *alias == qualifier) {
+                    Some((_, input)) => all_columns(input),
+                    None => None,
+                }
+            }
+            [_] if !inputs.is_empty()
+                && !earlier.contains(&name)
+                && !bound.contains(&name)
+                && !NOT_COLUMNS.contains(&name.as_str()) =>
+            {
+                inputs
+                    .iter()
+                    .map(|(_, input)| all_columns(input))
+                    .collect::<Option<Vec<_>>>()
+                    .map(|all| all.concat())
+            }
+            _ => None,
+        };
+        if let Some(candidates) = candidates {
+            self.unresolved.borrow_mut().push(Unresolved {
+                name: written.value.clone(),
+                line: written.span.start.line,
+                column: written.span.start.column,
+                candidates,
+            });
         }
     }
 }
@@ -304,6 +440,7 @@ fn from_input(input: &Input, written: &Ident, through_star: bool) -> Option<Reso
         Input::Relation {
             key,
             columns: Some(columns),
+            ..
         } => columns
             .iter()
             .find(|c| c.to_lowercase() == column)
@@ -356,6 +493,7 @@ fn star(input: &Input, options: &WildcardAdditionalOptions) -> Vec<Output> {
         Input::Relation {
             key,
             columns: Some(columns),
+            ..
         } => columns
             .iter()
             .filter(|c| kept(c))
@@ -372,7 +510,9 @@ fn star(input: &Input, options: &WildcardAdditionalOptions) -> Vec<Output> {
             })
             .collect(),
         // Its columns are followed by name when a reader asks for them (see `from_input`).
-        Input::Relation { key, columns: None } => vec![Output {
+        Input::Relation {
+            key, columns: None, ..
+        } => vec![Output {
             from: vec![(
                 Origin {
                     relation: key.clone(),
@@ -445,11 +585,10 @@ mod tests {
                 .map(str::to_string)
         }
 
-        fn columns(&self, relation: &str) -> Option<Vec<String>> {
+        fn columns(&self, relation: &str) -> Option<(Vec<String>, bool)> {
             (relation == "main.orders").then(|| {
-                ["order_id", "customer_id", "amount"]
-                    .map(str::to_string)
-                    .to_vec()
+                let columns = ["order_id", "customer_id", "amount"].map(str::to_string);
+                (columns.to_vec(), true)
             })
         }
     }
@@ -458,6 +597,7 @@ mod tests {
     fn lineage(sql: &str) -> Vec<String> {
         let query = crate::sql::parse_query(crate::sql::Dialect::DuckDb, sql).expect("parses");
         analyse(&query, &Fake)
+            .0
             .into_iter()
             .map(|o| {
                 let from: Vec<String> = o

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 pub use analysis::Kind;
-use analysis::{Origin, Relations};
+use analysis::{Origin, Relations, Unresolved};
 
 use crate::compile::Compilation;
 use crate::project::{Project, ResourceType};
@@ -82,7 +82,8 @@ impl Lineage {
 /// Relations as the compiled SQL writes them, and the columns known of each.
 struct Known {
     by_text: HashMap<String, String>,
-    columns: HashMap<String, Vec<String>>,
+    /// Each relation's columns, and whether the list is complete.
+    columns: HashMap<String, (Vec<String>, bool)>,
 }
 
 /// Text compared without quotes, spaces or case; a table function by its name and first
@@ -112,13 +113,58 @@ impl Relations for Known {
             .cloned()
     }
 
-    fn columns(&self, relation: &str) -> Option<Vec<String>> {
+    fn columns(&self, relation: &str) -> Option<(Vec<String>, bool)> {
         self.columns.get(relation).cloned()
     }
 }
 
 /// The lineage of every model and snapshot `c` compiled.
 pub fn build(project: &Project, c: &Compilation) -> Lineage {
+    analyse(project, c).0
+}
+
+/// Columns that models read and their inputs do not have (`o.amont` where `orders` has
+/// `amount`), at their place in the model's file, with the close name; errors or warnings as
+/// the model's `static_analysis` says. Only where every input's columns are known, so a
+/// report is a real mistake.
+pub fn check(project: &Project, c: &Compilation) -> Vec<crate::diag::Diagnostic> {
+    use crate::sql::StaticAnalysis;
+    let mut out = Vec::new();
+    for (id, unresolved) in analyse(project, c).1 {
+        let (Some(compiled), Some(node)) = (c.nodes.get(&id), project.nodes.get(&id)) else {
+            continue;
+        };
+        let mode = crate::compile::static_analysis_of(project, &compiled.config);
+        let (Some(sql), Some(path)) = (&compiled.compiled_sql, &compiled.compiled_path) else {
+            continue;
+        };
+        for u in unresolved {
+            let offset = crate::diag::offset_of(sql, u.line as usize, u.column as usize);
+            let (at, compiled_at) = crate::compile::source_location(node, path, sql, offset);
+            let message = format!(
+                "{} '{}' reads column '{}', which none of its inputs has",
+                node.resource_type.name(),
+                node.name,
+                u.name
+            );
+            let d = match mode {
+                StaticAnalysis::Off => continue,
+                StaticAnalysis::Strict => crate::diag::Diagnostic::error("unknown-column", message),
+                StaticAnalysis::Warn => crate::diag::Diagnostic::warning("unknown-column", message),
+            };
+            let hint = match crate::diag::closest(&u.name, u.candidates.iter().map(String::as_str))
+            {
+                Some(close) => format!("did you mean '{close}'?"),
+                None => format!("the inputs have: {}", u.candidates.join(", ")),
+            };
+            out.push(d.at(at).hint(hint).note(compiled_at));
+        }
+    }
+    out
+}
+
+/// Lineage, and each model's unknown columns.
+fn analyse(project: &Project, c: &Compilation) -> (Lineage, Vec<(String, Vec<Unresolved>)>) {
     let dialect = project.target.dialect;
     let mut known = Known {
         by_text: HashMap::new(),
@@ -138,14 +184,16 @@ pub fn build(project: &Project, c: &Compilation) -> Lineage {
         for key in texts.iter().flat_map(|t| keys_of(t)) {
             known.by_text.insert(key, source.unique_id.clone());
         }
+        // Columns described in YAML may be some of them only.
         if !source.columns.is_empty() {
             known.columns.insert(
                 source.unique_id.clone(),
-                source.columns.keys().cloned().collect(),
+                (source.columns.keys().cloned().collect(), false),
             );
         }
     }
     let mut lineage = Lineage::default();
+    let mut unresolved = Vec::new();
     for id in &c.selected {
         let Some(node) = c.nodes.get(id) else {
             continue;
@@ -163,7 +211,10 @@ pub fn build(project: &Project, c: &Compilation) -> Lineage {
         else {
             continue;
         };
-        let outputs = analysis::analyse(&query, &known);
+        let (outputs, missing) = analysis::analyse(&query, &known);
+        if !missing.is_empty() {
+            unresolved.push((id.clone(), missing));
+        }
         let columns: Vec<Column> = outputs
             .into_iter()
             .map(|o| Column {
@@ -180,24 +231,36 @@ pub fn build(project: &Project, c: &Compilation) -> Lineage {
                 unknown: o.unknown,
             })
             .collect();
+        let mut columns = columns;
+        // A snapshot's table has its query's columns and the ones it adds.
+        if node.resource_type == ResourceType::Snapshot
+            && let Ok(snapshot) = crate::materialize::snapshot::Snapshot::from_config(&node.config)
+        {
+            columns.extend(snapshot.meta_column_names().into_iter().map(|name| Column {
+                name,
+                upstream: Vec::new(),
+                unknown: None,
+            }));
+        }
         if columns.iter().all(|c| c.name != "*") {
-            known
-                .columns
-                .insert(id.clone(), columns.iter().map(|c| c.name.clone()).collect());
+            let names = columns.iter().map(|c| c.name.clone()).collect();
+            known.columns.insert(id.clone(), (names, true));
         }
         lineage.nodes.insert(id.clone(), columns);
     }
-    lineage
+    (lineage, unresolved)
 }
 
-/// The columns a node is declared to have: YAML columns, or a seed's CSV header.
-fn declared_columns(project: &Project, id: &str) -> Option<Vec<String>> {
+/// The columns a node is declared to have: a seed's CSV header (all of them), or the columns
+/// its YAML describes (maybe some of them only).
+fn declared_columns(project: &Project, id: &str) -> Option<(Vec<String>, bool)> {
     let node = project.nodes.get(id)?;
     if node.resource_type == ResourceType::Seed {
         let mut reader = csv::Reader::from_path(project.root.join(&node.file.path)).ok()?;
-        return Some(reader.headers().ok()?.iter().map(str::to_string).collect());
+        let header = reader.headers().ok()?.iter().map(str::to_string).collect();
+        return Some((header, true));
     }
-    (!node.columns.is_empty()).then(|| node.columns.keys().cloned().collect())
+    (!node.columns.is_empty()).then(|| (node.columns.keys().cloned().collect(), false))
 }
 
 /// Write `target/lineage.json`.

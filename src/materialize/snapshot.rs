@@ -129,6 +129,21 @@ impl Snapshot {
         })
     }
 
+    /// The columns a snapshot adds to its query's, in the order the first build writes them.
+    pub fn meta_column_names(&self) -> Vec<String> {
+        let m = &self.meta;
+        let mut names = vec![
+            m.scd_id.clone(),
+            m.updated_at.clone(),
+            m.valid_from.clone(),
+            m.valid_to.clone(),
+        ];
+        if self.hard_deletes == HardDeletes::NewRecord {
+            names.push(m.is_deleted.clone());
+        }
+        names
+    }
+
     /// The first build's query: every row of `sql` as its first version.
     pub fn first_build(&self, sql: &str, dialect: Dialect) -> String {
         let m = &self.meta;

@@ -132,7 +132,10 @@ fn compile_and_report(
     printer: &Printer,
     done: &str,
 ) -> anyhow::Result<Option<Compilation>> {
-    let c = etlx::compile::compile(project, opts);
+    let mut c = etlx::compile::compile(project, opts);
+    if !c.has_errors() {
+        c.diagnostics.extend(etlx::lineage::check(project, &c));
+    }
     printer.diagnostics(c.diagnostics.iter());
     if c.has_errors() {
         let errors = plural(c.diagnostics.error_count(), "error");
