@@ -7,6 +7,7 @@
 //! function) is said, never guessed.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
@@ -60,8 +61,8 @@ enum Input {
         columns: Option<Vec<String>>,
         complete: bool,
     },
-    /// A CTE or subquery, with the lineage of its columns.
-    Query(Vec<Output>),
+    /// A CTE or subquery, with the lineage of its columns (shared: a CTE is read often).
+    Query(Rc<Vec<Output>>),
     /// Something whose columns cannot be followed (a table function, `unnest`).
     Opaque(String),
 }
@@ -137,7 +138,7 @@ fn last_part(name: &ObjectName) -> String {
 }
 
 impl Analysis<'_> {
-    fn query(&self, query: &Query, outer: &HashMap<String, Vec<Output>>) -> Vec<Output> {
+    fn query(&self, query: &Query, outer: &HashMap<String, Rc<Vec<Output>>>) -> Vec<Output> {
         let mut ctes = outer.clone();
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
@@ -146,13 +147,13 @@ impl Analysis<'_> {
                 for (out, renamed) in outputs.iter_mut().zip(&cte.alias.columns) {
                     out.name = renamed.name.value.clone();
                 }
-                ctes.insert(lower(&cte.alias.name), outputs);
+                ctes.insert(lower(&cte.alias.name), Rc::new(outputs));
             }
         }
         self.set_expr(&query.body, &ctes)
     }
 
-    fn set_expr(&self, body: &SetExpr, ctes: &HashMap<String, Vec<Output>>) -> Vec<Output> {
+    fn set_expr(&self, body: &SetExpr, ctes: &HashMap<String, Rc<Vec<Output>>>) -> Vec<Output> {
         match body {
             SetExpr::Select(select) => self.select(select, ctes),
             SetExpr::Query(query) => self.query(query, ctes),
@@ -184,7 +185,7 @@ impl Analysis<'_> {
         }
     }
 
-    fn select(&self, select: &Select, ctes: &HashMap<String, Vec<Output>>) -> Vec<Output> {
+    fn select(&self, select: &Select, ctes: &HashMap<String, Rc<Vec<Output>>>) -> Vec<Output> {
         let mut inputs: Vec<(String, Input)> = Vec::new();
         for table in &select.from {
             inputs.push(self.input(&table.relation, ctes));
@@ -231,7 +232,7 @@ impl Analysis<'_> {
     }
 
     /// A FROM item: the name it is known by in the select, and what it provides.
-    fn input(&self, factor: &TableFactor, ctes: &HashMap<String, Vec<Output>>) -> (String, Input) {
+    fn input(&self, factor: &TableFactor, ctes: &HashMap<String, Rc<Vec<Output>>>) -> (String, Input) {
         match factor {
             TableFactor::Table {
                 name, alias, args, ..
@@ -268,7 +269,7 @@ impl Analysis<'_> {
                     out.name = column.name.value.clone();
                 }
                 let called = alias.as_ref().map(|a| lower(&a.name)).unwrap_or_default();
-                (called, Input::Query(outputs))
+                (called, Input::Query(Rc::new(outputs)))
             }
             other => {
                 let text = other.to_string();

@@ -123,14 +123,18 @@ pub fn build(project: &Project, c: &Compilation) -> Lineage {
     analyse(project, c).0
 }
 
-/// Columns that models read and their inputs do not have (`o.amont` where `orders` has
-/// `amount`), at their place in the model's file, with the close name; errors or warnings as
-/// the model's `static_analysis` says. Only where every input's columns are known, so a
-/// report is a real mistake.
-pub fn check(project: &Project, c: &Compilation) -> Vec<crate::diag::Diagnostic> {
+/// The lineage, and the columns that models read and their inputs do not have (`o.amont`
+/// where `orders` has `amount`), at their place in the model's file, with the close name;
+/// errors or warnings as the model's `static_analysis` says. Only where every input's
+/// columns are known, so a report is a real mistake. One analysis gives both.
+pub fn build_and_check(
+    project: &Project,
+    c: &Compilation,
+) -> (Lineage, Vec<crate::diag::Diagnostic>) {
     use crate::sql::StaticAnalysis;
+    let (lineage, missing) = analyse(project, c);
     let mut out = Vec::new();
-    for (id, unresolved) in analyse(project, c).1 {
+    for (id, unresolved) in missing {
         let (Some(compiled), Some(node)) = (c.nodes.get(&id), project.nodes.get(&id)) else {
             continue;
         };
@@ -160,7 +164,7 @@ pub fn check(project: &Project, c: &Compilation) -> Vec<crate::diag::Diagnostic>
             out.push(d.at(at).hint(hint).note(compiled_at));
         }
     }
-    out
+    (lineage, out)
 }
 
 /// Lineage, and each model's unknown columns.

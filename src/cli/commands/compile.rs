@@ -42,7 +42,6 @@ pub(super) fn compile(
     let Some(c) = compile_and_report(&project, &opts, printer, "compiled")? else {
         return Ok(Outcome::Invalid);
     };
-    etlx::lineage::write(&project, &etlx::lineage::build(&project, &c))?;
     tracing::debug!(
         "manifest written after {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3

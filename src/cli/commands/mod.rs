@@ -133,8 +133,14 @@ fn compile_and_report(
     done: &str,
 ) -> anyhow::Result<Option<Compilation>> {
     let mut c = etlx::compile::compile(project, opts);
+    // Column lineage from the compiled SQL: its checks are the compile's, and with the
+    // compiled files goes `target/lineage.json`.
     if !c.has_errors() {
-        c.diagnostics.extend(etlx::lineage::check(project, &c));
+        let (lineage, problems) = etlx::lineage::build_and_check(project, &c);
+        c.diagnostics.extend(problems);
+        if opts.write {
+            etlx::lineage::write(project, &lineage)?;
+        }
     }
     printer.diagnostics(c.diagnostics.iter());
     if c.has_errors() {
