@@ -7,8 +7,8 @@
 //! function) is said, never guessed.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::ops::ControlFlow;
+use std::rc::Rc;
 
 use sqlparser::ast::{
     Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
@@ -232,7 +232,11 @@ impl Analysis<'_> {
     }
 
     /// A FROM item: the name it is known by in the select, and what it provides.
-    fn input(&self, factor: &TableFactor, ctes: &HashMap<String, Rc<Vec<Output>>>) -> (String, Input) {
+    fn input(
+        &self,
+        factor: &TableFactor,
+        ctes: &HashMap<String, Rc<Vec<Output>>>,
+    ) -> (String, Input) {
         match factor {
             TableFactor::Table {
                 name, alias, args, ..
