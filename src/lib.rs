@@ -13,6 +13,7 @@ pub mod compile;
 pub mod demo;
 pub mod deps;
 pub mod diag;
+pub mod docs;
 pub mod execute;
 pub mod graph;
 pub mod lineage;

@@ -12,6 +12,9 @@
 # missing), started on 127.0.0.1, with a login role for the tests; ETLX_TEST_PG_URL points
 # at it and each test creates and drops its own database. Plain `cargo test` runs the same
 # tests but skips the server ones with a message (under CI=true they fail instead).
+#
+# Chromium: Debian's package (installed with apt when missing) opens the site `etlx docs
+# generate` writes, headless, from disk; no server is started for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,6 +82,16 @@ start_moto() {
   echo "== moto (S3 + Glue) on 127.0.0.1:$port (ETLX_TEST_AWS_ENDPOINT set)"
 }
 
+install_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "== installing Chromium (apt)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium > /dev/null
+  fi
+  echo "== $(/usr/bin/chromium --version 2> /dev/null || echo 'Chromium: not runnable')"
+}
+
 start_postgres
 start_moto
+install_chromium
 cargo test "$@"

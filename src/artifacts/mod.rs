@@ -140,7 +140,7 @@ fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
     let relation = compiled.relation.clone();
     let is_relation =
         node.resource_type.is_relation() && compiled.config.materialized() != "ephemeral";
-    json!({
+    let mut value = json!({
         "unique_id": node.unique_id,
         "name": node.name,
         "resource_type": node.resource_type,
@@ -167,7 +167,13 @@ fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
         "compiled": compiled.compiled_sql.is_some(),
         "compiled_code": compiled.compiled_sql,
         "compiled_path": compiled.compiled_path.as_deref().map(crate::diag::display_path),
-    })
+    });
+    // What a generic test checks, under dbt's names: docs attach it to its model and column.
+    if let Some(tested) = &node.tested {
+        value["column_name"] = json!(tested.column);
+        value["attached_node"] = json!(tested.attached_node);
+    }
+    value
 }
 
 fn source_json(project: &Project, s: &Source) -> Value {

@@ -230,6 +230,12 @@ pub enum Command {
     /// Where a model's columns come from (column-level lineage), as a tree; writes
     /// target/lineage.json.
     Lineage(LineageArgs),
+    /// The project as a static site (models, columns, lineage, the last run's timeline) and
+    /// target/catalog.json: `etlx docs generate`, `etlx docs serve`.
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
     /// List the selected resources.
     #[command(alias = "list")]
     Ls {
@@ -349,6 +355,34 @@ pub struct GenerateArgs {
 pub enum LandingFormat {
     Json,
     Parquet,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Compile, read the columns of every relation from the warehouse into
+    /// target/catalog.json, and write the site into target/docs/ (open index.html from disk).
+    Generate(DocsGenerateArgs),
+    /// Serve target/docs/ on localhost (generating it first if it is missing).
+    Serve {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on; the default keeps the site on this machine.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Regenerate the site when a project file changes (reload the page to see it).
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        generate: DocsGenerateArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DocsGenerateArgs {
+    /// Do not query the warehouse: column types come from YAML only.
+    #[arg(long)]
+    pub empty_catalog: bool,
 }
 
 #[derive(Debug, Subcommand)]

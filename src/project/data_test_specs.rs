@@ -38,6 +38,7 @@ struct Subject {
     folder: PathBuf,
     /// `model orders` or `source landing.events`.
     display: String,
+    unique_id: String,
 }
 
 pub fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
@@ -52,6 +53,7 @@ pub fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
                 name: node.name.clone(),
                 is_source: false,
                 display: format!("{} {}", node.resource_type.name(), node.name),
+                unique_id: node.unique_id.clone(),
                 folder: node
                     .file
                     .path
@@ -77,6 +79,7 @@ pub fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
                 name: format!("{}_{}", source.source_name, source.name),
                 is_source: true,
                 display: format!("source {}.{}", source.source_name, source.name),
+                unique_id: source.unique_id.clone(),
                 folder: source.file.parent().map(PathBuf::from).unwrap_or_default(),
             },
             source.tests.clone(),
@@ -200,6 +203,7 @@ fn test_node(
         patch_path: None,
         tested: Some(super::Tested {
             relation: subject.display.clone(),
+            attached_node: Some(subject.unique_id.clone()),
             column: decl.column.clone(),
             declared_at: decl.location.clone(),
         }),
@@ -407,6 +411,7 @@ mod tests {
             is_source: false,
             folder: PathBuf::from("models"),
             display: "model orders".into(),
+            unique_id: "model.p.orders".into(),
         };
         let args = serde_json::json!({"values": ["a", "b"]});
         assert_eq!(

@@ -169,6 +169,8 @@ pub struct Node {
 #[derive(Debug, Clone, Serialize)]
 pub struct Tested {
     pub relation: String,
+    /// The unique id of what a generic test is declared under (dbt's `attached_node`).
+    pub attached_node: Option<String>,
     pub column: Option<String>,
     /// The YAML entry a generic test came from: its template is generated, so an error in
     /// it also points here.

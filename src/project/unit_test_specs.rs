@@ -162,6 +162,7 @@ fn selection_node(
         patch_path: None,
         tested: Some(super::Tested {
             relation: format!("model {model}"),
+            attached_node: None,
             column: None,
             declared_at: None,
         }),

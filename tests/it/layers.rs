@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["template", "materialize"],
     &["compile"],
     &["execute", "lineage"],
-    &["artifacts", "clean", "demo", "deps", "scaffold"],
+    &["artifacts", "clean", "demo", "deps", "docs", "scaffold"],
 ];
 
 /// One `crate::<module>` or `super::<file>` path found in a source file.

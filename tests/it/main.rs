@@ -7,6 +7,7 @@ mod compile;
 mod data_tests;
 mod dbt_compat;
 mod demo;
+mod docs;
 mod fixtures;
 mod freshness;
 mod harness;

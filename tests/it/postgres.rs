@@ -101,6 +101,33 @@ fn batches_merge_delete_insert_and_append_without_duplicates() {
 }
 
 #[test]
+fn docs_generate_reads_the_catalog_from_the_server() {
+    let Some((db, f)) = warehouse("docs_catalog") else {
+        return;
+    };
+    ok(&etlx(&f, &db, &["build"]));
+    ok(&etlx(&f, &db, &["docs", "generate"]));
+    let catalog: serde_json::Value =
+        serde_json::from_str(&f.read("target/catalog.json")).expect("catalog is JSON");
+    let view = &catalog["nodes"]["model.warehouse.stg_orders"];
+    assert_eq!(view["metadata"]["type"], "view", "{view}");
+    assert_eq!(view["metadata"]["schema"], "analytics");
+    assert_eq!(view["columns"]["order_id"]["index"], 1, "{view}");
+    let table = &catalog["nodes"]["model.warehouse.orders"];
+    assert_eq!(table["metadata"]["type"], "table");
+    assert!(
+        table["columns"]["amount"]["type"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{table}"
+    );
+    // A landing file becomes a table on a server: its columns are in the catalog too.
+    let source = &catalog["sources"]["source.warehouse.landing.orders"];
+    assert_eq!(source["metadata"]["type"], "table", "{catalog}");
+    assert!(f.path().join("target/docs/data.js").exists());
+}
+
+#[test]
 fn a_failing_model_keeps_its_previous_table_and_skips_its_children() {
     let Some((db, f)) = warehouse("failing") else {
         return;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use etlx::lineage::{Kind, Lineage, Upstream};
 use etlx::project::{Project, ResourceType};
 
-use super::{Global, Outcome, Printer, compile_and_report, load, selection_options};
+use super::{Global, Outcome, Printer, compile_with_lineage, load, selection_options};
 use crate::cli::{LineageArgs, Selection};
 
 pub(super) fn lineage(
@@ -39,11 +39,9 @@ pub(super) fn lineage(
     };
     let mut opts = selection_options(&Selection::default(), true);
     opts.resource_types = vec![ResourceType::Model, ResourceType::Snapshot];
-    let Some(c) = compile_and_report(&project, &opts, printer, "analysed")? else {
+    let Some((_, lineage)) = compile_with_lineage(&project, &opts, printer, "analysed")? else {
         return Ok(Outcome::Invalid);
     };
-    let lineage = etlx::lineage::build(&project, &c);
-    etlx::lineage::write(&project, &lineage)?;
     let columns: Vec<String> = match column {
         Some(c) => vec![c.to_string()],
         None => lineage

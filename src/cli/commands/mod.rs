@@ -7,6 +7,7 @@
 
 mod aws;
 mod compile;
+mod docs;
 mod freshness;
 mod lineage;
 mod operation;
@@ -14,12 +15,13 @@ mod project;
 mod run;
 
 use etlx::compile::{Compilation, CompileOptions};
+use etlx::lineage::Lineage;
 use etlx::project::{LoadOptions, Project};
 use etlx::sql::StaticAnalysis;
 use run::Verb;
 
 use super::{
-    CatalogCommand, Cli, Command, Global, Outcome, Printer, Selection, SourceCommand,
+    CatalogCommand, Cli, Command, DocsCommand, Global, Outcome, Printer, Selection, SourceCommand,
     StaticAnalysisArg,
 };
 
@@ -29,6 +31,18 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Init { name } => project::init(global, name, printer),
         Command::Compile { selection } => compile::compile(global, selection, printer),
         Command::Lineage(args) => lineage::lineage(global, args, printer),
+        Command::Docs {
+            command: DocsCommand::Generate(args),
+        } => docs::generate(global, args, printer),
+        Command::Docs {
+            command:
+                DocsCommand::Serve {
+                    port,
+                    host,
+                    watch,
+                    generate,
+                },
+        } => docs::serve(global, generate, host, *port, *watch, printer),
         Command::Ls { selection, output } => compile::ls(global, selection, *output, printer),
         Command::Run { selection, exec } => run::verb(Verb::Run, global, selection, exec, printer),
         Command::Seed { selection, exec } => {
@@ -132,11 +146,23 @@ fn compile_and_report(
     printer: &Printer,
     done: &str,
 ) -> anyhow::Result<Option<Compilation>> {
+    Ok(compile_with_lineage(project, opts, printer, done)?.map(|(c, _)| c))
+}
+
+/// `compile_and_report`, keeping the column lineage it analysed.
+fn compile_with_lineage(
+    project: &Project,
+    opts: &CompileOptions,
+    printer: &Printer,
+    done: &str,
+) -> anyhow::Result<Option<(Compilation, Lineage)>> {
     let mut c = etlx::compile::compile(project, opts);
     // Column lineage from the compiled SQL: its checks are the compile's, and with the
     // compiled files goes `target/lineage.json`.
+    let mut lineage = Lineage::default();
     if !c.has_errors() {
-        let (lineage, problems) = etlx::lineage::build_and_check(project, &c);
+        let problems;
+        (lineage, problems) = etlx::lineage::build_and_check(project, &c);
         c.diagnostics.extend(problems);
         if opts.write {
             etlx::lineage::write(project, &lineage)?;
@@ -149,7 +175,7 @@ fn compile_and_report(
         return Ok(None);
     }
     etlx::artifacts::write_manifest(project, &c)?;
-    Ok(Some(c))
+    Ok(Some((c, lineage)))
 }
 
 fn plural(n: usize, word: &str) -> String {

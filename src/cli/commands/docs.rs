@@ -1,0 +1,146 @@
+//! `docs generate` and `docs serve`: the static site and `catalog.json`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use etlx::docs::{Catalog, Inputs};
+use etlx::project::Project;
+
+use super::{Global, Outcome, Printer, compile_with_lineage, load, selection_options};
+use crate::cli::{DocsGenerateArgs, Selection};
+
+pub(super) fn generate(
+    global: &Global,
+    args: &DocsGenerateArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    generate_site(&project, args, printer)
+}
+
+fn generate_site(
+    project: &Project,
+    args: &DocsGenerateArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let mut opts = selection_options(&Selection::default(), true);
+    let adapter = match args.empty_catalog {
+        true => None,
+        false => match opts.connect_if_reachable(project) {
+            Ok(adapter) => Some(adapter),
+            Err(e) => {
+                printer.error_line(&format!(
+                    "note: the catalog is empty: the warehouse is not reachable ({e})"
+                ));
+                None
+            }
+        },
+    };
+    let Some((c, lineage)) = compile_with_lineage(project, &opts, printer, "documented")? else {
+        return Ok(Outcome::Invalid);
+    };
+    let catalog = match adapter.map(|a| a.connect()) {
+        Some(Ok(mut conn)) => etlx::docs::catalog::read(conn.as_mut(), project, &c)?,
+        Some(Err(e)) => {
+            printer.error_line(&format!("note: the catalog is empty: {e}"));
+            Catalog::default()
+        }
+        None => Catalog::default(),
+    };
+    let target = project.target_dir();
+    let catalog_json = etlx::docs::catalog::to_json(&catalog, project, &c);
+    etlx::docs::write_json(&target.join("catalog.json"), &catalog_json)?;
+    let manifest = etlx::artifacts::manifest(project, &c);
+    let run_results = read_run_results(&target.join("run_results.json"));
+    let site = etlx::docs::write_site(
+        &target.join("docs"),
+        &Inputs {
+            manifest: &manifest,
+            catalog: &catalog,
+            lineage: &lineage,
+            run_results: run_results.as_ref(),
+            project_root: &project.root,
+        },
+    )?;
+    let run = match &run_results {
+        Some(_) => "with the last run",
+        None => "no run_results.json yet: run `etlx build` to see a timeline",
+    };
+    printer.info(
+        "summary",
+        &format!(
+            "Documented {} nodes ({:.1} MB; {} relations in the catalog; {run}) in {:.2}s: open {}",
+            site.nodes,
+            site.bytes as f64 / 1e6,
+            catalog.nodes.len() + catalog.sources.len(),
+            started.elapsed().as_secs_f64(),
+            etlx::diag::display_path(&site.index),
+        ),
+    );
+    Ok(Outcome::Success)
+}
+
+/// The last run, if one left readable results; a broken file only loses the timeline.
+fn read_run_results(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(
+                "{} is not valid JSON ({e}); the site shows no run",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn serve(
+    global: &Global,
+    args: &DocsGenerateArgs,
+    host: &str,
+    port: u16,
+    watch: bool,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let dir = project.target_dir().join("docs");
+    if (watch || !dir.join("index.html").exists())
+        && generate_site(&project, args, printer)? != Outcome::Success
+    {
+        return Ok(Outcome::Invalid);
+    }
+    let server = etlx::docs::serve::Server::bind(&dir, host, port)?;
+    printer.info(
+        "serve",
+        &format!(
+            "Serving {} on {} (Ctrl-C stops)",
+            etlx::diag::display_path(&dir),
+            server.url()
+        ),
+    );
+    if !watch {
+        server.run();
+        return Ok(Outcome::Success);
+    }
+    std::thread::spawn(move || server.run());
+    let mut seen = etlx::docs::serve::project_state(&project);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = etlx::docs::serve::project_state(&project);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        printer.info("serve", "A project file changed: regenerating");
+        // A project that no longer loads keeps the last good site; the errors are printed.
+        if let Some(project) = load(global, printer)? {
+            generate_site(&project, args, printer)?;
+        }
+    }
+}
