@@ -89,7 +89,7 @@
   }
 
   // ---- the DAG around a node ----
-  var BOX_W = 180, BOX_H = 26, COL = 240, ROW = 36, LIMIT = 250;
+  var BOX_W = 170, BOX_H = 26, COL = 205, ROW = 34, LIMIT = 250;
   function neighbourhood(start, up, down) {
     var depth = {}; depth[start] = 0;
     var order = [start];
@@ -99,6 +99,8 @@
         var grown = [];
         frontier.forEach(function (i) {
           next(i).forEach(function (j) {
+            // Tests are listed on the page; in the graph they would outnumber the models.
+            if (nodes[j].type === "test" && j !== start) return;
             if (depth[j] === undefined && order.length < LIMIT) { depth[j] = sign * d; order.push(j); grown.push(j); }
           });
         });
@@ -137,13 +139,13 @@
       var g = svgEl("g", { "class": "dag-node " + n.type + (i === start ? " selected" : ""), "data-id": n.id, transform: "translate(" + p.x + "," + p.y + ")" });
       g.appendChild(svgEl("rect", { width: BOX_W, height: BOX_H, rx: 5 }));
       var label = svgEl("text", { x: 8, y: 17 });
-      label.textContent = n.name.length > 24 ? n.name.slice(0, 23) + "…" : n.name;
+      label.textContent = n.name.length > 23 ? n.name.slice(0, 22) + "…" : n.name;
       var title = svgEl("title", {}); title.textContent = n.id;
       g.appendChild(label); g.appendChild(title);
       g.addEventListener("click", function () { location.hash = "#!node/" + encodeURIComponent(n.id); });
       svg.appendChild(g);
     });
-    return { svg: svg, count: shown.length, capped: shown.length >= LIMIT };
+    return { svg: svg, count: shown.length, capped: shown.length >= LIMIT, at: at[start] };
   }
 
   // ---- column lineage ----
@@ -218,7 +220,13 @@
     main.push(el("h2", {}, ["Lineage graph ", el("span", { "class": "muted" }, [
       " " + drawn.count + " nodes" + (drawn.capped ? " (capped)" : "") + " · ",
       depthLink(up + 1, down, "more upstream"), " · ", depthLink(up, down + 1, "more downstream"), " · ", depthLink(1, 1, "less")])]));
-    main.push(el("div", { "class": "dag-wrap" }, [drawn.svg]));
+    var wrap = el("div", { "class": "dag-wrap" }, [drawn.svg]);
+    main.push(wrap);
+    // Once on screen: scroll the graph so the node being read is in the middle.
+    setTimeout(function () {
+      wrap.scrollLeft = drawn.at.x + BOX_W / 2 - wrap.clientWidth / 2;
+      wrap.scrollTop = drawn.at.y + BOX_H / 2 - wrap.clientHeight / 2;
+    }, 0);
 
     if (n.columns.length) {
       main.push(el("h2", { text: "Columns (" + n.columns.length + ")" }));
