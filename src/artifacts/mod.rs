@@ -282,8 +282,9 @@ pub fn sources(project: &Project, c: &Compilation, checks: &[Check], elapsed: f6
     project.secrets.redact_json(value)
 }
 
-/// Write the manifest of `c` to `target-path/manifest.json`; returns where.
-pub fn write_manifest(project: &Project, c: &Compilation) -> Result<PathBuf, ArtifactError> {
+/// Write the manifest of `c` to `target-path/manifest.json`; returns it, for a caller that
+/// goes on to read it (the docs site), so it is built once.
+pub fn write_manifest(project: &Project, c: &Compilation) -> Result<Value, ArtifactError> {
     let path = project.target_dir().join("manifest.json");
     let clock = std::time::Instant::now();
     let manifest = manifest(project, c);
@@ -291,7 +292,8 @@ pub fn write_manifest(project: &Project, c: &Compilation) -> Result<PathBuf, Art
         "manifest built in {:.1} ms",
         clock.elapsed().as_secs_f64() * 1e3
     );
-    write(path, &manifest)
+    write(path, &manifest)?;
+    Ok(manifest)
 }
 
 /// Write a run's results, with the `args` `retry` replays, to `target-path/run_results.json`;

@@ -39,7 +39,12 @@ fn generate_site(
             }
         },
     };
-    let Some((c, lineage)) = compile_with_lineage(project, &opts, printer, "documented")? else {
+    let Some(super::Compiled {
+        c,
+        lineage,
+        manifest,
+    }) = compile_with_lineage(project, &opts, printer, "documented")?
+    else {
         return Ok(Outcome::Invalid);
     };
     let catalog = match adapter.map(|a| a.connect()) {
@@ -53,7 +58,6 @@ fn generate_site(
     let target = project.target_dir();
     let catalog_json = etlx::docs::catalog::to_json(&catalog, project, &c);
     etlx::docs::write_json(&target.join("catalog.json"), &catalog_json)?;
-    let manifest = etlx::artifacts::manifest(project, &c);
     let run_results = read_run_results(&target.join("run_results.json"));
     let site = etlx::docs::write_site(
         &target.join("docs"),

@@ -39,7 +39,9 @@ pub(super) fn lineage(
     };
     let mut opts = selection_options(&Selection::default(), true);
     opts.resource_types = vec![ResourceType::Model, ResourceType::Snapshot];
-    let Some((_, lineage)) = compile_with_lineage(&project, &opts, printer, "analysed")? else {
+    let Some(super::Compiled { lineage, .. }) =
+        compile_with_lineage(&project, &opts, printer, "analysed")?
+    else {
         return Ok(Outcome::Invalid);
     };
     let columns: Vec<String> = match column {

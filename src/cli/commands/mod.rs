@@ -146,16 +146,24 @@ fn compile_and_report(
     printer: &Printer,
     done: &str,
 ) -> anyhow::Result<Option<Compilation>> {
-    Ok(compile_with_lineage(project, opts, printer, done)?.map(|(c, _)| c))
+    Ok(compile_with_lineage(project, opts, printer, done)?.map(|compiled| compiled.c))
 }
 
-/// `compile_and_report`, keeping the column lineage it analysed.
+/// What `compile_with_lineage` keeps: the compilation, its column lineage and the manifest
+/// it wrote.
+struct Compiled {
+    c: Compilation,
+    lineage: Lineage,
+    manifest: serde_json::Value,
+}
+
+/// `compile_and_report`, keeping the column lineage it analysed and the manifest.
 fn compile_with_lineage(
     project: &Project,
     opts: &CompileOptions,
     printer: &Printer,
     done: &str,
-) -> anyhow::Result<Option<(Compilation, Lineage)>> {
+) -> anyhow::Result<Option<Compiled>> {
     let mut c = etlx::compile::compile(project, opts);
     // Column lineage from the compiled SQL: its checks are the compile's, and with the
     // compiled files goes `target/lineage.json`.
@@ -174,8 +182,12 @@ fn compile_with_lineage(
         printer.info("summary", &format!("{errors} found; nothing was {done}"));
         return Ok(None);
     }
-    etlx::artifacts::write_manifest(project, &c)?;
-    Ok(Some((c, lineage)))
+    let manifest = etlx::artifacts::write_manifest(project, &c)?;
+    Ok(Some(Compiled {
+        c,
+        lineage,
+        manifest,
+    }))
 }
 
 fn plural(n: usize, word: &str) -> String {
