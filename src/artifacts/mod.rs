@@ -18,7 +18,7 @@ use crate::execute::NodeResult;
 use crate::execute::freshness::Check;
 use crate::project::{Node, Project, Source};
 
-pub use retry::{PreviousRun, RunArgs};
+pub use retry::{PreviousRun, RunArgs, read_run_results};
 
 /// An artifact that could not be written, or a previous run's that could not be read.
 #[derive(Debug, thiserror::Error)]

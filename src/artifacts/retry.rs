@@ -44,20 +44,22 @@ pub struct PreviousRun {
 }
 
 /// Statuses of nodes a retry runs again: failures, and what they kept from running.
+/// The last `run_results.json` under the project's `target-path`, as JSON.
+pub fn read_run_results(project: &Project) -> Result<Value, ArtifactError> {
+    let path = project.target_dir().join("run_results.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ArtifactError::NoPreviousRun {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ArtifactError::NotJson { path, source })
+}
+
 const RETRIED: [&str; 3] = ["error", "fail", "skipped"];
 
 impl PreviousRun {
     /// Read `run_results.json` under the project's `target-path`.
     pub fn read(project: &Project) -> Result<PreviousRun, ArtifactError> {
-        let path = project.target_dir().join("run_results.json");
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| ArtifactError::NoPreviousRun {
-                path: path.clone(),
-                source,
-            })?;
-        let previous: Value = serde_json::from_str(&text)
-            .map_err(|source| ArtifactError::NotJson { path, source })?;
-        Ok(PreviousRun::from_json(&previous))
+        Ok(PreviousRun::from_json(&read_run_results(project)?))
     }
 
     fn from_json(previous: &Value) -> PreviousRun {

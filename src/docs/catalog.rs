@@ -52,13 +52,7 @@ pub fn read(
     let mut wanted: Vec<(String, bool, Relation)> = c
         .nodes
         .values()
-        .filter(|n| n.config.materialized() != "ephemeral")
-        .filter(|n| {
-            project
-                .nodes
-                .get(&n.unique_id)
-                .is_some_and(|p| p.resource_type.is_relation())
-        })
+        .filter(|n| n.resource_type.is_relation() && n.config.materialized() != "ephemeral")
         .map(|n| (n.unique_id.clone(), false, n.relation.clone()))
         .collect();
     for source in project.sources.values() {

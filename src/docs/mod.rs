@@ -14,8 +14,6 @@ pub mod site;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 pub use catalog::Catalog;
 pub use site::Inputs;
 
@@ -66,17 +64,6 @@ pub fn write_site(dir: &Path, inputs: &Inputs) -> Result<Site, DocsError> {
         nodes,
         bytes: files.iter().map(|(_, t)| t.len() as u64).sum(),
     })
-}
-
-/// Write `value` as pretty JSON to `path`.
-pub fn write_json(path: &Path, value: &Value) -> Result<(), DocsError> {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("catalog.json");
-    write_all(dir, &[(name, &text)])
 }
 
 fn write_all(dir: &Path, files: &[(&str, &str)]) -> Result<(), DocsError> {

@@ -268,20 +268,24 @@ fn run_data(
         })
         .collect();
     let timeline = gantt::timeline(run_results, &parents);
+    let starts: HashMap<&str, f64> = timeline
+        .spans
+        .iter()
+        .map(|s| (s.unique_id.as_str(), s.start))
+        .collect();
     let results: Vec<Value> = run_results["results"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|r| {
             let id = r["unique_id"].as_str().unwrap_or_default();
-            let span = timeline.spans.iter().find(|s| s.unique_id == id);
             json!({
                 "node": index.get(id),
                 "id": id,
                 "status": r["status"],
                 "thread": r["thread_id"],
                 "seconds": r["execution_time"],
-                "start": span.map(|s| s.start),
+                "start": starts.get(id),
                 "message": r["message"],
                 "failures": r["failures"],
             })

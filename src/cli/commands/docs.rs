@@ -1,8 +1,9 @@
 //! `docs generate` and `docs serve`: the static site and `catalog.json`.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+use etlx::artifacts::ArtifactError;
 use etlx::docs::{Catalog, Inputs};
 use etlx::project::Project;
 
@@ -57,8 +58,10 @@ fn generate_site(
     };
     let target = project.target_dir();
     let catalog_json = etlx::docs::catalog::to_json(&catalog, project, &c);
-    etlx::docs::write_json(&target.join("catalog.json"), &catalog_json)?;
-    let run_results = read_run_results(&target.join("run_results.json"));
+    let catalog_path = target.join("catalog.json");
+    etlx::artifacts::write_json(&catalog_path, &catalog_json)
+        .with_context(|| format!("cannot write {}", catalog_path.display()))?;
+    let run_results = last_run(project);
     let site = etlx::docs::write_site(
         &target.join("docs"),
         &Inputs {
@@ -88,17 +91,17 @@ fn generate_site(
 }
 
 /// The last run, if one left readable results; a broken file only loses the timeline.
-fn read_run_results(path: &Path) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(path).ok()?;
-    match serde_json::from_str(&text) {
+fn last_run(project: &Project) -> Option<serde_json::Value> {
+    match etlx::artifacts::read_run_results(project) {
         Ok(value) => Some(value),
-        Err(e) => {
+        Err(ArtifactError::NotJson { path, source }) => {
             tracing::warn!(
-                "{} is not valid JSON ({e}); the site shows no run",
+                "{} is not valid JSON ({source}); the site shows no run",
                 path.display()
             );
             None
         }
+        Err(_) => None,
     }
 }
 
