@@ -45,7 +45,7 @@ pub use select::candidates;
 use select::select_nodes;
 pub use show::{ShowError, show_query};
 use sources::RenderedSources;
-pub use sources::s3_cache_dir;
+pub use sources::{files_reader, reader_glob, s3_cache_dir};
 use unit_plans::render_unit_tests;
 pub use unit_plans::{InputTable, UnitPlan};
 
@@ -125,6 +125,8 @@ pub struct Compilation {
     pub source_readers: HashMap<String, String>,
     /// The same sources' locations as rendered (`s3://…` ones are mirrored before a run).
     pub source_locations: HashMap<String, String>,
+    /// Their formats as rendered (`csv`, `json` or `parquet`).
+    pub source_formats: HashMap<String, String>,
 }
 
 impl Compilation {
@@ -182,6 +184,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         source_relations: HashMap::new(),
         source_readers: HashMap::new(),
         source_locations: HashMap::new(),
+        source_formats: HashMap::new(),
     };
     select_nodes(project, &mut compilation, opts);
     phase("selection");
@@ -250,10 +253,12 @@ fn render(
         relations: sources,
         readers,
         locations,
+        formats,
     } = source_relations(project, templates, &base_shared, &mut c.diagnostics);
     c.source_relations = sources.clone();
     c.source_readers = readers;
     c.source_locations = locations;
+    c.source_formats = formats;
     let shared = Arc::new(Shared {
         relations,
         sources,

@@ -149,16 +149,18 @@ pub(super) fn source_relations(
     let mut locations = HashMap::new();
     let mut relations = HashMap::new();
     let mut readers = HashMap::new();
+    let mut formats = HashMap::new();
     for source in project.sources.values() {
         let mut relation = source_relation(project.target.dialect, source);
         if let Some(location) = &source.location {
             match rendered_reader(project, source, location, templates, shared) {
-                Ok((reader, location)) => {
+                Ok((reader, location, format)) => {
                     if let Relation::Files { reader: r, .. } = &mut relation {
                         r.clone_from(&reader);
                     }
                     readers.insert(source.unique_id.clone(), reader);
                     locations.insert(source.unique_id.clone(), location);
+                    formats.insert(source.unique_id.clone(), format);
                 }
                 Err(d) => diags.push(*d),
             }
@@ -169,12 +171,15 @@ pub(super) fn source_relations(
         relations,
         readers,
         locations,
+        formats,
     }
 }
 
 pub fn source_relation(dialect: Dialect, source: &Source) -> Relation {
     match (&source.location, dialect) {
-        (Some(location), Dialect::DuckDb) => Relation::Files {
+        // A source read through the file ledger is a view of the run's pending files,
+        // made before the run (on a server it is a table loaded the same way).
+        (Some(location), Dialect::DuckDb) if !source.reads_new_files() => Relation::Files {
             reader: file_reader(source, location),
             schema: source.schema.clone(),
             identifier: source.identifier.clone(),

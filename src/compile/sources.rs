@@ -12,9 +12,10 @@ pub(super) struct RenderedSources {
     pub(super) relations: HashMap<(String, String), Relation>,
     pub(super) readers: HashMap<String, String>,
     pub(super) locations: HashMap<String, String>,
+    pub(super) formats: HashMap<String, String>,
 }
 
-/// The DuckDB reader of a source's files and its rendered location. Files in S3 are read
+/// The DuckDB reader of a source's files, its rendered location and its format. Files in S3 are read
 /// from the local mirror the run keeps of them (`<target>/s3_cache/<bucket>/<key>`).
 pub(super) fn rendered_reader(
     project: &Project,
@@ -22,7 +23,7 @@ pub(super) fn rendered_reader(
     location: &str,
     templates: &Templates,
     shared: &Arc<Shared>,
-) -> Result<(String, String), Box<crate::diag::Diagnostic>> {
+) -> Result<(String, String, String), Box<crate::diag::Diagnostic>> {
     let render = |what: &str, text: &str| {
         if !(text.contains("{{") || text.contains("{%")) {
             return Ok(text.to_string());
@@ -45,14 +46,13 @@ pub(super) fn rendered_reader(
         Some(rest) => format!("{}/{rest}", s3_cache_dir(project)),
         None => location.clone(),
     };
-    let reader = file_reader(
-        &Source {
-            format,
-            ..source.clone()
-        },
-        &local,
-    );
-    Ok((reader, location))
+    let rendered = Source {
+        format,
+        ..source.clone()
+    };
+    let reader = file_reader(&rendered, &local);
+    let format = reader_format(&rendered, &local).to_string();
+    Ok((reader, location, format))
 }
 
 /// Where S3 landing data is mirrored, relative to the project.
@@ -62,22 +62,65 @@ pub fn s3_cache_dir(project: &Project) -> String {
 
 /// `read_parquet('landing/events/**/*.parquet', union_by_name = true)` and friends.
 pub fn file_reader(source: &Source, location: &str) -> String {
-    let format = source
+    let format = reader_format(source, location);
+    let path = reader_glob(format, location);
+    reader_call(source, format, &Dialect::DuckDb.literal(&path))
+}
+
+/// The same reader over exactly `files` (the run's pending files of a source that reads new
+/// files only); `limit 0` over one file when none is pending, so the relation keeps its
+/// columns.
+pub fn files_reader(source: &Source, location: &str, files: &[&str], any: Option<&str>) -> String {
+    let format = reader_format(source, location);
+    let listed = |files: &[&str]| {
+        let items: Vec<String> = files.iter().map(|f| Dialect::DuckDb.literal(f)).collect();
+        format!("[{}]", items.join(", "))
+    };
+    match (files.is_empty(), any) {
+        (false, _) => format!(
+            "select * from {}",
+            reader_call(source, format, &listed(files))
+        ),
+        (true, Some(one)) => format!(
+            "select * from {} limit 0",
+            reader_call(source, format, &listed(&[one]))
+        ),
+        (true, None) => format!(
+            "select * from {}",
+            reader_call(
+                source,
+                format,
+                &Dialect::DuckDb.literal(&reader_glob(format, location))
+            )
+        ),
+    }
+}
+
+/// The format a source's files are read as: configured, or guessed from the location.
+pub fn reader_format<'a>(source: &'a Source, location: &str) -> &'a str {
+    source
         .format
         .as_deref()
-        .unwrap_or_else(|| guess_format(location));
+        .unwrap_or_else(|| guess_format(location))
+}
+
+/// The glob DuckDB reads for a location: a folder means every file of the format below it.
+pub fn reader_glob(format: &str, location: &str) -> String {
+    if location.ends_with('/') {
+        let ext = if format == "json" { "json*" } else { format };
+        format!("{location}**/*.{ext}")
+    } else {
+        location.to_string()
+    }
+}
+
+fn reader_call(source: &Source, format: &str, paths: &str) -> String {
     let reader = match format {
         "csv" => "read_csv",
         "json" => "read_json",
         _ => "read_parquet",
     };
-    let path = if location.ends_with('/') {
-        let ext = if format == "json" { "json*" } else { format };
-        format!("{location}**/*.{ext}")
-    } else {
-        location.to_string()
-    };
-    let mut args = vec![Dialect::DuckDb.literal(&path)];
+    let mut args = vec![paths.to_string()];
     // `options: {json: {...}, parquet: {...}}` holds arguments for one format only, so a
     // source whose format is a var can carry both.
     let formats = ["csv", "json", "parquet"];

@@ -54,6 +54,10 @@ pub enum RunError {
     /// A unit test's rows or model that do not work on DuckDB; the text says which and why.
     #[error("{0}")]
     UnitTest(String),
+    /// A landing file changed after a model consumed it, and the source does not say to
+    /// read changed files again.
+    #[error("{0}")]
+    ChangedFiles(String),
     /// A post-hook failed after the relation was built.
     #[error("{0}")]
     Hook(String),

@@ -11,6 +11,7 @@ use crate::adapter::duckdb::DuckDb;
 use crate::adapter::{Adapter, ColumnInfo, Connection, RelationKind};
 use crate::execute::RunError;
 use crate::execute::run_statements;
+use crate::materialize::ledger::inside_transaction;
 use crate::materialize::{QualifiedName, Situation, postgres, redshift};
 use crate::project::Config;
 
@@ -18,6 +19,7 @@ use crate::project::Config;
 const CHUNK: usize = 10_000;
 
 /// Load the rows of `select` (DuckDB SQL over local files) into `t`; the number loaded.
+/// `record` runs in the same transaction (the file ledger's rows for these files).
 pub fn load(
     root: &Path,
     select: &str,
@@ -25,6 +27,7 @@ pub fn load(
     t: &QualifiedName,
     s: &Situation,
     config: &Config,
+    record: &[String],
 ) -> Result<u64, RunError> {
     let reader = DuckDb::in_memory(root)?;
     let columns = described(&reader, select, t)?;
@@ -51,7 +54,7 @@ pub fn load(
     let mut sink = conn.copy_in(&into, &names)?;
     reader.stream(select, CHUNK, &mut |rows| sink.write(rows))?;
     let loaded = sink.finish()?;
-    run_statements(conn, &finish)?;
+    run_statements(conn, &inside_transaction(finish, record.to_vec()))?;
     Ok(loaded)
 }
 
@@ -70,6 +73,10 @@ pub struct S3Files<'a> {
     /// The folder the source's location names.
     pub url: &'a crate::aws::S3Url,
     pub format: crate::aws::glue::FileFormat,
+    /// The objects to load: every one under the folder, or the file ledger's pending ones.
+    pub objects: Vec<crate::aws::s3::Object>,
+    /// The file ledger's statements, run in the load's transaction.
+    pub record: &'a [String],
 }
 
 /// Redshift: load the objects under `files.url` with one `COPY` through a manifest of exactly
@@ -86,6 +93,8 @@ pub fn copy_from_s3(
         source,
         url,
         format,
+        ref objects,
+        record,
     } = *files;
     let role = aws.settings.iam_role.as_deref().ok_or_else(|| {
         RunError::Config(
@@ -115,19 +124,28 @@ pub fn copy_from_s3(
                 source.source_name, source.name
             ))
         })?;
-    let objects = aws.list(url)?;
-    let listed = redshift::manifest(&url.bucket, &objects);
-    let at = redshift::manifest_url(
-        staging,
-        &format!("{}.{}", source.source_name, source.name),
-        &listed,
-    )?;
-    aws.put(&at, listed.into_bytes())?;
-    let copy = redshift::copy(&postgres::building(t), &at, role, format, true);
+    // No pending file: an empty table (COPY refuses a manifest without entries).
+    let mut copy = Vec::new();
+    if !objects.is_empty() {
+        let listed = redshift::manifest(&url.bucket, objects);
+        let at = redshift::manifest_url(
+            staging,
+            &format!("{}.{}", source.source_name, source.name),
+            &listed,
+        )?;
+        aws.put(&at, listed.into_bytes())?;
+        copy.push(redshift::copy(
+            &postgres::building(t),
+            &at,
+            role,
+            format,
+            true,
+        ));
+    }
     let statements = [
         postgres::start_load(t, &columns, s, &source.config),
-        vec![copy],
-        postgres::finish_load(t, s),
+        copy,
+        inside_transaction(postgres::finish_load(t, s), record.to_vec()),
     ]
     .concat();
     Ok(run_statements(conn, &statements)?.unwrap_or(0))

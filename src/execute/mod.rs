@@ -14,6 +14,7 @@ pub mod data_tests;
 mod error;
 pub mod freshness;
 pub(crate) mod ingest;
+pub mod ledger;
 mod node;
 pub mod prepare;
 pub mod publish;
@@ -29,6 +30,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 pub use error::RunError;
+use ledger::Ledger;
 pub use node::situation;
 use node::{Job, build_or_report_panic, run_statements};
 pub use results::{Event, NodeResult, Reporter, RunOptions, Status, Tally};
@@ -56,20 +58,33 @@ pub fn execute(
     let scheduler = Scheduler::new(c, opts.fail_fast, reporter);
     let sources = prepare::sources_read(project, c, &scheduler.nodes);
     let loads = prepare::loaded(project, &sources);
+    let ledger = Ledger::plan(project, c);
+    let ledger_table = match ledger.is_used() {
+        true => materialize::ledger::create(adapter.dialect()),
+        false => Vec::new(),
+    };
     let start = [
         c.on_run_start.clone(),
         missing_schemas(&scheduler.nodes, &loads, adapter.dialect(), &opts.catalog),
+        ledger_table,
     ]
     .concat();
     let failure = run_project_hook(project, adapter, "on-run-start", &start).map(|f| vec![f]);
     let mut loaded = Vec::new();
-    if let Some(failed) = failure
-        .or_else(|| prepare::prepare(project, c, adapter, opts, &sources, reporter, &mut loaded))
+    let run = prepare::Run {
+        project,
+        c,
+        adapter,
+        opts,
+        ledger: &ledger,
+    };
+    if let Some(failed) =
+        failure.or_else(|| prepare::prepare(&run, &sources, reporter, &mut loaded))
     {
         return skip_all_after(loaded, failed, &scheduler);
     }
     let unbuilt = unbuilt_relations(c, &scheduler.nodes, &opts.catalog);
-    run_workers(project, adapter, opts, &scheduler, &unbuilt);
+    run_workers(project, adapter, opts, &scheduler, &unbuilt, &ledger);
     let end_failure = match crate::cancel::is_requested() {
         true => None,
         false => run_project_hook(project, adapter, "on-run-end", &c.on_run_end),
@@ -152,6 +167,7 @@ fn run_workers(
     opts: &RunOptions,
     scheduler: &Scheduler,
     unbuilt: &HashMap<String, String>,
+    ledger: &Ledger,
 ) {
     let total = scheduler.total();
     let workers = opts.threads.clamp(1, total.max(1));
@@ -180,6 +196,7 @@ fn run_workers(
                                 node,
                                 opts,
                                 thread,
+                                ledger,
                             };
                             build_or_report_panic(job, conn.as_mut())
                         }

@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::RunError;
 use super::data_tests::TestOutcome;
+use super::ledger::Ledger;
 use super::results::{NodeResult, RunOptions, Status, failed};
 use super::unit_tests;
 use crate::adapter::{Catalog, Connection, RelationKind};
@@ -26,6 +27,7 @@ pub(super) struct Job<'a> {
     pub(super) opts: &'a RunOptions,
     /// The worker's number, reported with the result.
     pub(super) thread: usize,
+    pub(super) ledger: &'a Ledger,
 }
 
 /// `build`, with a panic (a bug in etlx or in a library) turned into this node's failure:
@@ -66,8 +68,8 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
     let Job {
         project,
         node,
-        opts,
         thread,
+        ..
     } = job;
     let started_at = Utc::now();
     let clock = Instant::now();
@@ -109,7 +111,7 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
             ),
         };
     }
-    match build_statements(project, node, conn, opts) {
+    match build_statements(job, conn) {
         Ok(rows) => NodeResult {
             rows_affected: rows,
             ..NodeResult::new(
@@ -182,12 +184,14 @@ fn unit_test_outcome(job: Job, conn: &mut dyn Connection) -> Result<TestOutcome,
     })
 }
 
-fn build_statements(
-    project: &Project,
-    node: &CompiledNode,
-    conn: &mut dyn Connection,
-    opts: &RunOptions,
-) -> Result<Option<u64>, RunError> {
+fn build_statements(job: Job, conn: &mut dyn Connection) -> Result<Option<u64>, RunError> {
+    let Job {
+        project,
+        node,
+        opts,
+        ledger,
+        ..
+    } = job;
     let Relation::Table {
         schema,
         identifier,
@@ -210,7 +214,7 @@ fn build_statements(
         situation.existing = conn.relation_kind(schema, identifier)?;
     }
     run_statements(conn, &node.pre_hooks)?;
-    let rows = build_relation(project, node, conn, &t, &situation)?;
+    let rows = build_relation(project, node, conn, &t, &situation, ledger)?;
     // The build has committed: a failing post-hook cannot take it back, so say what is live.
     run_statements(conn, &node.post_hooks).map_err(|e| {
         RunError::Hook(format!(
@@ -267,12 +271,23 @@ fn build_relation(
     conn: &mut dyn Connection,
     t: &QualifiedName,
     s: &Situation,
+    ledger: &Ledger,
 ) -> Result<Option<u64>, RunError> {
     let sql = node.compiled_sql.as_deref().unwrap_or_default();
     let config = &node.config;
+    let existing_table = s.existing == Some(RelationKind::Table);
+    // The landing files the relation now holds (or has consumed), recorded in its own
+    // transaction: an incremental update adds to its record, a rebuild replaces it.
+    let recorded = |plan: Vec<String>, accumulate: bool| {
+        let record = ledger.record(&node.unique_id, t.dialect, accumulate);
+        materialize::ledger::inside_transaction(plan, record)
+    };
     match config.materialized() {
-        "view" => run_statements(conn, &materialize::view(t, sql, s, config)),
-        "table" => run_statements(conn, &materialize::table(t, sql, s, config)),
+        "view" => run_statements(conn, &recorded(materialize::view(t, sql, s, config), false)),
+        "table" => run_statements(
+            conn,
+            &recorded(materialize::table(t, sql, s, config), false),
+        ),
         "seed" => {
             let path = project
                 .nodes
@@ -303,15 +318,16 @@ fn build_relation(
                     )
                     .map(Some)
                 }
-                _ => crate::execute::ingest::load(&project.root, &select, conn, t, s, config)
+                _ => crate::execute::ingest::load(&project.root, &select, conn, t, s, config, &[])
                     .map(Some),
             }
         }
         "external" => crate::execute::publish::external(project, conn, t, sql, config),
-        "snapshot" => build_snapshot(conn, t, sql, s, config),
-        "incremental" if s.existing != Some(RelationKind::Table) || s.full_refresh => {
-            run_statements(conn, &materialize::table(t, sql, s, config))
-        }
+        "snapshot" => build_snapshot(conn, t, sql, s, config, &recorded),
+        "incremental" if !existing_table || s.full_refresh => run_statements(
+            conn,
+            &recorded(materialize::table(t, sql, s, config), false),
+        ),
         "incremental" => {
             let strategy = Strategy::from_config(config, t.dialect)?;
             run_statements(conn, &materialize::stage(t, sql))?;
@@ -330,7 +346,10 @@ fn build_relation(
                 .collect();
             run_statements(
                 conn,
-                &materialize::apply(t, &strategy, &keep, &added, &removed),
+                &recorded(
+                    materialize::apply(t, &strategy, &keep, &added, &removed),
+                    true,
+                ),
             )
         }
         other => Err(materialize::PlanError::UnknownMaterialization(other.to_string()).into()),
@@ -346,6 +365,7 @@ fn build_snapshot(
     sql: &str,
     s: &Situation,
     config: &crate::project::Config,
+    recorded: &dyn Fn(Vec<String>, bool) -> Vec<String>,
 ) -> Result<Option<u64>, RunError> {
     let snapshot = materialize::snapshot::Snapshot::from_config(config)?;
     if s.existing != Some(RelationKind::Table) {
@@ -354,7 +374,8 @@ fn build_snapshot(
             ..s.clone()
         };
         let select = snapshot.first_build(sql, t.dialect);
-        return run_statements(conn, &materialize::table(t, &select, &first, config));
+        let plan = materialize::table(t, &select, &first, config);
+        return run_statements(conn, &recorded(plan, false));
     }
     let query = conn.describe(&format!(
         "select * from (\n{}\n) as q",
@@ -364,5 +385,5 @@ fn build_snapshot(
     let changes = snapshot.changes(t, sql, &query, &existing);
     run_statements(conn, &materialize::stage(t, &changes))?;
     let staged = conn.describe(&format!("select * from {}", materialize::stage_name(t)))?;
-    run_statements(conn, &snapshot.apply(t, &staged, &existing))
+    run_statements(conn, &recorded(snapshot.apply(t, &staged, &existing), true))
 }

@@ -7,12 +7,16 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use std::collections::{HashMap, HashSet};
+
 use super::ingest::{S3Files, copy_from_s3};
-use super::{Event, NodeResult, Reporter, RunError, RunOptions, Status, situation};
+use super::ledger::{Claim, Ledger, claim, list_local};
+use super::{Event, NodeResult, Reporter, RunError, RunOptions, Status, run_statements, situation};
 use crate::adapter::Adapter;
 use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
-use crate::compile::{Compilation, CompiledNode};
+use crate::compile::{Compilation, CompiledNode, files_reader, reader_glob};
 use crate::materialize::QualifiedName;
+use crate::materialize::ledger::LedgerFile;
 use crate::project::{Project, ResourceType, Source};
 use crate::sql::Dialect;
 
@@ -50,10 +54,15 @@ pub fn sources_read<'a>(
         .collect()
 }
 
-/// Those whose files become a table in the warehouse: every one, on a server target.
+/// Those whose files become a relation in the warehouse: every one on a server target (a
+/// table), and on DuckDB those read through the file ledger (a view of the pending files).
 pub fn loaded<'a>(project: &Project, sources: &[&'a Source]) -> Vec<&'a Source> {
     match project.target.dialect {
-        Dialect::DuckDb => Vec::new(),
+        Dialect::DuckDb => sources
+            .iter()
+            .copied()
+            .filter(|s| s.reads_new_files())
+            .collect(),
         _ => sources.to_vec(),
     }
 }
@@ -66,6 +75,8 @@ enum Step {
     Load,
     /// S3 objects into Redshift, with COPY.
     Copy,
+    /// DuckDB: the view of a ledger source's pending files.
+    View,
 }
 
 /// The id a step reports under: a source's own id for its load, `<id>.s3` for its mirror.
@@ -77,7 +88,7 @@ impl Step {
     fn id(self, source: &Source) -> String {
         match self {
             Step::Mirror => mirror_id(source),
-            Step::Load | Step::Copy => source.unique_id.clone(),
+            Step::Load | Step::Copy | Step::View => source.unique_id.clone(),
         }
     }
 
@@ -85,21 +96,28 @@ impl Step {
     fn doing(self) -> &'static str {
         match self {
             Step::Mirror => "mirroring the S3 files of",
-            Step::Load | Step::Copy => "loading the files of",
+            Step::Load | Step::Copy | Step::View => "loading the files of",
         }
     }
 }
 
+/// What the steps of `prepare` work with.
+pub struct Run<'a> {
+    pub project: &'a Project,
+    pub c: &'a Compilation,
+    pub adapter: &'a dyn Adapter,
+    pub opts: &'a RunOptions,
+    pub ledger: &'a Ledger,
+}
+
 /// Mirror and load what the run reads; `Some` with the failure if a step fails.
 pub fn prepare(
-    project: &Project,
-    c: &Compilation,
-    adapter: &dyn Adapter,
-    opts: &RunOptions,
+    run: &Run,
     sources: &[&Source],
     reporter: &dyn Reporter,
     done: &mut Vec<NodeResult>,
 ) -> Option<Vec<NodeResult>> {
+    let Run { project, c, .. } = *run;
     let steps = plan_steps(project, c, sources);
     let mut aws = None;
     for (index, (source, step)) in steps.iter().enumerate() {
@@ -118,8 +136,9 @@ pub fn prepare(
         });
         let outcome = match step {
             Step::Mirror => mirror(project, c, source, &mut aws),
-            Step::Load => load(project, c, adapter, opts, source),
-            Step::Copy => copy(project, c, adapter, opts, source, &mut aws),
+            Step::Load => load(run, source, &mut aws),
+            Step::Copy => copy(run, source, &mut aws),
+            Step::View => view(run, source, &mut aws),
         };
         let seconds = clock.elapsed().as_secs_f64();
         let result = match outcome {
@@ -173,11 +192,15 @@ fn plan_steps<'a>(
         }
     }
     // On Redshift a source in S3 is copied, not loaded from the local mirror.
+    let last = match project.target.dialect {
+        Dialect::DuckDb => Step::View,
+        _ => Step::Load,
+    };
     steps.extend(
         loaded(project, sources)
             .into_iter()
             .filter(|s| !(redshift && in_s3(s)))
-            .map(|s| (s, Step::Load)),
+            .map(|s| (s, last)),
     );
     steps
 }
@@ -221,15 +244,10 @@ fn client<'a>(project: &Project, aws: &'a mut Option<Aws>) -> Result<&'a Aws, Ru
     aws.as_ref().ok_or(RunError::Missing("no AWS client"))
 }
 
-/// Redshift: COPY the source's S3 objects through a manifest.
-fn copy(
-    project: &Project,
-    c: &Compilation,
-    adapter: &dyn Adapter,
-    opts: &RunOptions,
-    source: &Source,
-    aws: &mut Option<Aws>,
-) -> StepOutcome {
+/// Redshift: COPY the source's S3 objects through a manifest (of the pending ones only, for a
+/// source read through the file ledger).
+fn copy(run: &Run, source: &Source, aws: &mut Option<Aws>) -> StepOutcome {
+    let Run { project, c, .. } = *run;
     let url = s3_prefix(c, source)?;
     let format = crate::aws::glue::FileFormat::of_reader(
         c.source_readers
@@ -237,13 +255,33 @@ fn copy(
             .map_or("", String::as_str),
     );
     let aws = client(project, aws)?;
-    let files = S3Files {
-        source,
-        url: &url,
-        format,
-    };
-    into_source_table(adapter, opts, source, |conn, t, s| {
-        copy_from_s3(aws, conn, t, s, &files)
+    into_source_table(run, source, |conn, t, s| {
+        let objects = aws.list(&url)?;
+        let claim = match source.reads_new_files() {
+            true => {
+                let listed = s3_files(c, source, &url, &objects)?;
+                Some(claim_files(run, conn, source, listed)?)
+            }
+            false => None,
+        };
+        let objects = match &claim {
+            Some(claim) => {
+                let wanted: HashSet<&str> = claim.files.iter().map(|f| f.file.as_str()).collect();
+                objects
+                    .into_iter()
+                    .filter(|o| wanted.contains(object_url(&url, o).as_str()))
+                    .collect()
+            }
+            None => objects,
+        };
+        let files = S3Files {
+            source,
+            url: &url,
+            format,
+            objects,
+            record: claim.as_ref().map_or(&[][..], |c| &c.record[..]),
+        };
+        Ok((copy_from_s3(aws, conn, t, s, &files)?, claim))
     })
 }
 
@@ -258,42 +296,199 @@ fn s3_prefix(c: &Compilation, source: &Source) -> Result<S3Url, RunError> {
 
 /// Run a load into the source's table on a connection of its own, rolled back on failure.
 fn into_source_table(
-    adapter: &dyn Adapter,
-    opts: &RunOptions,
+    run: &Run,
     source: &Source,
     load: impl FnOnce(
         &mut dyn crate::adapter::Connection,
         &QualifiedName,
         &crate::materialize::Situation,
-    ) -> Result<u64, RunError>,
+    ) -> Result<(u64, Option<Claim>), RunError>,
 ) -> StepOutcome {
     let t = QualifiedName {
         schema: &source.schema,
         name: &source.identifier,
-        dialect: adapter.dialect(),
+        dialect: run.adapter.dialect(),
     };
-    let s = situation(&opts.catalog, &source.schema, &source.identifier, false);
-    let mut conn = adapter.connect()?;
+    let s = situation(&run.opts.catalog, &source.schema, &source.identifier, false);
+    let mut conn = run.adapter.connect()?;
     let n = load(conn.as_mut(), &t, &s);
     if n.is_err() {
         let _ = conn.execute("rollback");
     }
-    n.map(|rows| (Some(rows), None))
+    n.map(|(rows, claim)| (Some(rows), claim.map(|c| c.summary())))
 }
 
-fn load(
-    project: &Project,
-    c: &Compilation,
-    adapter: &dyn Adapter,
-    opts: &RunOptions,
-    source: &Source,
-) -> StepOutcome {
+/// A server target: the source's files (the pending ones, through the ledger) read by DuckDB
+/// on this machine and streamed into the source's table.
+fn load(run: &Run, source: &Source, aws: &mut Option<Aws>) -> StepOutcome {
+    let Run { project, c, .. } = *run;
     let reader = c
         .source_readers
         .get(&source.unique_id)
         .ok_or(RunError::Missing("no reader"))?;
-    let select = format!("select * from {reader}");
-    into_source_table(adapter, opts, source, |conn, t, s| {
-        crate::execute::ingest::load(&project.root, &select, conn, t, s, &source.config)
+    into_source_table(run, source, |conn, t, s| {
+        let (select, claim) = match source.reads_new_files() {
+            true => {
+                let listed = listed_files(run, source, aws)?;
+                let claim = claim_files(run, conn, source, listed.files.clone())?;
+                (pending_select(run, source, &listed, &claim)?, Some(claim))
+            }
+            false => (format!("select * from {reader}"), None),
+        };
+        let record = claim.as_ref().map_or(&[][..], |c| &c.record[..]);
+        let rows = crate::execute::ingest::load(
+            &project.root,
+            &select,
+            conn,
+            t,
+            s,
+            &source.config,
+            record,
+        )?;
+        Ok((rows, claim))
     })
+}
+
+/// DuckDB: the source's relation becomes a view of exactly the run's pending files, made in
+/// the transaction that records them as the source's holding.
+fn view(run: &Run, source: &Source, aws: &mut Option<Aws>) -> StepOutcome {
+    let t = QualifiedName {
+        schema: &source.schema,
+        name: &source.identifier,
+        dialect: Dialect::DuckDb,
+    };
+    let mut conn = run.adapter.connect()?;
+    let outcome = (|| {
+        let listed = listed_files(run, source, aws)?;
+        let claim = claim_files(run, conn.as_mut(), source, listed.files.clone())?;
+        let select = pending_select(run, source, &listed, &claim)?;
+        let plan = crate::materialize::duckdb::view(
+            &t,
+            &select,
+            &situation(&run.opts.catalog, &source.schema, &source.identifier, false),
+        );
+        let statements = crate::materialize::ledger::inside_transaction(plan, claim.record.clone());
+        run_statements(conn.as_mut(), &statements)?;
+        Ok(claim)
+    })();
+    if outcome.is_err() {
+        let _ = conn.execute("rollback");
+    }
+    outcome.map(|claim| (None, Some(claim.summary())))
+}
+
+/// A ledger source's files as listed before the run, and where this machine reads each.
+struct Listed {
+    files: Vec<LedgerFile>,
+    /// By file: the local path DuckDB reads (the file itself, or its S3 mirror).
+    local: HashMap<String, String>,
+}
+
+/// List a ledger source's files: on disk, or in S3 (then read from the mirror made by the
+/// step before).
+fn listed_files(run: &Run, source: &Source, aws: &mut Option<Aws>) -> Result<Listed, RunError> {
+    let Run { project, c, .. } = *run;
+    let location = c
+        .source_locations
+        .get(&source.unique_id)
+        .ok_or(RunError::Missing("no location"))?;
+    let format = c
+        .source_formats
+        .get(&source.unique_id)
+        .ok_or(RunError::Missing("no format"))?;
+    if !location.starts_with("s3://") {
+        let files = list_local(&project.root, &reader_glob(format, location))?;
+        let local = files
+            .iter()
+            .map(|f| (f.file.clone(), f.file.clone()))
+            .collect();
+        return Ok(Listed { files, local });
+    }
+    let url = s3_prefix(c, source)?;
+    let objects = client(project, aws)?.list(&url)?;
+    let files = s3_files(c, source, &url, &objects)?;
+    let cache = crate::compile::s3_cache_dir(project);
+    let local = files
+        .iter()
+        .map(|f| {
+            let rest = f.file.trim_start_matches("s3://");
+            (f.file.clone(), format!("{cache}/{rest}"))
+        })
+        .collect();
+    Ok(Listed { files, local })
+}
+
+/// The S3 objects a ledger source's location matches, as ledger files (URL, size, ETag).
+fn s3_files(
+    c: &Compilation,
+    source: &Source,
+    url: &S3Url,
+    objects: &[crate::aws::s3::Object],
+) -> Result<Vec<LedgerFile>, RunError> {
+    let location = c
+        .source_locations
+        .get(&source.unique_id)
+        .ok_or(RunError::Missing("no location"))?;
+    let format = c
+        .source_formats
+        .get(&source.unique_id)
+        .ok_or(RunError::Missing("no format"))?;
+    let glob = reader_glob(format, location);
+    let matcher = globset::GlobBuilder::new(&glob)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| RunError::Config(format!("the location {glob} is not a valid glob: {e}")))?
+        .compile_matcher();
+    let mut files: Vec<LedgerFile> = objects
+        .iter()
+        .map(|o| LedgerFile {
+            file: object_url(url, o),
+            size: o.size,
+            fingerprint: o.etag.clone(),
+        })
+        .filter(|f| matcher.is_match(&f.file))
+        .collect();
+    files.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(files)
+}
+
+fn object_url(url: &S3Url, object: &crate::aws::s3::Object) -> String {
+    format!("s3://{}/{}", url.bucket, object.key)
+}
+
+fn claim_files(
+    run: &Run,
+    conn: &mut dyn crate::adapter::Connection,
+    source: &Source,
+    listed: Vec<LedgerFile>,
+) -> Result<Claim, RunError> {
+    let dialect = run.adapter.dialect();
+    claim(run.c, run.ledger, conn, dialect, run.opts, source, listed)
+}
+
+/// DuckDB's `select` over exactly the claimed files.
+fn pending_select<'a>(
+    run: &Run,
+    source: &Source,
+    listed: &'a Listed,
+    claim: &'a Claim,
+) -> Result<String, RunError> {
+    let c = run.c;
+    let location = c
+        .source_locations
+        .get(&source.unique_id)
+        .ok_or(RunError::Missing("no location"))?;
+    let format = c
+        .source_formats
+        .get(&source.unique_id)
+        .cloned()
+        .ok_or(RunError::Missing("no format"))?;
+    let local = |f: &'a LedgerFile| listed.local.get(&f.file).unwrap_or(&f.file).as_str();
+    let files: Vec<&str> = claim.files.iter().map(local).collect();
+    let any = listed.files.first().map(local);
+    let typed = Source {
+        format: Some(format),
+        ..source.clone()
+    };
+    Ok(files_reader(&typed, location, &files, any))
 }

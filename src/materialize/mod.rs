@@ -6,6 +6,7 @@
 //! transaction, so a failure or a killed process leaves the previous version intact.
 
 pub mod duckdb;
+pub mod ledger;
 pub mod postgres;
 pub mod redshift;
 pub mod snapshot;

@@ -84,6 +84,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "overwrite",
     "glue_database",
     "options",
+    // etlx's own, on sources: the file ledger (`incremental_files`, `changed_files`)
+    "incremental_files",
+    "changed_files",
 ];
 
 /// What `materialized` may be: the materializations `materialize` knows how to build.

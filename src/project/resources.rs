@@ -212,6 +212,20 @@ pub struct Source {
     pub location_in_yaml: Location,
 }
 
+impl Source {
+    /// Whether models read only the files they have not consumed yet (`incremental_files:
+    /// true` in the source's config): the run's pending files, kept in the file ledger.
+    pub fn reads_new_files(&self) -> bool {
+        self.location.is_some() && self.config.get_bool("incremental_files") == Some(true)
+    }
+
+    /// `changed_files: reprocess` reads a consumed file again when its size or fingerprint
+    /// changed; the default, `fail`, stops the run and names the file.
+    pub fn reprocesses_changed_files(&self) -> bool {
+        self.config.get_str("changed_files") == Some("reprocess")
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MacroDef {
     pub unique_id: String,
