@@ -230,6 +230,7 @@ pub fn run_results(
                 "compiled_code": node.and_then(|n| n.compiled_sql.clone()),
                 "compiled_path": node.and_then(|n| n.compiled_path.as_deref().map(crate::diag::display_path)),
                 "relation_name": node.map(|n| n.relation.to_sql()),
+                "batch_results": r.batches,
             })
         })
         .collect();

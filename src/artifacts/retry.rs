@@ -41,6 +41,9 @@ pub struct PreviousRun {
     pub vars: Option<Map<String, Value>>,
     pub target: Option<String>,
     pub full_refresh: bool,
+    /// Microbatch models that partly succeeded: by unique id, the `[start, end]` of each
+    /// failed batch (a retry runs only those, as dbt's does).
+    pub failed_batches: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 /// Statuses of nodes a retry runs again: failures, and what they kept from running.
@@ -54,7 +57,7 @@ pub fn read_run_results(project: &Project) -> Result<Value, ArtifactError> {
     serde_json::from_str(&text).map_err(|source| ArtifactError::NotJson { path, source })
 }
 
-const RETRIED: [&str; 3] = ["error", "fail", "skipped"];
+const RETRIED: [&str; 4] = ["error", "fail", "skipped", "partial success"];
 
 impl PreviousRun {
     /// Read `run_results.json` under the project's `target-path`.
@@ -71,7 +74,18 @@ impl PreviousRun {
             .filter_map(|r| Some(r["unique_id"].as_str()?.rsplit('.').next()?.to_string()))
             .collect();
         let args = &previous["args"];
+        let failed_batches = previous["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["status"] == "partial success")
+            .filter_map(|r| {
+                let pairs = serde_json::from_value(r["batch_results"]["failed"].clone()).ok()?;
+                Some((r["unique_id"].as_str()?.to_string(), pairs))
+            })
+            .collect();
         PreviousRun {
+            failed_batches,
             names,
             vars: args["vars"].as_object().filter(|v| !v.is_empty()).cloned(),
             target: args["target"].as_str().map(str::to_string),
@@ -133,6 +147,7 @@ mod tests {
                 vars: Some(args.vars.clone()),
                 target: Some("prod".into()),
                 full_refresh: true,
+                failed_batches: Default::default(),
             }
         );
     }

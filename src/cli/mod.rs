@@ -166,6 +166,8 @@ impl From<&TestArgs> for ExecArgs {
             threads: t.threads,
             fail_fast: t.fail_fast,
             full_refresh: false,
+            event_time_start: None,
+            event_time_end: None,
         }
     }
 }
@@ -182,6 +184,45 @@ pub struct ExecArgs {
     /// Rebuild incremental models and seeds from scratch.
     #[arg(long)]
     pub full_refresh: bool,
+    /// Microbatch models rebuild the batches from this event time on (inclusive, UTC;
+    /// `2024-01-01` or `2024-01-01T06:00:00`); with --event-time-end.
+    #[arg(long, value_parser = parse_event_time, requires = "event_time_end")]
+    pub event_time_start: Option<chrono::NaiveDateTime>,
+    /// ... up to this event time (exclusive); with --event-time-start.
+    #[arg(long, value_parser = parse_event_time, requires = "event_time_start")]
+    pub event_time_end: Option<chrono::NaiveDateTime>,
+}
+
+fn parse_event_time(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    etlx::materialize::microbatch::parse_time(text).ok_or_else(|| {
+        format!("'{text}' is not a date or time; write 2024-01-01 or 2024-01-01T06:00:00")
+    })
+}
+
+/// `30s`, `10m`, `2h`: a whole number and a unit.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not an interval; write it as 30s, 10m or 1h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(format!(
+                "unknown unit in '{text}'; use s, m or h (30s, 10m, 1h)"
+            ));
+        }
+    };
+    if seconds == 0 {
+        return Err("the interval must be longer than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +262,11 @@ pub enum Command {
         selection: Selection,
         #[command(flatten)]
         exec: ExecArgs,
+        /// Build again every interval (`30s`, `10m`, `1h`), in the foreground, until Ctrl-C:
+        /// each run takes whatever landed since the last. Ctrl-C during a run stops it
+        /// cleanly (nothing half-built); between runs it exits at once.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+        every: Option<std::time::Duration>,
     },
     /// Render and check every selected model; write target/compiled and target/manifest.json.
     Compile {

@@ -254,6 +254,7 @@ impl<'a> RunReporter<'a> {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Warn => "WARN",
+            Status::PartialSuccess => "PARTIAL",
         };
         let detail = match (r.status, r.rows_affected, r.failures) {
             (Status::Pass, _, _) => format!("in {:.2}s", r.seconds),

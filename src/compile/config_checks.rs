@@ -164,13 +164,23 @@ fn config_location(project: &Project, node: &Node, text: &str) -> Location {
 /// `unique_key` or a strategy would fail at run time, after its parents were built. Say both
 /// at compile, at the config key.
 fn check_build_configs(project: &Project, c: &mut Compilation) {
-    use crate::materialize::{PlanError, Strategy, snapshot::Snapshot};
+    use crate::materialize::{PlanError, Strategy, microbatch::Microbatch, snapshot::Snapshot};
     for id in &c.selected {
         let (Some(compiled), Some(node)) = (c.nodes.get(id), project.nodes.get(id)) else {
             continue;
         };
         let config = &compiled.config;
+        let microbatch = config.get_str("incremental_strategy") == Some("microbatch");
         let (code, e, key, hint) = match config.materialized() {
+            "incremental" if microbatch => match Microbatch::from_config(config) {
+                Err(e @ PlanError::Microbatch { key, .. }) => (
+                    "incremental-config",
+                    e,
+                    key,
+                    "microbatch needs event_time, batch_size (hour, day, month, year) and begin",
+                ),
+                _ => continue,
+            },
             "incremental" => match Strategy::from_config(config, project.target.dialect) {
                 Err(e @ PlanError::PredicatesWithAppend) => (
                     "incremental-config",

@@ -259,9 +259,12 @@ fn render(
     c.source_readers = readers;
     c.source_locations = locations;
     c.source_formats = formats;
+    let (ref_event_times, source_event_times) = event_times(project, c);
     let shared = Arc::new(Shared {
         relations,
         sources,
+        ref_event_times,
+        source_event_times,
         ..base
     });
     match &opts.task {
@@ -272,6 +275,27 @@ fn render(
             render_unit_tests(project, templates, &shared, c, opts);
         }
     }
+}
+
+/// The `event_time` of each model, seed and source that sets one (dbt reads it from the
+/// config), by the name `ref` and `source` are called with.
+type EventTimes = (HashMap<String, String>, HashMap<(String, String), String>);
+
+fn event_times(project: &Project, c: &Compilation) -> EventTimes {
+    let refs = c
+        .nodes
+        .values()
+        .filter_map(|n| Some((n.name.clone(), n.config.get_str("event_time")?.to_string())))
+        .collect();
+    let sources = project
+        .sources
+        .values()
+        .filter_map(|s| {
+            let column = s.config.get_str("event_time")?.to_string();
+            Some(((s.source_name.clone(), s.name.clone()), column))
+        })
+        .collect();
+    (refs, sources)
 }
 
 fn base_shared(
@@ -298,6 +322,8 @@ fn base_shared(
         vars: project.vars.clone(),
         relations: HashMap::new(),
         sources: HashMap::new(),
+        ref_event_times: HashMap::new(),
+        source_event_times: HashMap::new(),
         macro_index: templates.macro_index.clone(),
         namespaces: Arc::new(macro_namespaces(project)),
         full_refresh: opts.full_refresh,

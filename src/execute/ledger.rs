@@ -52,8 +52,63 @@ impl Ledger {
         for id in c.nodes.keys() {
             ledger.visit(c, &ledgered, id);
         }
+        // A microbatch model recomputes the batches its file-fed ancestors' rows fall in, so
+        // it consumes their files: until it commits, they stay pending.
+        for node in c
+            .nodes
+            .values()
+            .filter(|n| super::microbatch::is_microbatch(n))
+        {
+            let fed = ledger.file_fed_ancestors(c, &node.unique_id);
+            let sources: HashSet<String> = fed
+                .iter()
+                .filter_map(|a| ledger.sources.get(a))
+                .flatten()
+                .cloned()
+                .collect();
+            if fed.is_empty() {
+                continue;
+            }
+            let holds = ledger.holds.entry(node.unique_id.clone()).or_default();
+            holds.extend(fed);
+            holds.sort();
+            holds.dedup();
+            ledger
+                .sources
+                .entry(node.unique_id.clone())
+                .or_default()
+                .extend(sources);
+        }
         ledger.holds.retain(|_, parents| !parents.is_empty());
         ledger
+    }
+
+    /// The ancestors of `id` that hold only the files of their run (views and tables fed by
+    /// a ledger source), whatever lies between.
+    pub fn file_fed_ancestors(&self, c: &Compilation, id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack: Vec<&str> = c
+            .nodes
+            .get(id)
+            .map(|n| n.depends_on.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        while let Some(parent) = stack.pop() {
+            if !seen.insert(parent) {
+                continue;
+            }
+            let Some(p) = c.nodes.get(parent) else {
+                continue;
+            };
+            let holds_files = matches!(p.config.materialized(), "view" | "table")
+                && self.sources.contains_key(parent);
+            if holds_files {
+                out.push(parent.to_string());
+            }
+            stack.extend(p.depends_on.iter().map(String::as_str));
+        }
+        out.sort();
+        out
     }
 
     /// Whether any source of the project is read through the ledger.

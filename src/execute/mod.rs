@@ -15,6 +15,7 @@ mod error;
 pub mod freshness;
 pub(crate) mod ingest;
 pub mod ledger;
+pub mod microbatch;
 mod node;
 pub mod prepare;
 pub mod publish;
@@ -33,7 +34,7 @@ pub use error::RunError;
 use ledger::Ledger;
 pub use node::situation;
 use node::{Job, build_or_report_panic, run_statements};
-pub use results::{Event, NodeResult, Reporter, RunOptions, Status, Tally};
+pub use results::{BatchResults, Event, NodeResult, Reporter, RunOptions, Status, Tally};
 use results::{failed, skipped};
 use schedule::Scheduler;
 pub use warehouse::{Warehouse, open_for_run};
@@ -59,6 +60,7 @@ pub fn execute(
     let sources = prepare::sources_read(project, c, &scheduler.nodes);
     let loads = prepare::loaded(project, &sources);
     let ledger = Ledger::plan(project, c);
+    let batches = microbatch::Inputs::plan(c, &ledger);
     let ledger_table = match ledger.is_used() {
         true => materialize::ledger::create(adapter.dialect()),
         false => Vec::new(),
@@ -84,7 +86,8 @@ pub fn execute(
         return skip_all_after(loaded, failed, &scheduler);
     }
     let unbuilt = unbuilt_relations(c, &scheduler.nodes, &opts.catalog);
-    run_workers(project, adapter, opts, &scheduler, &unbuilt, &ledger);
+    let plan = (&ledger, &batches);
+    run_workers(project, adapter, opts, &scheduler, &unbuilt, plan);
     let end_failure = match crate::cancel::is_requested() {
         true => None,
         false => run_project_hook(project, adapter, "on-run-end", &c.on_run_end),
@@ -167,7 +170,7 @@ fn run_workers(
     opts: &RunOptions,
     scheduler: &Scheduler,
     unbuilt: &HashMap<String, String>,
-    ledger: &Ledger,
+    (ledger, batches): (&Ledger, &microbatch::Inputs),
 ) {
     let total = scheduler.total();
     let workers = opts.threads.clamp(1, total.max(1));
@@ -197,6 +200,7 @@ fn run_workers(
                                 opts,
                                 thread,
                                 ledger,
+                                batches,
                             };
                             build_or_report_panic(job, conn.as_mut())
                         }

@@ -28,6 +28,7 @@ pub(super) struct Job<'a> {
     /// The worker's number, reported with the result.
     pub(super) thread: usize,
     pub(super) ledger: &'a Ledger,
+    pub(super) batches: &'a super::microbatch::Inputs,
 }
 
 /// `build`, with a panic (a bug in etlx or in a library) turned into this node's failure:
@@ -111,6 +112,23 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
             ),
         };
     }
+    if super::microbatch::is_microbatch(node) {
+        return match build_microbatch(job, conn) {
+            Ok(result) => NodeResult {
+                started_at,
+                seconds: clock.elapsed().as_secs_f64(),
+                message: result.message.map(|m| project.secrets.redact(&m)),
+                ..result
+            },
+            Err(e) => failed(
+                node,
+                thread,
+                started_at,
+                clock,
+                project.secrets.redact(&e.to_string()),
+            ),
+        };
+    }
     match build_statements(job, conn) {
         Ok(rows) => NodeResult {
             rows_affected: rows,
@@ -184,11 +202,53 @@ fn unit_test_outcome(job: Job, conn: &mut dyn Connection) -> Result<TestOutcome,
     })
 }
 
+/// A microbatch model: hooks around its batches (see `microbatch`).
+fn build_microbatch(job: Job, conn: &mut dyn Connection) -> Result<NodeResult, RunError> {
+    let node = job.node;
+    let Relation::Table {
+        schema,
+        identifier,
+        dialect,
+        ..
+    } = &node.relation
+    else {
+        return Err(RunError::NoRelation(node.name.clone()));
+    };
+    let t = QualifiedName {
+        schema,
+        name: identifier,
+        dialect: *dialect,
+    };
+    let situation = current_situation(job, conn, &t)?;
+    run_statements(conn, &node.pre_hooks)?;
+    let result = super::microbatch::build(job, conn, &t, &situation)?;
+    if result.status != super::Status::Error {
+        run_statements(conn, &node.post_hooks)?;
+    }
+    Ok(result)
+}
+
+/// What the warehouse holds under the node's name now, and whether to rebuild it.
+fn current_situation(
+    job: Job,
+    conn: &mut dyn Connection,
+    t: &QualifiedName,
+) -> Result<Situation, RunError> {
+    let (node, opts) = (job.node, job.opts);
+    let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
+    let mut situation = situation(&opts.catalog, t.schema, t.name, full_refresh);
+    // On a server, rebuilding a relation drops the views that read it (`cascade`), so what
+    // the catalog said at the start may be gone: ask again. One query; DuckDB never drops.
+    if t.dialect != crate::sql::Dialect::DuckDb {
+        situation.existing = conn.relation_kind(t.schema, t.name)?;
+    }
+    Ok(situation)
+}
+
 fn build_statements(job: Job, conn: &mut dyn Connection) -> Result<Option<u64>, RunError> {
     let Job {
         project,
         node,
-        opts,
         ledger,
         ..
     } = job;
@@ -206,13 +266,7 @@ fn build_statements(job: Job, conn: &mut dyn Connection) -> Result<Option<u64>, 
         name: identifier,
         dialect: *dialect,
     };
-    let full_refresh = opts.full_refresh || node.config.get_bool("full_refresh") == Some(true);
-    let mut situation = situation(&opts.catalog, schema, identifier, full_refresh);
-    // On a server, rebuilding a relation drops the views that read it (`cascade`), so what
-    // the catalog said at the start may be gone: ask again. One query; DuckDB never drops.
-    if *dialect != crate::sql::Dialect::DuckDb {
-        situation.existing = conn.relation_kind(schema, identifier)?;
-    }
+    let situation = current_situation(job, conn, &t)?;
     run_statements(conn, &node.pre_hooks)?;
     let rows = build_relation(project, node, conn, &t, &situation, ledger)?;
     // The build has committed: a failing post-hook cannot take it back, so say what is live.

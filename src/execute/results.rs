@@ -16,6 +16,11 @@ pub struct RunOptions {
     pub threads: usize,
     pub fail_fast: bool,
     pub full_refresh: bool,
+    /// `--event-time-start` / `--event-time-end`: the window microbatch models rebuild.
+    pub event_time: Option<(chrono::NaiveDateTime, chrono::NaiveDateTime)>,
+    /// `etlx retry`: per microbatch model, the batches that failed last time (only those run).
+    pub retry_batches:
+        std::collections::HashMap<String, Vec<crate::materialize::microbatch::Batch>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,6 +35,9 @@ pub enum Status {
     Fail,
     /// Tests: failing rows at warn severity.
     Warn,
+    /// A microbatch model some of whose batches failed (the others are committed).
+    #[serde(rename = "partial success")]
+    PartialSuccess,
 }
 
 impl Status {
@@ -40,7 +48,7 @@ impl Status {
 
     /// Whether this makes the command exit 1.
     pub fn is_failure(self) -> bool {
-        matches!(self, Status::Error | Status::Fail)
+        matches!(self, Status::Error | Status::Fail | Status::PartialSuccess)
     }
 }
 
@@ -57,6 +65,15 @@ pub struct NodeResult {
     /// Tests: the number of failing rows, and the first few of them.
     pub failures: Option<u64>,
     pub sample: Option<Table>,
+    /// Microbatch models: which batches were committed and which failed.
+    pub batches: Option<BatchResults>,
+}
+
+/// dbt's `batch_results`: `[start, end]` pairs in ISO 8601, UTC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchResults {
+    pub successful: Vec<(String, String)>,
+    pub failed: Vec<(String, String)>,
 }
 
 impl NodeResult {
@@ -78,6 +95,7 @@ impl NodeResult {
             thread,
             failures: None,
             sample: None,
+            batches: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod duckdb;
 pub mod ledger;
+pub mod microbatch;
 pub mod postgres;
 pub mod redshift;
 pub mod snapshot;
@@ -146,7 +147,7 @@ fn body(sql: &str) -> &str {
 
 /// `alter table` for the columns `on_schema_change` adds and removes; the same on every
 /// warehouse.
-fn alter_columns(t: &QualifiedName, added: &[ColumnInfo], removed: &[String]) -> Vec<String> {
+pub fn alter_columns(t: &QualifiedName, added: &[ColumnInfo], removed: &[String]) -> Vec<String> {
     let target = t.qualified();
     let adds = added.iter().map(|c| {
         format!(
@@ -208,7 +209,7 @@ pub enum PlanError {
         "unknown materialization '{0}'; use view, table, incremental, ephemeral, external, seed or snapshot"
     )]
     UnknownMaterialization(String),
-    #[error("unknown incremental_strategy '{0}'; use append, delete+insert or merge")]
+    #[error("unknown incremental_strategy '{0}'; use append, delete+insert, merge or microbatch")]
     UnknownStrategy(String),
     #[error("incremental_strategy '{0}' needs a unique_key")]
     MissingUniqueKey(String),
@@ -227,6 +228,9 @@ pub enum PlanError {
     /// the config key to fix.
     #[error("{message}")]
     Snapshot { key: &'static str, message: String },
+    /// A microbatch model's config that cannot cut batches, and the config key to fix.
+    #[error("{message}")]
+    Microbatch { key: &'static str, message: String },
     /// A seed file that cannot load whole (a ragged row, an unreadable header), with where.
     #[error("{0}")]
     Seed(String),

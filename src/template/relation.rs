@@ -32,7 +32,30 @@ pub enum Relation {
     },
 }
 
+/// Where a microbatch model's SQL holds its batch's bounds until the executor fills them in.
+pub const BATCH_START: &str = "__etlx_batch_start__";
+pub const BATCH_END: &str = "__etlx_batch_end__";
+
 impl Relation {
+    /// `(select * from <relation> where <column> >= '<start>' and <column> < '<end>')`, dbt's
+    /// filter of a microbatch model's input; servers get the alias dbt-postgres gives it.
+    pub fn in_batch(&self, column: &str) -> Relation {
+        let alias = match self {
+            Relation::Table { dialect, .. } if *dialect != Dialect::DuckDb => {
+                format!(" _dbt_et_filter_subq_{}", self.identifier())
+            }
+            _ => String::new(),
+        };
+        Relation::Files {
+            reader: format!(
+                "(select * from {} where {column} >= '{BATCH_START}' and {column} < '{BATCH_END}'){alias}",
+                self.to_sql()
+            ),
+            schema: self.schema().unwrap_or_default().to_string(),
+            identifier: self.identifier().to_string(),
+        }
+    }
+
     pub fn table(
         dialect: Dialect,
         database: Option<String>,

@@ -195,3 +195,12 @@ fn snapshots_on_postgres_record_the_history_dbt_records() {
         assert_eq!(actual, expected, "{table} differs from dbt-duckdb's");
     }
 }
+
+/// `tests/fixtures/dbt_microbatch`: `incremental_strategy='microbatch'` by day and by hour,
+/// inputs filtered per batch (a ref and a source with `event_time`, a ref without read
+/// whole), two runs over overlapping `--event-time-start/--event-time-end` windows with a
+/// late event in between: the tables dbt-duckdb builds.
+#[test]
+fn microbatch_models_build_the_tables_dbt_builds() {
+    assert_builds_what_dbt_builds("dbt_microbatch", "target/microbatch.duckdb", 5);
+}

@@ -54,9 +54,16 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
         Command::Test { selection, exec } => {
             run::verb(Verb::Test, global, selection, &exec.into(), printer)
         }
-        Command::Build { selection, exec } => {
-            run::verb(Verb::Build, global, selection, exec, printer)
-        }
+        Command::Build {
+            selection,
+            exec,
+            every: None,
+        } => run::verb(Verb::Build, global, selection, exec, printer),
+        Command::Build {
+            selection,
+            exec,
+            every: Some(every),
+        } => run::every(*every, global, selection, exec, printer),
         Command::Retry { exec } => run::retry(global, exec, printer),
         Command::Show {
             selection,

@@ -62,12 +62,48 @@ pub(super) fn verb(
     execute(global, invocation, printer)
 }
 
+/// `etlx build --every <interval>`: a build at each tick until Ctrl-C. A failed build does
+/// not stop the loop (the next one retries what is pending); an interrupted one does. Ticks
+/// are kept on a fixed rate, and a build longer than the interval is followed at once.
+pub(super) fn every(
+    interval: std::time::Duration,
+    global: &Global,
+    selection: &Selection,
+    exec: &ExecArgs,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let mut next = Instant::now();
+    loop {
+        let outcome = verb(Verb::Build, global, selection, exec, printer)?;
+        if matches!(outcome, Outcome::Interrupted | Outcome::Invalid) {
+            return Ok(outcome);
+        }
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            next = now;
+        }
+        let at = chrono::Local::now() + (next - now);
+        printer.info(
+            "summary",
+            &format!(
+                "Next build at {} (every {}s; Ctrl-C to stop)",
+                at.format("%H:%M:%S"),
+                interval.as_secs()
+            ),
+        );
+        std::thread::sleep(next - now);
+    }
+}
+
 /// What a building command was asked: its verb, selection, flags and the kinds it runs.
 struct Invocation<'a> {
     verb: &'a str,
     selection: &'a Selection,
     exec: &'a ExecArgs,
     kinds: &'a [ResourceType],
+    /// `retry`: the failed batches of the microbatch models that partly succeeded.
+    retry_batches: std::collections::HashMap<String, Vec<(String, String)>>,
 }
 
 impl<'a> Invocation<'a> {
@@ -82,6 +118,7 @@ impl<'a> Invocation<'a> {
             selection,
             exec,
             kinds,
+            retry_batches: Default::default(),
         }
     }
 }
@@ -97,6 +134,7 @@ fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Resul
         selection,
         exec,
         kinds,
+        ref retry_batches,
     } = inv;
     let mut opts = selection_options(selection, true);
     opts.resource_types = selection.resource_types(kinds)?;
@@ -107,11 +145,22 @@ fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Resul
         return Ok(Outcome::Invalid);
     };
     warehouse.require(&project, &c)?;
+    let event_time = exec.event_time_start.zip(exec.event_time_end);
+    if let Some((start, end)) = event_time
+        && start >= end
+    {
+        anyhow::bail!("--event-time-start ({start}) must be before --event-time-end ({end})");
+    }
     let run_opts = RunOptions {
         catalog: std::mem::take(&mut warehouse.catalog),
         threads,
         fail_fast: exec.fail_fast,
         full_refresh: exec.full_refresh,
+        event_time,
+        retry_batches: retry_batches
+            .iter()
+            .map(|(id, pairs)| (id.clone(), etlx::execute::microbatch::parse_batches(pairs)))
+            .collect(),
     };
     let reporter = RunReporter::new(printer, &project, &c);
     let adapter = warehouse.adapter.as_ref();
@@ -216,9 +265,7 @@ pub(super) fn retry(
     }
     let mut exec = exec.clone();
     exec.full_refresh |= previous.full_refresh;
-    execute(
-        &replayed,
-        Invocation::new("retry", &selection, &exec, Verb::Build.kinds()),
-        printer,
-    )
+    let mut invocation = Invocation::new("retry", &selection, &exec, Verb::Build.kinds());
+    invocation.retry_batches = previous.failed_batches;
+    execute(&replayed, invocation, printer)
 }

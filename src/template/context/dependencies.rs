@@ -23,7 +23,8 @@ impl BuiltinFn {
             package,
         });
         if let Some(rel) = shared.relations.get(&name) {
-            return Ok(Value::from_object(rel.clone()));
+            let column = shared.ref_event_times.get(&name);
+            return Ok(Value::from_object(self.in_batch(rel, column)));
         }
         match self.ctx.req.mode {
             Mode::Discover => Ok(Value::from_object(Relation::table(
@@ -45,8 +46,10 @@ impl BuiltinFn {
         lock(&self.ctx.captured)
             .sources
             .push((source.clone(), table.clone()));
-        if let Some(rel) = shared.sources.get(&(source.clone(), table.clone())) {
-            return Ok(Value::from_object(rel.clone()));
+        let key = (source.clone(), table.clone());
+        if let Some(rel) = shared.sources.get(&key) {
+            let column = shared.source_event_times.get(&key);
+            return Ok(Value::from_object(self.in_batch(rel, column)));
         }
         match self.ctx.req.mode {
             Mode::Discover => Ok(Value::from_object(Relation::table(
@@ -59,6 +62,19 @@ impl BuiltinFn {
                 ErrorKind::InvalidOperation,
                 format!("source('{source}', '{table}'): no such source table"),
             )),
+        }
+    }
+
+    /// In a microbatch model, an input with an `event_time` is read filtered to the batch
+    /// (bounds left as placeholders, filled in per batch by the executor), as dbt does.
+    fn in_batch(&self, rel: &Relation, event_time: Option<&String>) -> Relation {
+        let microbatch = self.ctx.req.node.as_ref().is_some_and(|n| {
+            n.config.get_str("incremental_strategy") == Some("microbatch")
+                && n.config.materialized() == "incremental"
+        });
+        match (event_time, microbatch, self.ctx.req.mode) {
+            (Some(column), true, Mode::Compile) => rel.in_batch(column),
+            _ => rel.clone(),
         }
     }
 }

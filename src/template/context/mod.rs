@@ -45,6 +45,10 @@ pub struct Shared {
     pub relations: HashMap<String, Relation>,
     /// Source relations by (source name, table name).
     pub sources: HashMap<(String, String), Relation>,
+    /// The `event_time` column of models and seeds (by name) and of sources that set one:
+    /// a microbatch model reads them filtered to its batch.
+    pub ref_event_times: HashMap<String, String>,
+    pub source_event_times: HashMap<(String, String), String>,
     /// Which prelude module defines each macro.
     pub macro_index: Arc<HashMap<String, usize>>,
     /// Names that qualify a macro (`dbt`, the project, each installed package):
