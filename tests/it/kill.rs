@@ -631,6 +631,17 @@ fn six_files(dir: &Path) -> Vec<(PathBuf, String)> {
     files
 }
 
+/// The tables that keep history: not staging and the landing table (they hold the last
+/// run's files only), nor the snapshot (it records the states the marts went through, which
+/// differ by nature between one build and six).
+fn warehouse_tables(all: Fingerprint) -> Fingerprint {
+    all.into_iter()
+        .filter(|(t, _)| {
+            !t.contains(".stg_") && !t.ends_with(".user_levels") && !t.starts_with("landing.")
+        })
+        .collect()
+}
+
 /// Land a file as a landing zone writer should: under a temporary name, then renamed.
 fn land(file: &(PathBuf, String)) {
     let (path, text) = file;
@@ -659,7 +670,7 @@ fn exactly_once(w: &mut dyn Warehouse, dir: &Path) {
         land(f);
     }
     plain_build(w, dir);
-    let reference = w.fingerprint();
+    let reference = warehouse_tables(w.fingerprint());
     let plays = reference
         .iter()
         .find(|(t, _)| t.ends_with(".fct_songplays"));
@@ -697,7 +708,11 @@ fn exactly_once(w: &mut dyn Warehouse, dir: &Path) {
     land(&files[5]);
     plain_build(w, dir);
     plain_build(w, dir);
-    assert_eq!(w.fingerprint(), reference, "landed one at a time");
+    assert_eq!(
+        warehouse_tables(w.fingerprint()),
+        reference,
+        "landed one at a time"
+    );
     // Every consumer (not the staging tables, which hold the last run's files only) recorded
     // each of the six files once.
     let recorded = w.rows(
