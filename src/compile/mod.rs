@@ -129,6 +129,14 @@ pub struct Compilation {
     pub source_formats: HashMap<String, String>,
 }
 
+impl CompiledNode {
+    /// An incremental model with `incremental_strategy='microbatch'`.
+    pub fn is_microbatch(&self) -> bool {
+        self.config.materialized() == "incremental"
+            && self.config.get_str("incremental_strategy") == Some("microbatch")
+    }
+}
+
 impl Compilation {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.has_errors()

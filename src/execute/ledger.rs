@@ -54,11 +54,7 @@ impl Ledger {
         }
         // A microbatch model recomputes the batches its file-fed ancestors' rows fall in, so
         // it consumes their files: until it commits, they stay pending.
-        for node in c
-            .nodes
-            .values()
-            .filter(|n| super::microbatch::is_microbatch(n))
-        {
+        for node in c.nodes.values().filter(|n| n.is_microbatch()) {
             let fed = ledger.file_fed_ancestors(c, &node.unique_id);
             let sources: HashSet<String> = fed
                 .iter()

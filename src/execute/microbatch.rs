@@ -14,10 +14,10 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::NaiveDateTime;
 
 use super::RunError;
-use super::node::{Job, run_statements};
 use super::results::{BatchResults, NodeResult, Status};
+use super::run_statements;
 use crate::adapter::{Connection, RelationKind};
-use crate::compile::{Compilation, CompiledNode};
+use crate::compile::Compilation;
 use crate::materialize::microbatch::{Batch, Microbatch, Window, parse_time};
 use crate::materialize::{self, QualifiedName, Situation};
 use crate::template::{BATCH_END, BATCH_START};
@@ -33,7 +33,7 @@ pub struct Inputs {
 impl Inputs {
     pub fn plan(c: &Compilation, ledger: &super::ledger::Ledger) -> Inputs {
         let mut out = Inputs::default();
-        for node in c.nodes.values().filter(|n| is_microbatch(n)) {
+        for node in c.nodes.values().filter(|n| n.is_microbatch()) {
             let with_time = |id: &String| {
                 let parent = c.nodes.get(id)?;
                 let column = parent.config.get_str("event_time")?;
@@ -54,15 +54,20 @@ impl Inputs {
     }
 }
 
-pub fn is_microbatch(node: &CompiledNode) -> bool {
-    node.config.materialized() == "incremental"
-        && node.config.get_str("incremental_strategy") == Some("microbatch")
-}
-
 /// The model's SQL for one batch: the placeholders of its filtered inputs filled in.
 fn for_batch(sql: &str, batch: &Batch) -> String {
     sql.replace(BATCH_START, &Batch::bound(batch.start))
         .replace(BATCH_END, &Batch::bound(batch.end))
+}
+
+/// What building one microbatch model needs from the run.
+#[derive(Clone, Copy)]
+pub(super) struct Job<'a> {
+    pub(super) node: &'a crate::compile::CompiledNode,
+    pub(super) opts: &'a super::RunOptions,
+    pub(super) ledger: &'a super::ledger::Ledger,
+    pub(super) batches: &'a Inputs,
+    pub(super) thread: usize,
 }
 
 /// Build a microbatch model; its result says which batches succeeded and which failed.

@@ -22,6 +22,7 @@ pub mod publish;
 mod results;
 mod schedule;
 mod source_lines;
+mod statements;
 pub mod unit_tests;
 mod warehouse;
 
@@ -33,10 +34,11 @@ use chrono::Utc;
 pub use error::RunError;
 use ledger::Ledger;
 pub use node::situation;
-use node::{Job, build_or_report_panic, run_statements};
+use node::{Job, build_or_report_panic};
 pub use results::{BatchResults, Event, NodeResult, Reporter, RunOptions, Status, Tally};
 use results::{failed, skipped};
 use schedule::Scheduler;
+pub use statements::run_statements;
 pub use warehouse::{Warehouse, open_for_run};
 
 use crate::adapter::{Adapter, Catalog};

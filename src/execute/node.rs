@@ -12,6 +12,7 @@ use super::RunError;
 use super::data_tests::TestOutcome;
 use super::ledger::Ledger;
 use super::results::{NodeResult, RunOptions, Status, failed};
+use super::statements::run_statements;
 use super::unit_tests;
 use crate::adapter::{Catalog, Connection, RelationKind};
 use crate::compile::CompiledNode;
@@ -112,7 +113,7 @@ fn build(job: Job, conn: &mut dyn Connection) -> NodeResult {
             ),
         };
     }
-    if super::microbatch::is_microbatch(node) {
+    if node.is_microbatch() {
         return match build_microbatch(job, conn) {
             Ok(result) => NodeResult {
                 started_at,
@@ -221,7 +222,14 @@ fn build_microbatch(job: Job, conn: &mut dyn Connection) -> Result<NodeResult, R
     };
     let situation = current_situation(job, conn, &t)?;
     run_statements(conn, &node.pre_hooks)?;
-    let result = super::microbatch::build(job, conn, &t, &situation)?;
+    let batch_job = super::microbatch::Job {
+        node,
+        opts: job.opts,
+        ledger: job.ledger,
+        batches: job.batches,
+        thread: job.thread,
+    };
+    let result = super::microbatch::build(batch_job, conn, &t, &situation)?;
     if result.status != super::Status::Error {
         run_statements(conn, &node.post_hooks)?;
     }
@@ -288,35 +296,6 @@ pub fn situation(catalog: &Catalog, schema: &str, name: &str, full_refresh: bool
         leftover_building: catalog.kind(schema, &format!("{name}__etlx_tmp")),
         leftover_previous: catalog.kind(schema, &format!("{name}__etlx_old")),
     }
-}
-
-/// Run statements in order; the rows written by the statements that write rows, if reported.
-/// Rows a delete+insert deletes before inserting them again are not counted: a re-run of the
-/// same batch writes N rows, not 2N, so it does not look like duplication.
-pub fn run_statements(
-    conn: &mut dyn Connection,
-    statements: &[String],
-) -> Result<Option<u64>, RunError> {
-    let mut rows = None;
-    for sql in statements {
-        let n = conn.execute(sql).map_err(|source| RunError::Statement {
-            source,
-            statement: sql.clone(),
-        })?;
-        let writes = [
-            "create table",
-            "create or replace table",
-            "insert",
-            "merge",
-            "copy",
-        ]
-        .iter()
-        .any(|k| sql.starts_with(k));
-        if let (true, Some(n)) = (writes, n) {
-            rows = Some(rows.unwrap_or(0) + n);
-        }
-    }
-    Ok(rows)
 }
 
 fn build_relation(

@@ -1,0 +1,34 @@
+//! Running a plan's statements on a connection, counting the rows they write: shared by every
+//! step of a run (sources, nodes, microbatches, hooks).
+
+use super::RunError;
+use crate::adapter::Connection;
+
+/// Run statements in order; the rows written by the statements that write rows, if reported.
+/// Rows a delete+insert deletes before inserting them again are not counted: a re-run of the
+/// same batch writes N rows, not 2N, so it does not look like duplication.
+pub fn run_statements(
+    conn: &mut dyn Connection,
+    statements: &[String],
+) -> Result<Option<u64>, RunError> {
+    let mut rows = None;
+    for sql in statements {
+        let n = conn.execute(sql).map_err(|source| RunError::Statement {
+            source,
+            statement: sql.clone(),
+        })?;
+        let writes = [
+            "create table",
+            "create or replace table",
+            "insert",
+            "merge",
+            "copy",
+        ]
+        .iter()
+        .any(|k| sql.starts_with(k));
+        if let (true, Some(n)) = (writes, n) {
+            rows = Some(rows.unwrap_or(0) + n);
+        }
+    }
+    Ok(rows)
+}
