@@ -269,8 +269,10 @@ pub fn claim(
     let total = listed.len();
     let mut files = Vec::new();
     let mut changed = Vec::new();
+    // A consumer that has consumed nothing (or none at all) needs every file.
+    let all_pending = consumers.len() != keeping.len() || consumers.is_empty();
     for file in listed {
-        let mut pending = consumers.len() != keeping.len() || consumers.is_empty();
+        let mut pending = all_pending;
         for model in &keeping {
             match consumed.get(model).and_then(|m| m.get(&file.file)) {
                 None => pending = true,
@@ -324,14 +326,19 @@ fn exists(catalog: &Catalog, relation: &Relation) -> bool {
     }
 }
 
-/// The local files a source's reader would read (`glob` relative to `root`), with their
-/// size and modification time, in path order.
-pub fn list_local(root: &Path, glob: &str) -> Result<Vec<LedgerFile>, RunError> {
-    let matcher = globset::GlobBuilder::new(glob)
+/// A location's glob with DuckDB's rules: `*` stays within a folder, `**` crosses them.
+pub fn glob_matcher(glob: &str) -> Result<globset::GlobMatcher, RunError> {
+    Ok(globset::GlobBuilder::new(glob)
         .literal_separator(true)
         .build()
         .map_err(|e| RunError::Config(format!("the location {glob} is not a valid glob: {e}")))?
-        .compile_matcher();
+        .compile_matcher())
+}
+
+/// The local files a source's reader would read (`glob` relative to `root`), with their
+/// size and modification time, in path order.
+pub fn list_local(root: &Path, glob: &str) -> Result<Vec<LedgerFile>, RunError> {
+    let matcher = glob_matcher(glob)?;
     let prefix = crate::aws::literal_prefix(glob);
     // The folder to walk: the literal prefix up to its last separator.
     let folder = match prefix.rfind('/') {

@@ -104,7 +104,8 @@ pub(super) fn build(
         true => batch_by_batch(conn, t, &m, sql, &batches, &node.config, &record(true)),
         false => all_at_once(conn, t, s, sql, &batches, &node.config, &record(false)),
     };
-    Ok(outcome).map(|(status, rows, results, message)| NodeResult {
+    let (status, rows, results, message) = outcome;
+    Ok(NodeResult {
         rows_affected: rows,
         message,
         batches: Some(results),
@@ -276,13 +277,16 @@ fn one_batch(
     let current = conn.columns(t.schema, t.name)?;
     let (added, removed) = materialize::schema_changes(config, &current, &incoming)?;
     let mut plan = materialize::alter_columns(t, &added, &removed);
-    let columns: Vec<&str> = current
-        .iter()
-        .map(|c| c.name.as_str())
-        .filter(|c| !removed.iter().any(|r| r.eq_ignore_ascii_case(c)))
-        .filter(|c| incoming.iter().any(|i| i.name.eq_ignore_ascii_case(c)))
-        .chain(added.iter().map(|c| c.name.as_str()))
+    // Columns the batch does not carry are left alone (NULL in new rows), as in `apply`.
+    let carried: Vec<_> = current
+        .into_iter()
+        .filter(|c| {
+            incoming
+                .iter()
+                .any(|i| i.name.eq_ignore_ascii_case(&c.name))
+        })
         .collect();
+    let columns = materialize::kept_columns(&carried, &added, &removed);
     plan.extend(materialize::microbatch::apply(t, m, batch, &columns));
     plan.push(format!(
         "drop table if exists {}",

@@ -206,20 +206,7 @@ fn unit_test_outcome(job: Job, conn: &mut dyn Connection) -> Result<TestOutcome,
 /// A microbatch model: hooks around its batches (see `microbatch`).
 fn build_microbatch(job: Job, conn: &mut dyn Connection) -> Result<NodeResult, RunError> {
     let node = job.node;
-    let Relation::Table {
-        schema,
-        identifier,
-        dialect,
-        ..
-    } = &node.relation
-    else {
-        return Err(RunError::NoRelation(node.name.clone()));
-    };
-    let t = QualifiedName {
-        schema,
-        name: identifier,
-        dialect: *dialect,
-    };
+    let t = target_of(node)?;
     let situation = current_situation(job, conn, &t)?;
     run_statements(conn, &node.pre_hooks)?;
     let batch_job = super::microbatch::Job {
@@ -234,6 +221,23 @@ fn build_microbatch(job: Job, conn: &mut dyn Connection) -> Result<NodeResult, R
         run_statements(conn, &node.post_hooks)?;
     }
     Ok(result)
+}
+
+/// The relation a node builds.
+fn target_of(node: &CompiledNode) -> Result<QualifiedName<'_>, RunError> {
+    match &node.relation {
+        Relation::Table {
+            schema,
+            identifier,
+            dialect,
+            ..
+        } => Ok(QualifiedName {
+            schema,
+            name: identifier,
+            dialect: *dialect,
+        }),
+        _ => Err(RunError::NoRelation(node.name.clone())),
+    }
 }
 
 /// What the warehouse holds under the node's name now, and whether to rebuild it.
@@ -260,20 +264,7 @@ fn build_statements(job: Job, conn: &mut dyn Connection) -> Result<Option<u64>, 
         ledger,
         ..
     } = job;
-    let Relation::Table {
-        schema,
-        identifier,
-        dialect,
-        ..
-    } = &node.relation
-    else {
-        return Err(RunError::NoRelation(node.name.clone()));
-    };
-    let t = QualifiedName {
-        schema,
-        name: identifier,
-        dialect: *dialect,
-    };
+    let t = target_of(node)?;
     let situation = current_situation(job, conn, &t)?;
     run_statements(conn, &node.pre_hooks)?;
     let rows = build_relation(project, node, conn, &t, &situation, ledger)?;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 
 use super::ingest::{S3Files, copy_from_s3};
-use super::ledger::{Claim, Ledger, claim, list_local};
+use super::ledger::{Claim, Ledger, claim, glob_matcher, list_local};
 use super::{Event, NodeResult, Reporter, RunError, RunOptions, Status, run_statements, situation};
 use crate::adapter::Adapter;
 use crate::aws::{Aws, AwsSettings, S3Url, literal_prefix};
@@ -388,14 +388,7 @@ struct Listed {
 /// step before).
 fn listed_files(run: &Run, source: &Source, aws: &mut Option<Aws>) -> Result<Listed, RunError> {
     let Run { project, c, .. } = *run;
-    let location = c
-        .source_locations
-        .get(&source.unique_id)
-        .ok_or(RunError::Missing("no location"))?;
-    let format = c
-        .source_formats
-        .get(&source.unique_id)
-        .ok_or(RunError::Missing("no format"))?;
+    let (location, format) = rendered(c, source)?;
     if !location.starts_with("s3://") {
         let files = list_local(&project.root, &reader_glob(format, location))?;
         let local = files
@@ -418,13 +411,8 @@ fn listed_files(run: &Run, source: &Source, aws: &mut Option<Aws>) -> Result<Lis
     Ok(Listed { files, local })
 }
 
-/// The S3 objects a ledger source's location matches, as ledger files (URL, size, ETag).
-fn s3_files(
-    c: &Compilation,
-    source: &Source,
-    url: &S3Url,
-    objects: &[crate::aws::s3::Object],
-) -> Result<Vec<LedgerFile>, RunError> {
+/// A file source's location and format as compile rendered them.
+fn rendered<'a>(c: &'a Compilation, source: &Source) -> Result<(&'a str, &'a str), RunError> {
     let location = c
         .source_locations
         .get(&source.unique_id)
@@ -433,12 +421,19 @@ fn s3_files(
         .source_formats
         .get(&source.unique_id)
         .ok_or(RunError::Missing("no format"))?;
+    Ok((location, format))
+}
+
+/// The S3 objects a ledger source's location matches, as ledger files (URL, size, ETag).
+fn s3_files(
+    c: &Compilation,
+    source: &Source,
+    url: &S3Url,
+    objects: &[crate::aws::s3::Object],
+) -> Result<Vec<LedgerFile>, RunError> {
+    let (location, format) = rendered(c, source)?;
     let glob = reader_glob(format, location);
-    let matcher = globset::GlobBuilder::new(&glob)
-        .literal_separator(true)
-        .build()
-        .map_err(|e| RunError::Config(format!("the location {glob} is not a valid glob: {e}")))?
-        .compile_matcher();
+    let matcher = glob_matcher(&glob)?;
     let mut files: Vec<LedgerFile> = objects
         .iter()
         .map(|o| LedgerFile {
@@ -473,21 +468,12 @@ fn pending_select<'a>(
     listed: &'a Listed,
     claim: &'a Claim,
 ) -> Result<String, RunError> {
-    let c = run.c;
-    let location = c
-        .source_locations
-        .get(&source.unique_id)
-        .ok_or(RunError::Missing("no location"))?;
-    let format = c
-        .source_formats
-        .get(&source.unique_id)
-        .cloned()
-        .ok_or(RunError::Missing("no format"))?;
+    let (location, format) = rendered(run.c, source)?;
     let local = |f: &'a LedgerFile| listed.local.get(&f.file).unwrap_or(&f.file).as_str();
     let files: Vec<&str> = claim.files.iter().map(local).collect();
     let any = listed.files.first().map(local);
     let typed = Source {
-        format: Some(format),
+        format: Some(format.to_string()),
         ..source.clone()
     };
     Ok(files_reader(&typed, location, &files, any))

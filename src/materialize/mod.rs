@@ -163,7 +163,7 @@ pub fn alter_columns(t: &QualifiedName, added: &[ColumnInfo], removed: &[String]
 }
 
 /// The columns an incremental batch writes: the table's, less those removed, plus those added.
-fn kept_columns<'a>(
+pub fn kept_columns<'a>(
     target_columns: &'a [ColumnInfo],
     added: &'a [ColumnInfo],
     removed: &[String],
