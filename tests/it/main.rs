@@ -15,6 +15,7 @@ mod kill;
 mod layers;
 mod lineage;
 mod ls;
+mod microbatch;
 mod packages;
 mod pg;
 mod postgres;
