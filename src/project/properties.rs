@@ -514,6 +514,18 @@ fn source_table(
     check_source_format(parent, table, format.as_deref(), diags);
     // In this order, so that problems are reported in the order of the file.
     let config = source_config(parent, table, diags);
+    if let Some(value) = config.get_str("changed_files")
+        && !["fail", "reprocess"].contains(&value)
+    {
+        diags.push(
+            doc.error_at(
+                table.pos,
+                "source-config",
+                format!("unknown changed_files '{value}' on source table '{source_name}.{name}'"),
+            )
+            .hint("use fail (stop the run and name the file, the default) or reprocess"),
+        );
+    }
     let (columns, mut tests) = columns(doc, table.get("columns"), diags);
     tests.extend(tests_of(doc, table, None, diags));
     let freshness = parent

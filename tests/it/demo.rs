@@ -107,3 +107,76 @@ fn parquet_landing_builds_the_same_warehouse_as_json() {
     build(dir, "{batch: '*', landing_format: parquet}");
     assert_eq!(fingerprint(dir), from_json);
 }
+
+/// `etlx build --every 1s`: each build takes the files that landed since the last one, and
+/// Ctrl-C ends the loop (at once between builds, cleanly during one) with exit code 130.
+#[test]
+fn build_every_interval_picks_up_files_as_they_land_until_ctrl_c() {
+    let d = demo();
+    let dir = d.path();
+    let later = dir.join("later");
+    std::fs::rename(dir.join("landing/events/batch_002"), &later).expect("hold back a batch");
+    let results = dir.join("target/run_results.json");
+    let args = [
+        "build",
+        "--every",
+        "1s",
+        "--exclude-resource-type",
+        "unit_test",
+    ];
+    let child = crate::harness::start_until(dir, &args, &[], || results.exists());
+    std::fs::rename(&later, dir.join("landing/events/batch_002")).expect("land a batch");
+    let picked_up = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::read_to_string(&results).is_ok_and(|t| t.contains("1 new file(s)"))
+    });
+    crate::harness::send_signal(&child, "INT");
+    let out = child.wait_with_output().expect("etlx ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(picked_up, "no build read the landed batch:\n{stdout}");
+    assert!(stdout.contains("Next build at"), "{stdout}");
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+}
+
+/// A landed file that changes after it was consumed stops the run and is named, never read
+/// again silently; `changed_files: reprocess` reads it again, and the upsert keeps one row
+/// per play.
+#[test]
+fn a_consumed_file_that_changes_stops_the_run_unless_told_to_reprocess() {
+    let d = demo();
+    let dir = d.path();
+    build(dir, "{}");
+    let before = fingerprint(dir);
+    let file = dir.join("landing/events/batch_001/events.json");
+    let text = std::fs::read_to_string(&file).expect("batch");
+    let first = text.lines().next().expect("a line").to_string();
+    std::fs::write(&file, format!("{text}{first}\n")).expect("append a re-sent event");
+
+    let out = run_in(dir, &["build"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("landing/events/batch_001/events.json")
+            && all.contains("changed_files: reprocess"),
+        "{all}"
+    );
+    assert_eq!(
+        fingerprint(dir),
+        before,
+        "nothing was built from the changed file"
+    );
+
+    let sources = dir.join("models/staging/sources.yml");
+    let yaml = std::fs::read_to_string(&sources).expect("sources.yml");
+    let yaml = yaml.replace(
+        "incremental_files: true",
+        "incremental_files: true\n          changed_files: reprocess",
+    );
+    std::fs::write(&sources, yaml).expect("write sources.yml");
+    build(dir, "{}");
+    assert_eq!(
+        fingerprint(dir),
+        before,
+        "the re-sent event is the same play"
+    );
+}
