@@ -158,10 +158,19 @@ pub fn check_sources(
     let mut checks = Vec::new();
     for (i, source) in sources.iter().enumerate() {
         let key = (source.source_name.clone(), source.name.clone());
-        let relation = c
-            .source_relations
-            .get(&key)
-            .cloned()
+        // A source read through the file ledger is, on DuckDB, a view of the last run's new
+        // files only: freshness asks about every file landed, so it reads them all.
+        let every_file = c
+            .source_readers
+            .get(&source.unique_id)
+            .filter(|_| source.reads_new_files() && adapter.dialect() == Dialect::DuckDb)
+            .map(|reader| Relation::Files {
+                reader: reader.clone(),
+                schema: source.schema.clone(),
+                identifier: source.identifier.clone(),
+            });
+        let relation = every_file
+            .or_else(|| c.source_relations.get(&key).cloned())
             .unwrap_or_else(|| crate::compile::source_relation(project.target.dialect, source));
         if let Some(check) = check(adapter.dialect(), source, &relation, conn.as_mut()) {
             on_check(i + 1, source, &check);

@@ -3,11 +3,10 @@
 //! into the source's table. Each step is a result of the run, so a failure shows and stops
 //! it: every model reads what the sources hold.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::Utc;
-
-use std::collections::{HashMap, HashSet};
 
 use super::ingest::{S3Files, copy_from_s3};
 use super::ledger::{Claim, Ledger, claim, glob_matcher, list_local};

@@ -180,3 +180,23 @@ fn a_consumed_file_that_changes_stops_the_run_unless_told_to_reprocess() {
         "the re-sent event is the same play"
     );
 }
+
+/// Freshness asks about every landed file, not the last run's new ones: it answers before any
+/// build, and after a build that found nothing new.
+#[test]
+fn freshness_of_a_ledger_source_reads_every_landed_file() {
+    let d = demo();
+    let dir = d.path();
+    let before = run_in(dir, &["source", "freshness"]);
+    build(dir, "{}");
+    build(dir, "{}");
+    let after = run_in(dir, &["source", "freshness"]);
+    for out in [before, after] {
+        assert!(
+            out.stdout.contains("landing.events") && out.stdout.contains("newest row"),
+            "{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+}
