@@ -1,11 +1,4 @@
-{# What the current batch covers: its days, and its time span from the earliest play on. #}
-
-{# The days the current batch has plays on, as a subquery: incremental per-day aggregates
-   recompute exactly these days from fct_songplays and replace them (delete+insert on the day).
-   stg_events reads only the batch selected by var('batch'). #}
-{% macro batch_days() -%}
-    (select distinct cast(played_at as date) from {{ ref('stg_events') }})
-{%- endmacro %}
+{# What the current run's new plays cover: their time span from the earliest play on. #}
 
 {# A filter for the data tests of tables that grow with every batch (`where:` in their YAML):
    only rows at or after the current batch's earliest play are tested, so a test's cost follows

@@ -1,14 +1,17 @@
 -- Active users, sessions and plays per day and level. A user who upgrades during a day
 -- counts once under each level.
 --
--- Incremental without adding to old counts: the days the batch has plays on are
--- recomputed in full from fct_songplays (already de-duplicated, and holding every batch
--- run so far) and replace their old rows (delete+insert on the day). A batch costs the
--- days it touches, not the whole history; re-runs and any batch order give the same rows.
+-- A microbatch model, one batch per day: a batch reads fct_songplays filtered to its day
+-- (fct_songplays sets `event_time='played_at'`) and replaces that day's rows. Besides dbt's
+-- window (yesterday and today), every run recomputes the days the newly landed plays fall on
+-- (stg_events sets `event_time` too), so a late file corrects old days. A run costs the days
+-- it touches, not the whole history; re-runs and any landing order give the same rows.
 {{ config(
     materialized='incremental',
-    unique_key='activity_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy='microbatch',
+    event_time='activity_date',
+    batch_size='day',
+    begin='2018-01-01',
     on_schema_change='fail'
 ) }}
 
@@ -19,5 +22,4 @@ select
     count(distinct user_id || ':' || cast(session_id as varchar)) as sessions,
     count(*) as plays
 from {{ ref('fct_songplays') }}
-where cast(played_at as date) in {{ batch_days() }}
 group by 1, 2

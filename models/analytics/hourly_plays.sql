@@ -1,9 +1,11 @@
--- Plays and listeners per day and hour of day. The days of the batch are recomputed from
--- fct_songplays and replace their old rows (delete+insert on the day).
+-- Plays and listeners per day and hour of day. A microbatch model by day, as
+-- daily_active_users: each day it touches is recomputed from fct_songplays.
 {{ config(
     materialized='incremental',
-    unique_key='play_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy='microbatch',
+    event_time='play_date',
+    batch_size='day',
+    begin='2018-01-01',
     on_schema_change='fail'
 ) }}
 
@@ -13,5 +15,4 @@ select
     count(*) as plays,
     count(distinct user_id) as listeners
 from {{ ref('fct_songplays') }}
-where cast(played_at as date) in {{ batch_days() }}
 group by 1, 2

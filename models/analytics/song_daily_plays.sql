@@ -1,10 +1,12 @@
 -- Plays and listeners per day and catalog song (plays of songs missing from the catalog
--- are left out). The days of the batch are recomputed from fct_songplays and replace their
--- old rows (delete+insert on the day), so counts are never added to counts.
+-- are left out). A microbatch model by day, as daily_active_users: each day it touches is
+-- recomputed from fct_songplays and replaces its old rows, so counts are never added to counts.
 {{ config(
     materialized='incremental',
-    unique_key='play_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy='microbatch',
+    event_time='play_date',
+    batch_size='day',
+    begin='2018-01-01',
     on_schema_change='fail'
 ) }}
 
@@ -16,5 +18,4 @@ select
     count(distinct user_id) as listeners
 from {{ ref('fct_songplays') }}
 where song_id is not null
-  and cast(played_at as date) in {{ batch_days() }}
 group by 1, 2, 3

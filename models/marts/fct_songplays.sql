@@ -4,10 +4,12 @@
 -- The key fixes the play's time, so a play of the batch can only match a row at or after the
 -- batch's earliest play: incremental_predicates say so, and the merge reads only the table's
 -- row groups from then on (the table is appended in about time order) instead of all history.
+-- event_time: the per-day analytics (microbatch) read it filtered to their batch's day.
 {{ config(
     materialized='incremental',
     unique_key='songplay_id',
     incremental_strategy='merge',
+    event_time='played_at',
     incremental_predicates=[
         "DBT_INTERNAL_DEST.played_at >= (select min(played_at) from DBT_INTERNAL_SOURCE)"
     ],

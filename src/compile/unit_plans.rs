@@ -115,12 +115,16 @@ pub(super) fn plan_unit_test(
     relations.extend(refs);
     let mut all_sources = shared.sources.clone();
     all_sources.extend(sources);
+    // A unit test gives its inputs' rows: a microbatch model reads them whole, as dbt's
+    // unit tests do, not filtered to a batch.
     let local = Arc::new(Shared {
         dialect: Some(Dialect::DuckDb),
         relations,
         sources: all_sources,
         vars,
         connection: None,
+        ref_event_times: HashMap::new(),
+        source_event_times: HashMap::new(),
         ..(**shared).clone()
     });
     let this = this.unwrap_or(Relation::Cte {

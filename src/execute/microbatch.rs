@@ -181,10 +181,10 @@ fn all_at_once(
     config: &crate::project::Config,
     record: &[String],
 ) -> Outcome {
-    let building = match t.dialect {
-        crate::sql::Dialect::DuckDb => t.qualified(),
-        _ => materialize::postgres::building(t),
-    };
+    // The other batches go in before the plan's commit: by then the new table has the
+    // model's name (DuckDB replaces it in place, a server has renamed it into place), and
+    // readers still see the old one until the commit.
+    let building = t.qualified();
     let (first, rest) = batches
         .split_first()
         .map_or((None, &[][..]), |(f, r)| (Some(f), r));

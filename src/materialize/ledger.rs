@@ -10,6 +10,11 @@ use crate::sql::Dialect;
 pub const SCHEMA: &str = "etlx";
 pub const TABLE: &str = "file_ledger";
 
+/// Leads every statement that writes the ledger: the rows it inserts are bookkeeping, not the
+/// model's, so the count of rows a build reports (statements starting `insert`) leaves them
+/// out, and the SQL log says what they are.
+const MARK: &str = "/* etlx file ledger */ ";
+
 /// Rows per `insert ... values` statement: Redshift caps a statement at 16 MB.
 const ROWS_PER_INSERT: usize = 1_000;
 
@@ -66,7 +71,7 @@ pub fn read(dialect: Dialect, source: &str, models: &[&str]) -> String {
 pub fn record_source(w: &Writer, source: &str, files: &[LedgerFile]) -> Vec<String> {
     let d = w.dialect;
     let mut out = vec![format!(
-        "delete from {} where model = {}",
+        "{MARK}delete from {} where model = {}",
         qualified(d),
         d.literal(source)
     )];
@@ -87,7 +92,7 @@ pub fn record_source(w: &Writer, source: &str, files: &[LedgerFile]) -> Vec<Stri
             })
             .collect();
         out.push(format!(
-            "insert into {} (model, source, file, size, fingerprint, invocation_id, recorded_at) values\n{}",
+            "{MARK}insert into {} (model, source, file, size, fingerprint, invocation_id, recorded_at) values\n{}",
             qualified(d),
             rows.join(",\n")
         ));
@@ -105,14 +110,17 @@ pub fn record_node(w: &Writer, node: &str, parents: &[&str], accumulate: bool) -
     let parents = list(d, parents);
     let forget = if accumulate {
         format!(
-            "delete from {ledger} where model = {} and file in (select file from {ledger} where model in ({parents}))",
+            "{MARK}delete from {ledger} where model = {} and file in (select file from {ledger} where model in ({parents}))",
             d.literal(node)
         )
     } else {
-        format!("delete from {ledger} where model = {}", d.literal(node))
+        format!(
+            "{MARK}delete from {ledger} where model = {}",
+            d.literal(node)
+        )
     };
     let record = format!(
-        "insert into {ledger} (model, source, file, size, fingerprint, invocation_id, recorded_at)\nselect distinct {}, source, file, size, fingerprint, {}, timestamp {} from {ledger} where model in ({parents})",
+        "{MARK}insert into {ledger} (model, source, file, size, fingerprint, invocation_id, recorded_at)\nselect distinct {}, source, file, size, fingerprint, {}, timestamp {} from {ledger} where model in ({parents})",
         d.literal(node),
         d.literal(w.invocation_id),
         d.literal(w.at)
