@@ -361,7 +361,20 @@ fn node_request(
     mode: Mode,
     incremental: bool,
 ) -> RenderRequest {
-    let model = crate::template::to_value(model_json(node, config));
+    let mut json = model_json(node, config);
+    // dbt's `model.batch` in a microbatch model: the executor fills in each batch's values.
+    // Discovery renders before the model's own `config()` is known, so every model gets the
+    // placeholders there: a microbatch template using them discovers like any other.
+    let microbatch = config.materialized() == "incremental"
+        && config.get_str("incremental_strategy") == Some("microbatch");
+    if microbatch || mode == Mode::Discover {
+        json["batch"] = serde_json::json!({
+            "id": crate::template::BATCH_ID,
+            "event_time_start": crate::template::BATCH_START,
+            "event_time_end": crate::template::BATCH_END,
+        });
+    }
+    let model = crate::template::to_value(json);
     RenderRequest {
         shared: shared.clone(),
         node: Some(Arc::new(NodeContext {

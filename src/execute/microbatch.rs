@@ -20,7 +20,7 @@ use crate::adapter::{Connection, RelationKind};
 use crate::compile::Compilation;
 use crate::materialize::microbatch::{Batch, Microbatch, Window, parse_time};
 use crate::materialize::{self, QualifiedName, Situation};
-use crate::template::{BATCH_END, BATCH_START};
+use crate::template::{BATCH_END, BATCH_ID, BATCH_START};
 
 /// Per microbatch model: the inputs it reads filtered to a batch, and the file-fed models
 /// whose rows say which batches new data touched. Both as `(relation, event_time column)`.
@@ -52,12 +52,6 @@ impl Inputs {
         }
         out
     }
-}
-
-/// The model's SQL for one batch: the placeholders of its filtered inputs filled in.
-fn for_batch(sql: &str, batch: &Batch) -> String {
-    sql.replace(BATCH_START, &Batch::bound(batch.start))
-        .replace(BATCH_END, &Batch::bound(batch.end))
 }
 
 /// What building one microbatch model needs from the run.
@@ -99,10 +93,17 @@ pub(super) fn build(
         batches = with_rows(conn, &m, inputs, &node.unique_id, batches)?;
     }
     let batches: Vec<Batch> = batches.into_iter().collect();
-    let record = |accumulate| job.ledger.record(&node.unique_id, t.dialect, accumulate);
+    let record = job.ledger.record(&node.unique_id, t.dialect, incremental);
+    let model = Model {
+        t,
+        m: &m,
+        sql,
+        config: &node.config,
+        record: &record,
+    };
     let outcome = match incremental {
-        true => batch_by_batch(conn, t, &m, sql, &batches, &node.config, &record(true)),
-        false => all_at_once(conn, t, s, sql, &batches, &node.config, &record(false)),
+        true => batch_by_batch(conn, &model, &batches),
+        false => all_at_once(conn, &model, s, &batches),
     };
     let (status, rows, results, message) = outcome;
     Ok(NodeResult {
@@ -172,15 +173,39 @@ type Outcome = (Status, Option<u64>, BatchResults, Option<String>);
 
 /// A first build or full refresh: the first batch creates the table beside the old one, the
 /// others are inserted into it, and it is swapped in once, in one transaction.
+/// The model being built, and what goes into its transactions.
+struct Model<'a> {
+    t: &'a QualifiedName<'a>,
+    m: &'a Microbatch,
+    sql: &'a str,
+    config: &'a crate::project::Config,
+    /// The file ledger's statements (see `Ledger::record`).
+    record: &'a [String],
+}
+
+impl Model<'_> {
+    /// The model's SQL for one batch: the placeholders of its filtered inputs filled in.
+    fn for_batch(&self, batch: &Batch) -> String {
+        self.sql
+            .replace(BATCH_START, &Batch::bound(batch.start))
+            .replace(BATCH_END, &Batch::bound(batch.end))
+            .replace(BATCH_ID, &batch.id(self.m.size))
+    }
+}
+
 fn all_at_once(
     conn: &mut dyn Connection,
-    t: &QualifiedName,
+    model: &Model,
     s: &Situation,
-    sql: &str,
     batches: &[Batch],
-    config: &crate::project::Config,
-    record: &[String],
 ) -> Outcome {
+    let Model {
+        t,
+        sql,
+        config,
+        record,
+        ..
+    } = *model;
     // The other batches go in before the plan's commit: by then the new table has the
     // model's name (DuckDB replaces it in place, a server has renamed it into place), and
     // readers still see the old one until the commit.
@@ -188,13 +213,13 @@ fn all_at_once(
     let (first, rest) = batches
         .split_first()
         .map_or((None, &[][..]), |(f, r)| (Some(f), r));
-    let first_sql = first.map_or(sql.to_string(), |b| for_batch(sql, b));
+    let first_sql = first.map_or(sql.to_string(), |b| model.for_batch(b));
     let inserts: Vec<String> = rest
         .iter()
         .map(|b| {
             format!(
                 "insert into {building}\nselect * from (\n{}\n) as etlx_batch",
-                for_batch(sql, b).trim().trim_end_matches(';')
+                model.for_batch(b).trim().trim_end_matches(';')
             )
         })
         .chain(record.iter().cloned())
@@ -219,22 +244,14 @@ fn all_at_once(
 
 /// An incremental run: each batch staged, then its range replaced and committed on its own.
 /// The files the model consumed are recorded with the last batch, when every batch worked.
-fn batch_by_batch(
-    conn: &mut dyn Connection,
-    t: &QualifiedName,
-    m: &Microbatch,
-    sql: &str,
-    batches: &[Batch],
-    config: &crate::project::Config,
-    record: &[String],
-) -> Outcome {
+fn batch_by_batch(conn: &mut dyn Connection, model: &Model, batches: &[Batch]) -> Outcome {
     let mut results = BatchResults::default();
     let mut rows = 0;
     let mut first_error = None;
     for (i, batch) in batches.iter().enumerate() {
         let last_and_clean = i + 1 == batches.len() && results.failed.is_empty();
-        let extra = if last_and_clean { record } else { &[] };
-        match one_batch(conn, t, m, &for_batch(sql, batch), batch, config, extra) {
+        let extra = if last_and_clean { model.record } else { &[] };
+        match one_batch(conn, model, batch, extra) {
             Ok(n) => {
                 rows += n.unwrap_or(0);
                 results.successful.push(range(batch));
@@ -265,14 +282,12 @@ fn batch_by_batch(
 
 fn one_batch(
     conn: &mut dyn Connection,
-    t: &QualifiedName,
-    m: &Microbatch,
-    sql: &str,
+    model: &Model,
     batch: &Batch,
-    config: &crate::project::Config,
     record: &[String],
 ) -> Result<Option<u64>, RunError> {
-    run_statements(conn, &materialize::stage(t, sql))?;
+    let Model { t, m, config, .. } = *model;
+    run_statements(conn, &materialize::stage(t, &model.for_batch(batch)))?;
     let incoming = conn.describe(&format!("select * from {}", materialize::stage_name(t)))?;
     let current = conn.columns(t.schema, t.name)?;
     let (added, removed) = materialize::schema_changes(config, &current, &incoming)?;

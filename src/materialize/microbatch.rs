@@ -95,7 +95,12 @@ impl Batch {
         t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
     }
 
-    /// dbt's `model.batch.id`-style label, as the output shows a batch.
+    /// dbt's `model.batch.id`: the start without separators (`20240102`, `20240102T05`).
+    pub fn id(&self, size: BatchSize) -> String {
+        self.label(size).replace('-', "")
+    }
+
+    /// The batch's start at its size's precision (`2024-01-02`, `2024-01-02T05`).
     pub fn label(&self, size: BatchSize) -> String {
         let format = match size {
             BatchSize::Hour => "%Y-%m-%dT%H",

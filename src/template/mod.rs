@@ -30,7 +30,7 @@ use std::sync::Arc;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
 pub use context::{Captured, Mode, NodeContext, RefCall, RenderRequest, Shared};
-pub use relation::{BATCH_END, BATCH_START, Relation};
+pub use relation::{BATCH_END, BATCH_ID, BATCH_START, Relation};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::project::is_builtin_macro_file;

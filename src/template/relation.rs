@@ -35,6 +35,8 @@ pub enum Relation {
 /// Where a microbatch model's SQL holds its batch's bounds until the executor fills them in.
 pub const BATCH_START: &str = "__etlx_batch_start__";
 pub const BATCH_END: &str = "__etlx_batch_end__";
+/// dbt's `model.batch.id`: the batch's start, `20240102` (`20240102T05` for hours).
+pub const BATCH_ID: &str = "__etlx_batch_id__";
 
 impl Relation {
     /// `(select * from <relation> where <column> >= '<start>' and <column> < '<end>')`, dbt's

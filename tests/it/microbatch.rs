@@ -84,3 +84,42 @@ fn a_failed_batch_is_reported_and_retry_runs_only_it() {
         "one row per day of the window, none lost or doubled"
     );
 }
+
+/// dbt's `model.batch`: each batch renders with its own id and bounds.
+#[test]
+fn model_batch_holds_each_batchs_id_and_bounds() {
+    let f = Fixture::new("dbt_microbatch");
+    std::fs::write(
+        f.path().join("models/batch_ids.sql"),
+        "{{ config(materialized='incremental', incremental_strategy='microbatch',
+    event_time='event_day', batch_size='day', begin='2024-01-01') }}
+select distinct
+    event_at::date as event_day,
+    '{{ model.batch.id }}' as batch_id,
+    '{{ model.batch.event_time_start }}' as batch_start
+from {{ ref('stg_events') }}
+",
+    )
+    .expect("model");
+    let out = f.etlx(&[
+        "build",
+        "-s",
+        "+batch_ids",
+        "--event-time-start",
+        "2024-01-02",
+        "--event-time-end",
+        "2024-01-04",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let rows = duckdb_rows(
+        &f.path().join("target/microbatch.duckdb"),
+        "select event_day::varchar, batch_id, batch_start from batch_ids order by 1",
+    );
+    assert_eq!(
+        rows,
+        [
+            ["2024-01-02", "20240102", "2024-01-02 00:00:00+00:00"],
+            ["2024-01-03", "20240103", "2024-01-03 00:00:00+00:00"]
+        ]
+    );
+}
