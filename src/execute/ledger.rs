@@ -52,8 +52,9 @@ impl Ledger {
         for id in c.nodes.keys() {
             ledger.visit(c, &ledgered, id);
         }
-        // A microbatch model recomputes the batches its file-fed ancestors' rows fall in, so
-        // it consumes their files: until it commits, they stay pending.
+        // A microbatch model recomputes the batches its file-fed ancestors' rows fall in (those
+        // with an `event_time`, which says where), so it consumes their files: until it
+        // commits, they stay pending.
         for node in c.nodes.values().filter(|n| n.is_microbatch()) {
             let fed = ledger.file_fed_ancestors(c, &node.unique_id);
             let sources: HashSet<String> = fed
@@ -80,7 +81,8 @@ impl Ledger {
     }
 
     /// The ancestors of `id` that hold only the files of their run (views and tables fed by
-    /// a ledger source), whatever lies between.
+    /// a ledger source) and say which column is their rows' time (`event_time`), whatever
+    /// lies between.
     pub fn file_fed_ancestors(&self, c: &Compilation, id: &str) -> Vec<String> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -97,7 +99,8 @@ impl Ledger {
                 continue;
             };
             let holds_files = matches!(p.config.materialized(), "view" | "table")
-                && self.sources.contains_key(parent);
+                && self.sources.contains_key(parent)
+                && p.config.get_str("event_time").is_some();
             if holds_files {
                 out.push(parent.to_string());
             }
