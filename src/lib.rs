@@ -21,4 +21,5 @@ pub mod materialize;
 pub mod project;
 pub mod scaffold;
 pub mod sql;
+pub mod state;
 pub mod template;

@@ -60,6 +60,7 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
     metadata["project_name"] = json!(project.name);
     metadata["adapter_type"] = json!(project.target.dialect.name());
     metadata["env"] = json!({});
+    metadata["etlx_target"] = target_json(project);
     let manifest = json!({
         "metadata": metadata,
         "nodes": nodes,
@@ -79,6 +80,23 @@ pub fn manifest(project: &Project, c: &Compilation) -> Value {
         "unit_tests": unit_tests,
     });
     project.secrets.redact_json(manifest)
+}
+
+/// The target a manifest's relations live in, for a later `--defer` or `clone` to read them
+/// from: a DuckDB file by its absolute path.
+fn target_json(project: &Project) -> Value {
+    let t = &project.target;
+    let path = t
+        .setting_str("path")
+        .filter(|p| *p != ":memory:")
+        .map(|p| crate::state::absolute(&project.root, p));
+    json!({
+        "name": t.name,
+        "type": t.dialect.name(),
+        "schema": t.schema,
+        "database": t.database,
+        "path": path,
+    })
 }
 
 /// The manifest's `nodes` and, apart as dbt keeps them, its `unit_tests`.
@@ -129,6 +147,7 @@ fn macros_json(project: &Project) -> Map<String, Value> {
                     "path": crate::diag::display_path(&m.path),
                     "original_file_path": crate::diag::display_path(&m.path),
                     "line": m.line,
+                    "macro_sql": project.macro_sql(m),
                 }),
             )
         })
@@ -167,6 +186,7 @@ fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
         "compiled": compiled.compiled_sql.is_some(),
         "compiled_code": compiled.compiled_sql,
         "compiled_path": compiled.compiled_path.as_deref().map(crate::diag::display_path),
+        "etlx_state": crate::compile::node_fingerprint(project, node, compiled),
     });
     // What a generic test checks, under dbt's names: docs attach it to its model and column.
     if let Some(tested) = &node.tested {
@@ -198,6 +218,7 @@ fn source_json(project: &Project, s: &Source) -> Value {
         "config": s.config,
         "tags": s.config.tags(),
         "external": {"location": s.location, "file_format": s.format, "options": s.options},
+        "etlx_state": crate::compile::source_fingerprint(s),
     })
 }
 

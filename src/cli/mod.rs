@@ -90,6 +90,17 @@ pub struct Selection {
     /// suggests a production build skips the unit tests CI already ran.
     #[arg(long, num_args = 1.., value_enum)]
     pub exclude_resource_type: Vec<ResourceTypeArg>,
+    /// A previous run's target/ directory, for `state:`, `result:` and `source_status:`
+    /// selectors and --defer.
+    #[arg(long, value_name = "DIR", env = "ETLX_STATE")]
+    pub state: Option<PathBuf>,
+    /// Refs to unselected models read the --state run's relations when this target lacks
+    /// them (a CI build of `state:modified+` against production).
+    #[arg(long, requires = "state")]
+    pub defer: bool,
+    /// With --defer: read the state's relation even when this target has its own.
+    #[arg(long, requires = "defer")]
+    pub favor_state: bool,
 }
 
 impl From<ResourceTypeArg> for etlx::project::ResourceType {

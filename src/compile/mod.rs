@@ -11,6 +11,7 @@ mod config_checks;
 mod configs;
 mod discover;
 mod ephemeral;
+mod fingerprint;
 mod naming;
 mod render;
 mod resolve;
@@ -31,11 +32,12 @@ use crate::adapter::SharedConnection;
 use crate::diag::{Diagnostics, Location};
 use crate::graph::Graph;
 use crate::project::{Config, Node, Project, ResourceType, hex_sha256};
-use crate::template::{Captured, Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
+use crate::template::{Mode, NodeContext, Relation, RenderRequest, Shared, Templates};
 
 pub use analyse::{source_location, static_analysis_of};
 use configs::render_configs;
-use discover::{discover, final_configs};
+use discover::{add_incremental_branches, discover, final_configs};
+pub use fingerprint::{fingerprints, macro_digests, node_fingerprint, source_fingerprint};
 pub use naming::source_relation;
 use naming::{relations, source_relations};
 pub use render::compiled_path;
@@ -67,6 +69,21 @@ pub struct CompileOptions {
     pub connection: Option<SharedConnection>,
     /// Render this instead of the selected nodes (`run-operation`, `show --inline`).
     pub task: Option<Task>,
+    /// A previous run to compare with (`--state`): `state:` selectors, `--defer`.
+    pub state: Option<Arc<crate::state::State>>,
+    pub defer: Defer,
+}
+
+/// Where refs to unselected nodes point (`--defer`, with `--state`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Defer {
+    /// At the current target, always.
+    #[default]
+    Off,
+    /// dbt's `--defer`: at the state's relation when the current target lacks the node's.
+    Missing,
+    /// `--defer --favor-state`: at the state's relation whenever the state has one.
+    Favor,
 }
 
 /// Something rendered outside any node, with the project's macros, refs and sources.
@@ -100,6 +117,9 @@ pub struct CompiledNode {
     #[serde(skip)]
     pub unit: Option<Arc<UnitPlan>>,
     pub checksum: String,
+    /// The digest of what it renders to, neutral to the target (its state fingerprint's
+    /// `sql`); the file's checksum for seeds and unit tests.
+    pub neutral_sql: String,
     /// `pre_hook` / `post_hook` statements, rendered like the model.
     pub pre_hooks: Vec<String>,
     pub post_hooks: Vec<String>,
@@ -161,7 +181,7 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
     let base_shared = Arc::new(base.clone());
     let all: Vec<&Node> = project.nodes.values().collect();
     let rendered = render_configs(&all, &templates, &base_shared, &mut diags);
-    let discovered = discover(
+    let mut discovered = discover(
         project,
         &templates,
         &base_shared,
@@ -169,11 +189,13 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
         &rendered,
         &mut diags,
     );
-    let (configs, disabled) = final_configs(&all, &rendered, &discovered);
+    let (configs, disabled) = final_configs(&all, &rendered, &discovered.captured);
+    let digests = &mut discovered.digests;
+    add_incremental_branches(project, &templates, &base_shared, &all, &configs, digests);
     phase("discovery render");
 
     let relations = relations(project, &templates, &base_shared, &configs, &mut diags);
-    let mut nodes = compiled_nodes(&all, &disabled, &discovered, &configs, &relations);
+    let mut nodes = compiled_nodes(project, &disabled, &discovered, &configs, &relations);
     resolve_dependencies(project, &mut nodes, &disabled, &mut diags);
     let graph = build_graph(project, &nodes);
     report_cycles(project, &graph, &mut diags);
@@ -207,18 +229,23 @@ pub fn compile(project: &Project, opts: &CompileOptions) -> Compilation {
 /// A `CompiledNode` per enabled node, with what discovery captured and its final config
 /// and relation; SQL comes later, from the compile render.
 fn compiled_nodes(
-    all: &[&Node],
+    project: &Project,
     disabled: &HashSet<&str>,
-    discovered: &HashMap<String, Captured>,
+    discovered: &discover::Discovered,
     configs: &HashMap<&str, Config>,
     relations: &HashMap<String, Relation>,
 ) -> IndexMap<String, CompiledNode> {
     let mut nodes = IndexMap::new();
-    for node in all {
+    for node in project.nodes.values() {
         if disabled.contains(node.unique_id.as_str()) {
             continue;
         }
-        let captured = discovered.get(node.unique_id.as_str());
+        let captured = discovered.captured.get(node.unique_id.as_str());
+        let checksum = match node.resource_type {
+            ResourceType::Seed => seed_checksum(&project.root.join(&node.file.path)),
+            _ => hex_sha256(node.file.text.as_bytes()),
+        };
+        let neutral_sql = discovered.digests.get(&node.unique_id);
         let relation = relations.get(&node.name).cloned().unwrap_or(Relation::Cte {
             name: node.name.clone(),
         });
@@ -237,13 +264,25 @@ fn compiled_nodes(
                 compiled_sql: None,
                 compiled_path: None,
                 unit: None,
-                checksum: hex_sha256(node.file.text.as_bytes()),
+                neutral_sql: neutral_sql.unwrap_or(&checksum).clone(),
+                checksum,
                 pre_hooks: Vec::new(),
                 post_hooks: Vec::new(),
             },
         );
     }
     nodes
+}
+
+/// A seed is not read by etlx (the database loads it), so its checksum is taken here: of
+/// the content up to 16 MiB, as dbt does up to 1 MiB; past that, of its size (a larger seed
+/// is better loaded as a source).
+fn seed_checksum(path: &std::path::Path) -> String {
+    const WHOLE: u64 = 16 << 20;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > WHOLE => hex_sha256(format!("size {}", meta.len()).as_bytes()),
+        _ => hex_sha256(&std::fs::read(path).unwrap_or_default()),
+    }
 }
 
 /// The compile render: sources' relations and readers first (models read them), then the
@@ -267,6 +306,7 @@ fn render(
     c.source_readers = readers;
     c.source_locations = locations;
     c.source_formats = formats;
+    let relations = defer_relations(project, c, opts, relations);
     let (ref_event_times, source_event_times) = event_times(project, c);
     let shared = Arc::new(Shared {
         relations,
@@ -283,6 +323,49 @@ fn render(
             render_unit_tests(project, templates, &shared, c, opts);
         }
     }
+}
+
+/// `--defer`: refs to nodes outside the selection read the state's relations (for dbt's
+/// default, only those the current target lacks).
+fn defer_relations(
+    project: &Project,
+    c: &mut Compilation,
+    opts: &CompileOptions,
+    mut relations: HashMap<String, Relation>,
+) -> HashMap<String, Relation> {
+    let Some(state) = opts.state.as_ref().filter(|_| opts.defer != Defer::Off) else {
+        return relations;
+    };
+    let database = match state.deferred_database(project) {
+        Ok(database) => database,
+        Err(reason) => {
+            c.diagnostics
+                .push(crate::diag::Diagnostic::error("defer", reason));
+            return relations;
+        }
+    };
+    let selected: HashSet<&str> = c.selected.iter().map(String::as_str).collect();
+    for (id, node) in &c.nodes {
+        let Some(theirs) = state.relations.get(id) else {
+            continue;
+        };
+        if selected.contains(id.as_str()) || node.config.materialized() == "ephemeral" {
+            continue;
+        }
+        let ours = relations.get(&node.name).map(Relation::to_sql);
+        let built_here = ours.is_some_and(|r| opts.existing_relations.contains(&r));
+        if opts.defer == Defer::Missing && built_here {
+            continue;
+        }
+        let deferred = Relation::table(
+            project.target.dialect,
+            database.clone(),
+            theirs.schema.clone(),
+            theirs.identifier.clone(),
+        );
+        relations.insert(node.name.clone(), deferred);
+    }
+    relations
 }
 
 /// The `event_time` of each model, seed and source that sets one (dbt reads it from the

@@ -3,7 +3,7 @@
 
 use super::{Compilation, CompileOptions, CompiledNode};
 use crate::diag::Diagnostic;
-use crate::graph::selector::{self, Candidate};
+use crate::graph::selector::{self, Candidate, Marks};
 use crate::project::{Project, ResourceType};
 use indexmap::IndexMap;
 use std::collections::HashSet;
@@ -14,10 +14,21 @@ pub(super) fn select_nodes(
     compilation: &mut Compilation,
     opts: &CompileOptions,
 ) {
+    let marks = match &opts.state {
+        Some(state) => state_marks(project, compilation, state),
+        None => Marks::default(),
+    };
     let candidates: Vec<Candidate> = candidates(project, &compilation.nodes);
-    match selector::select(&compilation.graph, &candidates, &opts.select, &opts.exclude) {
+    let graph = &compilation.graph;
+    match selector::select(graph, &candidates, &marks, &opts.select, &opts.exclude) {
         Ok((ids, unmatched)) => {
-            for term in unmatched {
+            // An empty `state:modified` is an answer (nothing changed), not a typo.
+            let from_state = |t: &String| {
+                ["state:", "result:", "source_status:"]
+                    .iter()
+                    .any(|m| t.contains(m))
+            };
+            for term in unmatched.into_iter().filter(|t| !from_state(t)) {
                 // A bare name (`ordrs`, `+ordrs`) is most often a misspelt node name.
                 let bare = term.trim_matches(|c: char| c == '+' || c == '@' || c.is_ascii_digit());
                 let names = candidates.iter().map(|c| c.name);
@@ -35,7 +46,7 @@ pub(super) fn select_nodes(
             let mut ids: HashSet<String> = ids.into_iter().collect();
             let excluded: HashSet<String> = match opts.exclude.is_empty() {
                 true => HashSet::new(),
-                false => selector::select(&compilation.graph, &candidates, &opts.exclude, &[])
+                false => selector::select(graph, &candidates, &marks, &opts.exclude, &[])
                     .map(|(ids, _)| ids.into_iter().collect())
                     .unwrap_or_default(),
             };
@@ -59,6 +70,35 @@ pub(super) fn select_nodes(
             .diagnostics
             .push(Diagnostic::error("selector", e.to_string())),
     }
+}
+
+/// The state comparison's sets, against this compilation.
+fn state_marks(
+    project: &Project,
+    compilation: &mut Compilation,
+    state: &crate::state::State,
+) -> Marks {
+    if !state.has_fingerprints() {
+        compilation.diagnostics.push(
+            Diagnostic::warning(
+                "state-without-fingerprints",
+                format!(
+                    "{}/manifest.json has no etlx fingerprints (written by dbt or an older etlx): state:modified compares file checksums, as dbt does",
+                    state.dir.display()
+                ),
+            )
+            .hint("build once with this etlx and keep that target/ as the state"),
+        );
+    }
+    let fingerprints = super::fingerprints(project, compilation);
+    let macros = super::macro_digests(project);
+    let loaded_at = crate::state::read_loaded_at(&project.target_dir());
+    let current = crate::state::Current {
+        fingerprints: &fingerprints,
+        macros: &macros,
+        loaded_at: &loaded_at,
+    };
+    crate::state::marks(state, &current)
 }
 
 /// dbt's eager indirect selection: selecting a node selects the tests that read it, so

@@ -35,6 +35,7 @@ pub fn open_for_run(
         let holder = adapter::lock_holder(command);
         let lock = adapter.lock_run(&project.target.schema, &holder)?;
         let catalog = opts.connect(adapter.as_ref())?;
+        attach_state(project, adapter.as_ref(), opts)?;
         Ok((adapter, lock, catalog))
     });
     match opened {
@@ -52,6 +53,24 @@ pub fn open_for_run(
             unreachable: Some(e),
         }),
     }
+}
+
+/// `--defer` to a state in another DuckDB file: attach it read-only (once: attachments are
+/// the database's, seen by every connection).
+fn attach_state(
+    project: &Project,
+    adapter: &dyn Adapter,
+    opts: &CompileOptions,
+) -> Result<(), AdapterError> {
+    let attach = opts
+        .state
+        .as_ref()
+        .filter(|_| opts.defer != crate::compile::Defer::Off)
+        .and_then(|state| state.attach_sql(project));
+    if let Some(sql) = attach {
+        adapter.connect()?.execute(&sql)?;
+    }
+    Ok(())
 }
 
 impl Warehouse {

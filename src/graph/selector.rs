@@ -3,8 +3,11 @@
 //! Space-separated terms are a union, comma-separated atoms an intersection; each atom is a
 //! method (`tag:`, `path:`, `config.materialized:` …, or a bare name) with optional graph
 //! operators (`+x`, `2+x`, `x+`, `x+1`, `@x`). `--exclude` uses the same syntax.
+//!
+//! `state:`, `result:` and `source_status:` select from what a previous run left behind; the
+//! sets they name are computed elsewhere (`crate::state`) and handed in as [`Marks`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use globset::{Glob, GlobMatcher};
 use indexmap::IndexSet;
@@ -42,7 +45,25 @@ pub enum SelectorError {
     Invalid { atom: String, reason: String },
 }
 
+/// Sets of nodes named by selector values that the graph alone cannot answer, keyed by
+/// `method:value` (`state:modified.body`, `result:error`), for the methods in `known`.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    pub known: HashSet<&'static str>,
+    pub sets: HashMap<String, HashSet<String>>,
+}
+
+/// Methods answered by [`Marks`], with what they need.
+const MARKED: [(&str, &str); 3] = [
+    ("state", "--state <dir> (the target/ directory of the run to compare with)"),
+    ("result", "--state <dir> holding the previous run's run_results.json"),
+    ("source_status", "--state <dir> holding the previous sources.json"),
+];
+
 const METHODS: &[&str] = &[
+    "state",
+    "result",
+    "source_status",
     "tag",
     "path",
     "file",
@@ -60,16 +81,22 @@ const METHODS: &[&str] = &[
 pub fn select(
     graph: &Graph,
     nodes: &[Candidate],
+    marks: &Marks,
     select: &[String],
     exclude: &[String],
 ) -> Result<(IndexSet<String>, Vec<String>), SelectorError> {
     let mut unmatched = Vec::new();
+    let from = Universe {
+        graph,
+        nodes,
+        marks,
+    };
     let chosen: HashSet<String> = if select.iter().all(|s| s.trim().is_empty()) {
         nodes.iter().map(|n| n.unique_id.to_string()).collect()
     } else {
-        union(graph, nodes, select, &mut unmatched)?
+        union(&from, select, &mut unmatched)?
     };
-    let excluded = union(graph, nodes, exclude, &mut unmatched)?;
+    let excluded = union(&from, exclude, &mut unmatched)?;
     let selected = nodes
         .iter()
         .map(|n| n.unique_id)
@@ -79,9 +106,15 @@ pub fn select(
     Ok((selected, unmatched))
 }
 
+/// What an atom is resolved against.
+struct Universe<'a, 'b> {
+    graph: &'a Graph,
+    nodes: &'a [Candidate<'b>],
+    marks: &'a Marks,
+}
+
 fn union(
-    graph: &Graph,
-    nodes: &[Candidate],
+    from: &Universe,
     args: &[String],
     unmatched: &mut Vec<String>,
 ) -> Result<HashSet<String>, SelectorError> {
@@ -89,7 +122,7 @@ fn union(
     for term in args.iter().flat_map(|a| a.split_whitespace()) {
         let mut acc: Option<HashSet<String>> = None;
         for atom in term.split(',').filter(|a| !a.is_empty()) {
-            let ids = resolve_atom(graph, nodes, atom)?;
+            let ids = resolve_atom(from, atom)?;
             acc = Some(match acc {
                 None => ids,
                 Some(prev) => prev.intersection(&ids).cloned().collect(),
@@ -168,19 +201,24 @@ fn parse_atom(atom: &str) -> Result<Atom<'_>, SelectorError> {
     })
 }
 
-fn resolve_atom(
-    graph: &Graph,
-    nodes: &[Candidate],
-    text: &str,
-) -> Result<HashSet<String>, SelectorError> {
+fn resolve_atom(from: &Universe, text: &str) -> Result<HashSet<String>, SelectorError> {
     let atom = parse_atom(text)?;
-    let matcher = glob(atom.value, text)?;
-    let mut base = HashSet::new();
-    for node in nodes {
-        if matches(&atom, &matcher, node, text)? {
-            base.insert(node.unique_id.to_string());
+    let base = match atom.method {
+        Some(method) if MARKED.iter().any(|(m, _)| *m == method) => {
+            marked(from.marks, method, atom.value, text)?
         }
-    }
+        _ => {
+            let matcher = glob(atom.value, text)?;
+            let mut base = HashSet::new();
+            for node in from.nodes {
+                if matches(&atom, &matcher, node, text)? {
+                    base.insert(node.unique_id.to_string());
+                }
+            }
+            base
+        }
+    };
+    let graph = from.graph;
     let mut out = base.clone();
     for id in &base {
         if atom.at {
@@ -198,6 +236,45 @@ fn resolve_atom(
         }
     }
     Ok(out)
+}
+
+/// The set a `state:`/`result:`/`source_status:` atom names; an unknown `state:` value is an
+/// error (a typo would otherwise select nothing and build nothing, silently).
+fn marked(
+    marks: &Marks,
+    method: &str,
+    value: &str,
+    atom: &str,
+) -> Result<HashSet<String>, SelectorError> {
+    let invalid = |reason: String| SelectorError::Invalid {
+        atom: atom.to_string(),
+        reason,
+    };
+    if !marks.known.contains(method) {
+        let needs = MARKED
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or("--state <dir>", |(_, needs)| *needs);
+        return Err(invalid(format!("'{method}:' needs {needs}")));
+    }
+    let key = format!("{method}:{value}");
+    match marks.sets.get(&key) {
+        Some(ids) => Ok(ids.clone()),
+        None if method == "result" => Ok(HashSet::new()),
+        None => {
+            let prefix = format!("{method}:");
+            let known = marks.sets.keys().filter_map(|k| k.strip_prefix(&prefix));
+            let hint = crate::diag::closest(value, known.clone())
+                .map(|c| format!("; did you mean '{method}:{c}'?"))
+                .unwrap_or_default();
+            let mut values: Vec<&str> = known.collect();
+            values.sort();
+            Err(invalid(format!(
+                "unknown value '{value}' (one of: {}){hint}",
+                values.join(", ")
+            )))
+        }
+    }
 }
 
 fn glob(value: &str, atom: &str) -> Result<GlobMatcher, SelectorError> {
@@ -360,7 +437,7 @@ mod tests {
         let run = |s: &[&str], e: &[&str]| {
             let s: Vec<String> = s.iter().map(|x| x.to_string()).collect();
             let e: Vec<String> = e.iter().map(|x| x.to_string()).collect();
-            select(&graph, &nodes, &s, &e)
+            select(&graph, &nodes, &Marks::default(), &s, &e)
                 .unwrap()
                 .0
                 .into_iter()
@@ -373,7 +450,8 @@ mod tests {
         assert_eq!(run(&["a c"], &[]), ["a", "c"]);
         assert_eq!(run(&["@b"], &[]), ["a", "b", "c"]);
         assert_eq!(run(&["path:models"], &["a"]), ["b", "c"]);
-        let err = select(&graph, &nodes, &["tga:x".to_string()], &[]).unwrap_err();
+        let err = select(&graph, &nodes, &Marks::default(), &["tga:x".to_string()], &[])
+            .unwrap_err();
         assert!(err.to_string().contains("did you mean 'tag:'"), "{err}");
     }
 }

@@ -315,6 +315,26 @@ impl Project {
         );
     }
 
+    /// The text of a macro's definition, `{% macro ... %}` to its end (dbt's `macro_sql`);
+    /// `None` for etlx's built-in macros, which are not project files.
+    pub fn macro_sql(&self, def: &MacroDef) -> Option<&str> {
+        let file = self.macro_files.iter().find(|f| f.path == def.path)?;
+        let text: &str = &file.text;
+        let start = text
+            .split_inclusive('\n')
+            .take(def.line.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>();
+        let rest = text.get(start..)?;
+        let end = ["endmacro", "endtest"]
+            .iter()
+            .filter_map(|k| rest.find(k))
+            .min()
+            .and_then(|at| rest[at..].find("%}").map(|close| at + close + 2))
+            .unwrap_or(rest.len());
+        Some(&rest[..end])
+    }
+
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.paths.target)
     }

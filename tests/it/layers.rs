@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["sql"],
     &["project"],
     &["graph", "adapter", "aws"],
-    &["template", "materialize"],
+    &["template", "materialize", "state"],
     &["compile"],
     &["execute", "lineage"],
     &["artifacts", "clean", "demo", "deps", "docs", "scaffold"],

@@ -49,7 +49,7 @@ pub(super) fn catalog_register(
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
-    let mut opts = selection_options(selection, true);
+    let mut opts = selection_options(selection, true)?;
     opts.resource_types = selection.resource_types(&[ResourceType::Source])?;
     let Some(c) = compile_and_report(&project, &opts, printer, "checked")? else {
         return Ok(Outcome::Invalid);

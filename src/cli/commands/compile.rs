@@ -22,7 +22,7 @@ pub(super) fn compile(
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
-    let mut opts = selection_options(selection, true);
+    let mut opts = selection_options(selection, true)?;
     opts.resource_types = selection.resource_types(&[
         ResourceType::Model,
         ResourceType::Snapshot,
@@ -80,7 +80,7 @@ pub(super) fn ls(
     let Some(project) = load(global, printer)? else {
         return Ok(Outcome::Invalid);
     };
-    let mut opts = selection_options(selection, false);
+    let mut opts = selection_options(selection, false)?;
     opts.resource_types = selection.resource_types(&[])?;
     let c = etlx::compile::compile(&project, &opts);
     printer.diagnostics(c.diagnostics.iter());
@@ -130,7 +130,7 @@ pub(super) fn show(
         return Ok(Outcome::Invalid);
     };
     let adapter = etlx::adapter::open(&project, project.target.threads)?;
-    let mut opts = selection_options(selection, true);
+    let mut opts = selection_options(selection, true)?;
     opts.resource_types = selection.resource_types(&[ResourceType::Model])?;
     opts.task = inline.map(|sql| Task::Inline(sql.to_string()));
     opts.connect(adapter.as_ref())?;

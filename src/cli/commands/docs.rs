@@ -27,7 +27,7 @@ fn generate_site(
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let mut opts = selection_options(&Selection::default(), true);
+    let mut opts = selection_options(&Selection::default(), true)?;
     let adapter = match args.empty_catalog {
         true => None,
         false => match opts.connect_if_reachable(project) {

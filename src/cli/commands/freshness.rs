@@ -20,7 +20,7 @@ pub(super) fn source_freshness(
         return Ok(Outcome::Invalid);
     };
     let adapter = etlx::adapter::open(&project, project.target.threads)?;
-    let mut opts = selection_options(selection, true);
+    let mut opts = selection_options(selection, true)?;
     opts.resource_types = selection.resource_types(&[ResourceType::Source])?;
     let Some(c) = compile_and_report(&project, &opts, printer, "checked")? else {
         return Ok(Outcome::Invalid);

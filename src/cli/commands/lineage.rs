@@ -37,7 +37,7 @@ pub(super) fn lineage(
         ));
         return Ok(Outcome::Invalid);
     };
-    let mut opts = selection_options(&Selection::default(), true);
+    let mut opts = selection_options(&Selection::default(), true)?;
     opts.resource_types = vec![ResourceType::Model, ResourceType::Snapshot];
     let Some(super::Compiled { lineage, .. }) =
         compile_with_lineage(&project, &opts, printer, "analysed")?

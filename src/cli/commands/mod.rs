@@ -14,7 +14,7 @@ mod operation;
 mod project;
 mod run;
 
-use etlx::compile::{Compilation, CompileOptions};
+use etlx::compile::{Compilation, CompileOptions, Defer};
 use etlx::lineage::Lineage;
 use etlx::project::{LoadOptions, Project};
 use etlx::sql::StaticAnalysis;
@@ -135,14 +135,25 @@ fn load(global: &Global, printer: &Printer) -> anyhow::Result<Option<Project>> {
     Ok(project.filter(|_| !diags.has_errors()))
 }
 
-fn selection_options(selection: &Selection, render: bool) -> CompileOptions {
-    CompileOptions {
+fn selection_options(selection: &Selection, render: bool) -> anyhow::Result<CompileOptions> {
+    let state = match &selection.state {
+        Some(dir) => Some(std::sync::Arc::new(etlx::state::State::read(dir)?)),
+        None => None,
+    };
+    let defer = match (selection.defer, selection.favor_state) {
+        (false, _) => Defer::Off,
+        (true, false) => Defer::Missing,
+        (true, true) => Defer::Favor,
+    };
+    Ok(CompileOptions {
         select: selection.select.clone(),
         exclude: selection.exclude_terms(),
         render,
         write: render,
+        state,
+        defer,
         ..CompileOptions::default()
-    }
+    })
 }
 
 /// Compile, print what compilation found, and write the manifest. `None` when the project

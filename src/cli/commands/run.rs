@@ -136,7 +136,7 @@ fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Resul
         kinds,
         ref retry_batches,
     } = inv;
-    let mut opts = selection_options(selection, true);
+    let mut opts = selection_options(selection, true)?;
     opts.resource_types = selection.resource_types(kinds)?;
     opts.full_refresh = exec.full_refresh;
     let threads = exec.threads.unwrap_or(project.target.threads).max(1);
