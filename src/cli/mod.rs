@@ -179,6 +179,7 @@ impl From<&TestArgs> for ExecArgs {
             full_refresh: false,
             event_time_start: None,
             event_time_end: None,
+            skip_unchanged: false,
         }
     }
 }
@@ -202,6 +203,10 @@ pub struct ExecArgs {
     /// ... up to this event time (exclusive); with --event-time-start.
     #[arg(long, value_parser = parse_event_time, requires = "event_time_start")]
     pub event_time_end: Option<chrono::NaiveDateTime>,
+    /// Reuse every node whose code and inputs (files, parents, source tables) are as they
+    /// were at its last good build; records what it builds, in the warehouse.
+    #[arg(long, env = "ETLX_SKIP_UNCHANGED")]
+    pub skip_unchanged: bool,
 }
 
 fn parse_event_time(text: &str) -> Result<chrono::NaiveDateTime, String> {

@@ -255,6 +255,7 @@ impl<'a> RunReporter<'a> {
             Status::Fail => "FAIL",
             Status::Warn => "WARN",
             Status::PartialSuccess => "PARTIAL",
+            Status::Reused => "REUSED",
         };
         let detail = match (r.status, r.rows_affected, r.failures) {
             (Status::Pass, _, _) => format!("in {:.2}s", r.seconds),

@@ -20,6 +20,7 @@ mod node;
 pub mod prepare;
 pub mod publish;
 mod results;
+mod reuse;
 mod schedule;
 mod source_lines;
 mod statements;
@@ -37,6 +38,7 @@ pub use node::situation;
 use node::{Job, build_or_report_panic};
 pub use results::{BatchResults, Event, NodeResult, Reporter, RunOptions, Status, Tally};
 use results::{failed, skipped};
+use reuse::Reuse;
 use schedule::Scheduler;
 pub use statements::run_statements;
 pub use warehouse::{Warehouse, open_for_run};
@@ -67,10 +69,15 @@ pub fn execute(
         true => materialize::ledger::create(adapter.dialect()),
         false => Vec::new(),
     };
+    let records_table = match opts.skip_unchanged {
+        true => materialize::node_state::create(adapter.dialect()),
+        false => Vec::new(),
+    };
     let start = [
         c.on_run_start.clone(),
         missing_schemas(&scheduler.nodes, &loads, adapter.dialect(), &opts.catalog),
         ledger_table,
+        records_table,
     ]
     .concat();
     let failure = run_project_hook(project, adapter, "on-run-start", &start).map(|f| vec![f]);
@@ -87,9 +94,27 @@ pub fn execute(
     {
         return skip_all_after(loaded, failed, &scheduler);
     }
+    let reuse = match Reuse::plan(&run, &scheduler.nodes) {
+        Ok(reuse) => reuse,
+        Err(e) => {
+            let id = format!("operation.{}.skip-unchanged", project.name);
+            let message = format!("cannot tell what is unchanged: {e}");
+            let failed = NodeResult {
+                message: Some(project.secrets.redact(&message)),
+                ..NodeResult::new(&id, Status::Error, Utc::now(), 0.0, 0)
+            };
+            return skip_all_after(loaded, vec![failed], &scheduler);
+        }
+    };
     let unbuilt = unbuilt_relations(c, &scheduler.nodes, &opts.catalog);
-    let plan = (&ledger, &batches);
-    run_workers(project, adapter, opts, &scheduler, &unbuilt, plan);
+    let plan = Plan {
+        run: &run,
+        ledger: &ledger,
+        batches: &batches,
+        reuse: &reuse,
+        unbuilt: &unbuilt,
+    };
+    run_workers(&plan, &scheduler);
     let end_failure = match crate::cancel::is_requested() {
         true => None,
         false => run_project_hook(project, adapter, "on-run-end", &c.on_run_end),
@@ -99,11 +124,40 @@ pub fn execute(
         Some(signal) => format!("skipped: the run was interrupted by {signal}"),
         None => "skipped: the run stopped at the first failure (--fail-fast)".to_string(),
     };
+    let results = scheduler.into_results(&why);
+    record_fingerprints(&run, &reuse, &results);
     loaded
         .into_iter()
-        .chain(scheduler.into_results(&why))
+        .chain(results)
         .chain(end_failure)
         .collect()
+}
+
+/// Record what the run built for the next `--skip-unchanged`. A failure here loses only
+/// that: the next run rebuilds what it cannot prove unchanged.
+fn record_fingerprints(run: &prepare::Run, reuse: &Reuse, results: &[NodeResult]) {
+    let statements = reuse.record(run, results);
+    if statements.is_empty() {
+        return;
+    }
+    let outcome = run
+        .adapter
+        .connect()
+        .map_err(RunError::from)
+        .and_then(|mut conn| run_statements(conn.as_mut(), &statements));
+    if let Err(e) = outcome {
+        tracing::warn!("could not record node fingerprints for --skip-unchanged: {e}");
+    }
+}
+
+/// Everything a worker needs besides its connection.
+struct Plan<'p, 'a> {
+    run: &'p prepare::Run<'a>,
+    ledger: &'p Ledger,
+    batches: &'p microbatch::Inputs,
+    reuse: &'p Reuse,
+    /// Tests whose relation does not exist (see `unbuilt_relations`).
+    unbuilt: &'p HashMap<String, String>,
 }
 
 /// The results when loading or `on-run-start` failed: that failure, and every node skipped.
@@ -166,14 +220,14 @@ fn unbuilt_relations(
 pub const NOT_BUILT: &str = "not run: the relation it tests does not exist yet: ";
 
 /// `opts.threads` workers, each with its own connection, building nodes until none is left.
-fn run_workers(
-    project: &Project,
-    adapter: &dyn Adapter,
-    opts: &RunOptions,
-    scheduler: &Scheduler,
-    unbuilt: &HashMap<String, String>,
-    (ledger, batches): (&Ledger, &microbatch::Inputs),
-) {
+fn run_workers(plan: &Plan, scheduler: &Scheduler) {
+    let prepare::Run {
+        project,
+        adapter,
+        opts,
+        ..
+    } = *plan.run;
+    let (ledger, batches, unbuilt) = (plan.ledger, plan.batches, plan.unbuilt);
     let total = scheduler.total();
     let workers = opts.threads.clamp(1, total.max(1));
     std::thread::scope(|scope| {
@@ -187,7 +241,9 @@ fn run_workers(
                         thread,
                         total,
                     });
+                    let reused = plan.reuse.reused(plan.run, node);
                     let result = match conn.as_mut() {
+                        _ if let Some(reused) = reused => reused,
                         _ if unbuilt.contains_key(&node.unique_id) => failed(
                             node,
                             thread,

@@ -377,15 +377,19 @@ fn view(run: &Run, source: &Source, aws: &mut Option<Aws>) -> StepOutcome {
 }
 
 /// A ledger source's files as listed before the run, and where this machine reads each.
-struct Listed {
-    files: Vec<LedgerFile>,
+pub(super) struct Listed {
+    pub files: Vec<LedgerFile>,
     /// By file: the local path DuckDB reads (the file itself, or its S3 mirror).
     local: HashMap<String, String>,
 }
 
 /// List a ledger source's files: on disk, or in S3 (then read from the mirror made by the
 /// step before).
-fn listed_files(run: &Run, source: &Source, aws: &mut Option<Aws>) -> Result<Listed, RunError> {
+pub(super) fn listed_files(
+    run: &Run,
+    source: &Source,
+    aws: &mut Option<Aws>,
+) -> Result<Listed, RunError> {
     let Run { project, c, .. } = *run;
     let (location, format) = rendered(c, source)?;
     if !location.starts_with("s3://") {

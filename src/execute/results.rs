@@ -21,6 +21,8 @@ pub struct RunOptions {
     /// `etlx retry`: per microbatch model, the batches that failed last time (only those run).
     pub retry_batches:
         std::collections::HashMap<String, Vec<crate::materialize::microbatch::Batch>>,
+    /// `--skip-unchanged`: reuse what is as it was at its last good build.
+    pub skip_unchanged: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,12 +40,18 @@ pub enum Status {
     /// A microbatch model some of whose batches failed (the others are committed).
     #[serde(rename = "partial success")]
     PartialSuccess,
+    /// `--skip-unchanged`: not built, its code and inputs being as they were at its last
+    /// good build.
+    Reused,
 }
 
 impl Status {
     /// Whether the nodes that wait on this one may go on.
     pub fn lets_children_run(self) -> bool {
-        matches!(self, Status::Success | Status::Pass | Status::Warn)
+        matches!(
+            self,
+            Status::Success | Status::Pass | Status::Warn | Status::Reused
+        )
     }
 
     /// Whether this makes the command exit 1.
@@ -106,6 +114,7 @@ pub struct Tally {
     /// Built, or tests that passed.
     pub ok: usize,
     pub warned: usize,
+    pub reused: usize,
     /// Errors and failed tests: what makes the command exit 1.
     pub failed: usize,
     pub skipped: usize,
@@ -118,6 +127,7 @@ impl Tally {
         Tally {
             ok: count(|s| matches!(s, Status::Success | Status::Pass)),
             warned: count(|s| s == Status::Warn),
+            reused: count(|s| s == Status::Reused),
             failed: count(Status::is_failure),
             skipped: count(|s| s == Status::Skipped),
             total: results.len(),
@@ -190,6 +200,7 @@ mod tests {
             Tally {
                 ok: 2,
                 warned: 1,
+                reused: 0,
                 failed: 2,
                 skipped: 2,
                 total: 7

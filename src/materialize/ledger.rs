@@ -149,7 +149,7 @@ pub fn inside_transaction(mut plan: Vec<String>, extra: Vec<String>) -> Vec<Stri
     }
 }
 
-fn list(d: Dialect, items: &[&str]) -> String {
+pub(crate) fn list(d: Dialect, items: &[&str]) -> String {
     items
         .iter()
         .map(|i| d.literal(i))

@@ -8,6 +8,7 @@
 pub mod duckdb;
 pub mod ledger;
 pub mod microbatch;
+pub mod node_state;
 pub mod postgres;
 pub mod redshift;
 pub mod snapshot;

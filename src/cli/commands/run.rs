@@ -161,6 +161,7 @@ fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Resul
             .iter()
             .map(|(id, pairs)| (id.clone(), etlx::execute::microbatch::parse_batches(pairs)))
             .collect(),
+        skip_unchanged: exec.skip_unchanged,
     };
     let reporter = RunReporter::new(printer, &project, &c);
     let adapter = warehouse.adapter.as_ref();
@@ -186,6 +187,7 @@ fn summarize(printer: &Printer, tally: &Tally, elapsed: f64, results: &Path) -> 
     let Tally {
         ok,
         warned,
+        reused,
         failed,
         skipped,
         total,
@@ -204,8 +206,12 @@ fn summarize(printer: &Printer, tally: &Tally, elapsed: f64, results: &Path) -> 
         0 => String::new(),
         n => format!(", {n} warned"),
     };
+    let reused_text = match reused {
+        0 => String::new(),
+        n => format!(", {n} reused"),
+    };
     let text = format!(
-        "Done in {elapsed:.2}s: {ok} ok{warned_text}, {failed} failed, {skipped} skipped, {total} total"
+        "Done in {elapsed:.2}s: {ok} ok{warned_text}{reused_text}, {failed} failed, {skipped} skipped, {total} total"
     );
     match printer.is_text() {
         true => printer.info("summary", &text),
@@ -215,6 +221,7 @@ fn summarize(printer: &Printer, tally: &Tally, elapsed: f64, results: &Path) -> 
             "elapsed": elapsed,
             "ok": ok,
             "warned": warned,
+            "reused": reused,
             "failed": failed,
             "skipped": skipped,
             "total": total,
