@@ -307,6 +307,16 @@ pub enum Command {
         #[arg(long, short = 'o', value_enum, default_value_t = LsOutput::Selector)]
         output: LsOutput,
     },
+    /// Make the selected models, seeds and snapshots of a previous run's target (--state)
+    /// available in this one: views over them, or copies when they are in another DuckDB
+    /// file. Relations this target has are kept unless --full-refresh.
+    Clone {
+        #[command(flatten)]
+        selection: Selection,
+        /// Replace relations this target already has.
+        #[arg(long)]
+        full_refresh: bool,
+    },
     /// Re-run what failed or was skipped in the previous run (from target/run_results.json).
     Retry {
         #[command(flatten)]

@@ -271,7 +271,9 @@ pub fn claim(
     }
     let total = listed.len();
     let mut files = Vec::new();
-    let mut changed = Vec::new();
+    // By file: its size when consumed, and by whom.
+    let mut changed: std::collections::BTreeMap<String, (u64, u64, Vec<&str>)> =
+        Default::default();
     // A consumer that has consumed nothing (or none at all) needs every file.
     let all_pending = consumers.len() != keeping.len() || consumers.is_empty();
     for file in listed {
@@ -281,10 +283,10 @@ pub fn claim(
                 None => pending = true,
                 Some((size, fp)) if *size == file.size && *fp == file.fingerprint => {}
                 Some((size, _)) => {
-                    changed.push(format!(
-                        "{} (consumed by {model} at {size} bytes, now {} bytes or a new fingerprint)",
-                        file.file, file.size
-                    ));
+                    let entry = changed
+                        .entry(file.file.clone())
+                        .or_insert((*size, file.size, Vec::new()));
+                    entry.2.push(model);
                     pending = true;
                 }
             }
@@ -294,8 +296,6 @@ pub fn claim(
         }
     }
     if !changed.is_empty() && !source.reprocesses_changed_files() {
-        changed.sort();
-        changed.dedup();
         return Err(RunError::ChangedFiles(format!(
             "{} landing file(s) of source {}.{} changed after they were consumed: {}. etlx never \
              re-reads a file silently: set `changed_files: reprocess` in the source's config to \
@@ -303,7 +303,7 @@ pub fn claim(
             changed.len(),
             source.source_name,
             source.name,
-            changed.join("; ")
+            describe_changed(&changed)
         )));
     }
     let at = now();
@@ -318,6 +318,31 @@ pub fn claim(
         listed: total,
         record,
     })
+}
+
+/// The first few changed files, each once however many models consumed it.
+fn describe_changed(changed: &std::collections::BTreeMap<String, (u64, u64, Vec<&str>)>) -> String {
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = changed
+        .iter()
+        .take(SHOWN)
+        .map(|(file, (then, now, models))| {
+            let what = match then == now {
+                true => format!("{now} bytes as before, but a new mtime or ETag"),
+                false => format!("{then} bytes when consumed, {now} now"),
+            };
+            let by = match &models[..] {
+                [one] => one.to_string(),
+                [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+                [] => String::new(),
+            };
+            format!("{file} ({what}; consumed by {by})")
+        })
+        .collect();
+    if changed.len() > SHOWN {
+        parts.push(format!("and {} more", changed.len() - SHOWN));
+    }
+    parts.join("; ")
 }
 
 fn exists(catalog: &Catalog, relation: &Relation) -> bool {

@@ -10,6 +10,7 @@
 //! unit tests (`data_tests`, `unit_tests`); `warehouse` opens and locks the target before a
 //! run; `freshness` checks sources outside a run.
 
+pub mod clone;
 pub mod data_tests;
 mod error;
 pub mod freshness;

@@ -35,7 +35,7 @@ pub fn open_for_run(
         let holder = adapter::lock_holder(command);
         let lock = adapter.lock_run(&project.target.schema, &holder)?;
         let catalog = opts.connect(adapter.as_ref())?;
-        attach_state(project, adapter.as_ref(), opts)?;
+        attach_state(project, adapter.as_ref(), opts, command)?;
         Ok((adapter, lock, catalog))
     });
     match opened {
@@ -55,17 +55,20 @@ pub fn open_for_run(
     }
 }
 
-/// `--defer` to a state in another DuckDB file: attach it read-only (once: attachments are
-/// the database's, seen by every connection).
+/// `--defer` or `clone` from a state in another DuckDB file: attach it read-only (once:
+/// attachments are the database's, seen by every connection). Only then: a state selection
+/// alone must not need production's file, which a running production build holds locked.
 fn attach_state(
     project: &Project,
     adapter: &dyn Adapter,
     opts: &CompileOptions,
+    command: &str,
 ) -> Result<(), AdapterError> {
+    let reads_state = opts.defer != crate::compile::Defer::Off || command == "clone";
     let attach = opts
         .state
         .as_ref()
-        .filter(|_| opts.defer != crate::compile::Defer::Off)
+        .filter(|_| reads_state)
         .and_then(|state| state.attach_sql(project));
     if let Some(sql) = attach {
         adapter.connect()?.execute(&sql)?;

@@ -65,6 +65,10 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> anyhow::Result<Outcome> {
             every: Some(every),
         } => run::every(*every, global, selection, exec, printer),
         Command::Retry { exec } => run::retry(global, exec, printer),
+        Command::Clone {
+            selection,
+            full_refresh,
+        } => run::clone(global, selection, *full_refresh, printer),
         Command::Show {
             selection,
             inline,

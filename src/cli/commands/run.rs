@@ -182,6 +182,58 @@ fn execute(global: &Global, inv: Invocation, printer: &Printer) -> anyhow::Resul
     Ok(summarize(printer, &Tally::of(&results), elapsed, &path))
 }
 
+/// `etlx clone`: the selected relations of the `--state` run's target, here.
+pub(super) fn clone(
+    global: &Global,
+    selection: &Selection,
+    full_refresh: bool,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let Some(project) = load(global, printer)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let mut opts = selection_options(selection, true)?;
+    let Some(state) = opts.state.clone() else {
+        anyhow::bail!(
+            "clone needs --state <dir>: the target/ directory of the run whose relations to clone"
+        );
+    };
+    opts.resource_types = selection.resource_types(&[
+        ResourceType::Model,
+        ResourceType::Seed,
+        ResourceType::Snapshot,
+    ])?;
+    let mut warehouse = etlx::execute::open_for_run(&project, "clone", 1, &mut opts)?;
+    let Some(c) = compile_and_report(&project, &opts, printer, "cloned")? else {
+        return Ok(Outcome::Invalid);
+    };
+    warehouse.require(&project, &c)?;
+    let reporter = RunReporter::new(printer, &project, &c);
+    let run = etlx::execute::clone::CloneRun {
+        project: &project,
+        c: &c,
+        state: &state,
+        catalog: &warehouse.catalog,
+        full_refresh,
+    };
+    let results = etlx::execute::clone::clone(&run, warehouse.adapter.as_ref(), &reporter);
+    reporter.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+    let args = RunArgs {
+        which: "clone".to_string(),
+        select: selection.select.clone(),
+        exclude: selection.exclude_terms(),
+        full_refresh,
+        threads: 1,
+        vars: super::vars(global)?,
+        target: project.target.name.clone(),
+    };
+    let path = etlx::artifacts::write_run_results(&project, &c, &results, elapsed, &args)?;
+    reporter.summary(&results, elapsed);
+    Ok(summarize(printer, &Tally::of(&results), elapsed, &path))
+}
+
 /// The last line of a run, and how it ended.
 fn summarize(printer: &Printer, tally: &Tally, elapsed: f64, results: &Path) -> Outcome {
     let Tally {
