@@ -104,7 +104,10 @@ pub(super) fn add_incremental_branches(
             }
             let rendered = render_placeholders(project, templates, shared, node, config, true);
             let (text, _) = rendered.ok()?;
-            Some((node.unique_id.clone(), neutral_sql_digest(project, shared, &text)))
+            Some((
+                node.unique_id.clone(),
+                neutral_sql_digest(project, shared, &text),
+            ))
         })
         .collect();
     for (id, branch) in branches {

@@ -14,7 +14,10 @@ use crate::template::Relation;
 pub fn fingerprints(project: &Project, c: &Compilation) -> HashMap<String, Fingerprint> {
     let nodes = c.nodes.values().filter_map(|compiled| {
         let node = project.nodes.get(&compiled.unique_id)?;
-        Some((compiled.unique_id.clone(), node_fingerprint(project, node, compiled)))
+        Some((
+            compiled.unique_id.clone(),
+            node_fingerprint(project, node, compiled),
+        ))
     });
     let sources = project
         .sources

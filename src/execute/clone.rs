@@ -50,7 +50,9 @@ pub fn clone(run: &CloneRun, adapter: &dyn Adapter, reporter: &dyn Reporter) -> 
         let (started_at, clock) = (Utc::now(), Instant::now());
         let outcome = match conn.as_mut() {
             Ok(conn) => clone_one(run, node, conn.as_mut()),
-            Err(e) => Err(RunError::Config(format!("cannot connect to the target: {e}"))),
+            Err(e) => Err(RunError::Config(format!(
+                "cannot connect to the target: {e}"
+            ))),
         };
         let seconds = clock.elapsed().as_secs_f64();
         let result = match outcome {

@@ -272,8 +272,7 @@ pub fn claim(
     let total = listed.len();
     let mut files = Vec::new();
     // By file: its size when consumed, and by whom.
-    let mut changed: std::collections::BTreeMap<String, (u64, u64, Vec<&str>)> =
-        Default::default();
+    let mut changed: std::collections::BTreeMap<String, (u64, u64, Vec<&str>)> = Default::default();
     // A consumer that has consumed nothing (or none at all) needs every file.
     let all_pending = consumers.len() != keeping.len() || consumers.is_empty();
     for file in listed {
@@ -283,9 +282,10 @@ pub fn claim(
                 None => pending = true,
                 Some((size, fp)) if *size == file.size && *fp == file.fingerprint => {}
                 Some((size, _)) => {
-                    let entry = changed
-                        .entry(file.file.clone())
-                        .or_insert((*size, file.size, Vec::new()));
+                    let entry =
+                        changed
+                            .entry(file.file.clone())
+                            .or_insert((*size, file.size, Vec::new()));
                     entry.2.push(model);
                     pending = true;
                 }

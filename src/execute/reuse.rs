@@ -143,7 +143,9 @@ impl Walk<'_, '_> {
                 let mut text = format!(
                     "etlx node 1\n{}\n{}\n{}\n",
                     node.neutral_sql,
-                    crate::state::digest_json(&serde_json::to_value(&node.config).unwrap_or_default()),
+                    crate::state::digest_json(
+                        &serde_json::to_value(&node.config).unwrap_or_default()
+                    ),
                     node.relation.to_sql()
                 );
                 for parent in parents {

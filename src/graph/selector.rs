@@ -55,9 +55,18 @@ pub struct Marks {
 
 /// Methods answered by [`Marks`], with what they need.
 const MARKED: [(&str, &str); 3] = [
-    ("state", "--state <dir> (the target/ directory of the run to compare with)"),
-    ("result", "--state <dir> holding the previous run's run_results.json"),
-    ("source_status", "--state <dir> holding the previous sources.json"),
+    (
+        "state",
+        "--state <dir> (the target/ directory of the run to compare with)",
+    ),
+    (
+        "result",
+        "--state <dir> holding the previous run's run_results.json",
+    ),
+    (
+        "source_status",
+        "--state <dir> holding the previous sources.json",
+    ),
 ];
 
 const METHODS: &[&str] = &[
@@ -450,8 +459,14 @@ mod tests {
         assert_eq!(run(&["a c"], &[]), ["a", "c"]);
         assert_eq!(run(&["@b"], &[]), ["a", "b", "c"]);
         assert_eq!(run(&["path:models"], &["a"]), ["b", "c"]);
-        let err = select(&graph, &nodes, &Marks::default(), &["tga:x".to_string()], &[])
-            .unwrap_err();
+        let err = select(
+            &graph,
+            &nodes,
+            &Marks::default(),
+            &["tga:x".to_string()],
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("did you mean 'tag:'"), "{err}");
     }
 }

@@ -91,7 +91,10 @@ mod tests {
             statements.push(read(dialect));
             let nodes = [("model.p.a", "f1"), ("model.p.b'q", "f2")];
             statements.extend(record(dialect, &nodes, "inv", "2026-12-01 06:00:00"));
-            for sql in statements.iter().filter(|s| !matches!(s.as_str(), "begin" | "commit")) {
+            for sql in statements
+                .iter()
+                .filter(|s| !matches!(s.as_str(), "begin" | "commit"))
+            {
                 if let Err(e) = crate::sql::check(dialect, sql) {
                     panic!("{dialect:?}: {sql}\n{}", e.message);
                 }

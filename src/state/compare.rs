@@ -64,12 +64,23 @@ pub fn marks(state: &State, current: &Current) -> Marks {
         }
     }
     for sub in SUB_SELECTORS {
-        marks.sets.entry(format!("state:modified.{sub}")).or_default();
+        marks
+            .sets
+            .entry(format!("state:modified.{sub}"))
+            .or_default();
     }
-    for key in ["state:new", "state:old", "state:modified", "state:unmodified"] {
+    for key in [
+        "state:new",
+        "state:old",
+        "state:modified",
+        "state:unmodified",
+    ] {
         marks.sets.entry(key.into()).or_default();
     }
-    marks.sets.entry("source_status:fresher".into()).or_default();
+    marks
+        .sets
+        .entry("source_status:fresher".into())
+        .or_default();
     marks
 }
 

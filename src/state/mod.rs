@@ -200,7 +200,9 @@ impl State {
 
     /// Whether the manifest was written by etlx with fingerprints (not by dbt).
     pub fn has_fingerprints(&self) -> bool {
-        self.fingerprints.values().any(|f| f.as_ref().is_some_and(|f| !f.sql.is_empty()))
+        self.fingerprints
+            .values()
+            .any(|f| f.as_ref().is_some_and(|f| !f.sql.is_empty()))
     }
 }
 
@@ -287,7 +289,11 @@ pub fn digest_json(value: &Value) -> String {
             Value::Object(map) => {
                 let mut keys: Vec<&String> = map.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&map[k])))
+                        .collect(),
+                )
             }
             Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
             other => other.clone(),

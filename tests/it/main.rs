@@ -21,4 +21,5 @@ mod pg;
 mod postgres;
 mod properties;
 mod run;
+mod state;
 mod unit_tests;
