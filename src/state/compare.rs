@@ -129,3 +129,94 @@ fn changes(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(sql: &str, macros: &[&str]) -> Fingerprint {
+        Fingerprint {
+            sql: sql.into(),
+            file: format!("file of {sql}"),
+            config: "c".into(),
+            relation: "r".into(),
+            macros: macros.iter().map(|m| m.to_string()).collect(),
+            ..Fingerprint::default()
+        }
+    }
+
+    fn state_of(nodes: &[(&str, Option<Fingerprint>)], macros: &[(&str, &str)]) -> State {
+        State {
+            fingerprints: nodes
+                .iter()
+                .map(|(id, f)| (id.to_string(), f.clone()))
+                .collect(),
+            macros: macros
+                .iter()
+                .map(|(m, d)| (m.to_string(), d.to_string()))
+                .collect(),
+            ..State::default()
+        }
+    }
+
+    fn marks_of(state: &State, now: &[(&str, Fingerprint)], macros: &[(&str, &str)]) -> Marks {
+        let fingerprints = now
+            .iter()
+            .map(|(id, f)| (id.to_string(), f.clone()))
+            .collect();
+        let macros = macros
+            .iter()
+            .map(|(m, d)| (m.to_string(), d.to_string()))
+            .collect();
+        let current = Current {
+            fingerprints: &fingerprints,
+            macros: &macros,
+            loaded_at: &HashMap::new(),
+        };
+        marks(state, &current)
+    }
+
+    fn set(marks: &Marks, key: &str) -> Vec<String> {
+        let mut ids: Vec<String> = marks.sets[key].iter().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn a_changed_macro_is_named_only_where_the_sql_changed_too() {
+        let before = state_of(
+            &[
+                ("a", Some(fingerprint("sql a", &["m"]))),
+                ("b", Some(fingerprint("sql b", &["m"]))),
+            ],
+            &[("m", "m1")],
+        );
+        let now = [
+            ("a", fingerprint("sql a v2", &["m"])),
+            ("b", fingerprint("sql b", &["m"])),
+            ("c", fingerprint("sql c", &[])),
+        ];
+        let marks = marks_of(&before, &now, &[("m", "m2")]);
+        assert_eq!(set(&marks, "state:modified"), ["a", "c"]);
+        assert_eq!(set(&marks, "state:modified.macros"), ["a"]);
+        assert_eq!(set(&marks, "state:new"), ["c"]);
+        assert_eq!(set(&marks, "state:unmodified"), ["b"]);
+    }
+
+    #[test]
+    fn a_dbt_manifest_compares_file_checksums() {
+        let dbt = Fingerprint {
+            file: "file of sql a".into(),
+            ..Fingerprint::default()
+        };
+        let before = state_of(&[("a", Some(dbt.clone())), ("b", Some(dbt))], &[]);
+        // `a`'s file is the one dbt saw; `b`'s is not. Configs are not compared.
+        let now = [
+            ("a", fingerprint("sql a", &[])),
+            ("b", fingerprint("sql b", &[])),
+        ];
+        let marks = marks_of(&before, &now, &[]);
+        assert_eq!(set(&marks, "state:modified"), ["b"]);
+        assert_eq!(set(&marks, "state:modified.body"), ["b"]);
+    }
+}

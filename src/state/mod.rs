@@ -119,10 +119,10 @@ impl State {
         let mut state = State::from_manifest(&manifest);
         state.dir = dir.to_path_buf();
         if let Some(results) = read_optional(&dir.join("run_results.json"))? {
-            state.results = statuses(&results);
+            state.results = by_unique_id(&results, "status");
         }
         if let Some(sources) = read_optional(&dir.join("sources.json"))? {
-            state.loaded_at = loaded_at(&sources);
+            state.loaded_at = by_unique_id(&sources, "max_loaded_at");
         }
         Ok(state)
     }
@@ -244,15 +244,16 @@ fn read_optional(path: &Path) -> Result<Option<Value>, StateError> {
     }
 }
 
-fn statuses(results: &Value) -> HashMap<String, String> {
-    results["results"]
+/// `field` of each entry of an artifact's `results`, by unique id.
+fn by_unique_id(artifact: &Value, field: &str) -> HashMap<String, String> {
+    artifact["results"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|r| {
             Some((
                 r["unique_id"].as_str()?.to_string(),
-                r["status"].as_str()?.to_string(),
+                r[field].as_str()?.to_string(),
             ))
         })
         .collect()
@@ -263,22 +264,8 @@ pub fn read_loaded_at(dir: &Path) -> HashMap<String, String> {
     read_optional(&dir.join("sources.json"))
         .ok()
         .flatten()
-        .map(|sources| loaded_at(&sources))
+        .map(|sources| by_unique_id(&sources, "max_loaded_at"))
         .unwrap_or_default()
-}
-
-fn loaded_at(sources: &Value) -> HashMap<String, String> {
-    sources["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            Some((
-                r["unique_id"].as_str()?.to_string(),
-                r["max_loaded_at"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
 }
 
 /// The digest of a JSON value with every object's keys sorted, so the order keys were
