@@ -36,8 +36,10 @@ build() {
   end=$(now)
   seconds=$(echo "$end - $start" | bc -l)
   rss=$(( $(cat rss.txt) / 1024 ))
-  built=$(grep -o '"status":"[a-z ]*"' target/run_results.json | grep -vc reused || true)
-  reused=$(grep -o '"status":"reused"' target/run_results.json | wc -l)
+  local statuses
+  statuses=$(grep -o '"status":"[a-z ]*"' target/run_results.json || true)
+  built=$(echo "$statuses" | grep -vc reused || true)
+  reused=$(echo "$statuses" | grep -c reused || true)
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
