@@ -15,8 +15,8 @@ identical input: `dbt_project.yml` (etlx reads it as well) with a `profiles.yml`
 target is `bench.duckdb` in the project (run both tools from the project directory: dbt-duckdb
 takes the path from the working directory, etlx from the project), the sources as tables in
 the warehouse instead of etlx's file locations (the macro `create_landing` creates them: run
-it once with `run-operation create_landing`), and every model keeping an `amount` column so
-that the layered project builds, not only compiles. Without --dbt the output is unchanged.
+it once with `run-operation create_landing`). Every model keeps an `amount` column, so the
+layered project is valid SQL either way.
 
 usage: gen_project.py [--trivial] [--dbt] DIR N_MODELS
 """
@@ -60,8 +60,9 @@ def main():
                 f"left join {{{{ ref('{p}') }}}} as p{j} on p{j}.id = p0.id" for j, p in enumerate(parents[1:], start=1)
             )
             cols = [f"p{j}.amount as amount_{j}" for j in range(len(parents))]
-            if dbt:
-                cols[0] = "p0.amount"  # children read `amount`: keep it so the project runs
+            # Children read `amount`: keep it, so the project is valid SQL (etlx's column
+            # checks would otherwise report every read of it) and builds, not only compiles.
+            cols[0] = "p0.amount"
             sql = MODEL.format(first=parents[0], joins=joins, cols=", ".join(cols))
             write(out, f"models/{folder}/{name}.sql", sql)
             names.append(name)

@@ -315,6 +315,10 @@ pub fn write_manifest(project: &Project, c: &Compilation) -> Result<Value, Artif
         clock.elapsed().as_secs_f64() * 1e3
     );
     write(path, &manifest)?;
+    tracing::debug!(
+        "manifest written in {:.1} ms",
+        clock.elapsed().as_secs_f64() * 1e3
+    );
     Ok(manifest)
 }
 

@@ -13,6 +13,7 @@ mod discover;
 mod ephemeral;
 mod fingerprint;
 mod naming;
+mod output;
 mod render;
 mod resolve;
 mod select;

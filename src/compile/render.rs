@@ -59,9 +59,21 @@ pub(super) fn render_selected(
         .collect();
     let diags: Vec<Option<Diagnostic>> = finished
         .par_iter()
-        .map(|(id, sql)| write_and_analyse(project, c, opts, id, raw.get(id)?, sql))
+        .map(|(id, sql)| analyse_node(project, c, id, raw.get(id)?, sql))
         .collect();
     c.diagnostics.extend(diags.into_iter().flatten());
+    if opts.write {
+        let files: Vec<(PathBuf, String)> = finished
+            .par_iter()
+            .filter_map(|(id, sql)| {
+                let node = project.nodes.get(id)?;
+                let text = project.secrets.redact(&sql.sql);
+                Some((compiled_path(project, node), text))
+            })
+            .collect();
+        c.diagnostics
+            .extend(super::output::write_all(&project.root, &files));
+    }
     for (id, sql) in finished {
         if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
             compiled.compiled_path = Some(compiled_path(project, node));
@@ -145,28 +157,24 @@ fn render_node(
     )
 }
 
-/// Write the compiled SQL (secrets redacted) when asked, and parse the node's own SQL.
-fn write_and_analyse(
+/// Parse the node's own SQL (each model's once; inlined parents were parsed as themselves).
+fn analyse_node(
     project: &Project,
     c: &Compilation,
-    opts: &CompileOptions,
     id: &str,
     own_sql: &str,
     sql: &Inlined,
 ) -> Option<Diagnostic> {
     let node = project.nodes.get(id)?;
     let compiled = c.nodes.get(id)?;
-    let path = compiled_path(project, node);
-    if opts.write
-        && let Err(e) = write_file(&project.root.join(&path), &project.secrets.redact(&sql.sql))
-    {
-        return Some(Diagnostic::error(
-            "io",
-            format!("cannot write {}: {e}", path.display()),
-        ));
-    }
-    // Each model's own SQL is parsed once; inlined parents were parsed as themselves.
-    analyze(project, node, compiled, own_sql, sql, &path)
+    analyze(
+        project,
+        node,
+        compiled,
+        own_sql,
+        sql,
+        &compiled_path(project, node),
+    )
 }
 
 pub(super) fn render_task(
@@ -254,15 +262,4 @@ pub fn compiled_path(project: &Project, node: &Node) -> PathBuf {
         ResourceType::Snapshot => path.join(format!("{}.sql", node.name)),
         _ => path,
     }
-}
-
-pub(super) fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Unchanged files are left alone so editors and watchers see no churn.
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
-        return Ok(());
-    }
-    std::fs::write(path, text)
 }

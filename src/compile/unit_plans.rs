@@ -1,7 +1,6 @@
 //! Unit tests planned at compile time: the model rendered over the test's input tables, in the
 //! DuckDB dialect, with the test's vars; `execute::unit_tests` runs the plan.
 
-use super::render::write_file;
 use super::{Compilation, CompileOptions, node_request};
 use crate::diag::Diagnostic;
 use crate::project::unit_test_specs::{Input, Rows};
@@ -37,6 +36,7 @@ pub(super) fn render_unit_tests(
             )
         })
         .collect();
+    let mut files = Vec::new();
     for (id, result) in results {
         match result {
             Ok(plan) => {
@@ -46,16 +46,8 @@ pub(super) fn render_unit_tests(
                     .join("unit_tests")
                     .join(plan_model_name(project, &id))
                     .join(format!("{}.sql", id.rsplit('.').next().unwrap_or(&id)));
-                if opts.write
-                    && let Err(e) = write_file(
-                        &project.root.join(&path),
-                        &project.secrets.redact(&plan.sql),
-                    )
-                {
-                    c.diagnostics.push(Diagnostic::error(
-                        "io",
-                        format!("cannot write {}: {e}", path.display()),
-                    ));
+                if opts.write {
+                    files.push((path.clone(), project.secrets.redact(&plan.sql)));
                 }
                 if let Some(node) = c.nodes.get_mut(&id) {
                     node.compiled_sql = Some(plan.sql.clone());
@@ -66,6 +58,8 @@ pub(super) fn render_unit_tests(
             Err(d) => c.diagnostics.push(*d),
         }
     }
+    c.diagnostics
+        .extend(super::output::write_all(&project.root, &files));
 }
 
 pub(super) fn plan_model_name(project: &Project, id: &str) -> String {

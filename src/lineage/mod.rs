@@ -11,6 +11,7 @@ mod analysis;
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use analysis::Kind;
@@ -196,25 +197,36 @@ fn analyse(project: &Project, c: &Compilation) -> (Lineage, Vec<(String, Vec<Unr
             );
         }
     }
+    let clock = std::time::Instant::now();
+    // Parsing is most of the work and needs nothing from other nodes: done in parallel.
+    // Resolving columns follows the DAG, parents first, so it is done in order after.
+    let parsed: Vec<(
+        &String,
+        &crate::compile::CompiledNode,
+        sqlparser::ast::Query,
+    )> = c
+        .selected
+        .par_iter()
+        .filter_map(|id| {
+            let node = c.nodes.get(id)?;
+            if !matches!(
+                node.resource_type,
+                ResourceType::Model | ResourceType::Snapshot
+            ) {
+                return None;
+            }
+            let query = crate::sql::parse_query(dialect, node.compiled_sql.as_deref()?)?;
+            Some((id, node, query))
+        })
+        .collect();
+    tracing::debug!(
+        "lineage: {} queries parsed in {:.1} ms",
+        parsed.len(),
+        clock.elapsed().as_secs_f64() * 1e3
+    );
     let mut lineage = Lineage::default();
     let mut unresolved = Vec::new();
-    for id in &c.selected {
-        let Some(node) = c.nodes.get(id) else {
-            continue;
-        };
-        if !matches!(
-            node.resource_type,
-            ResourceType::Model | ResourceType::Snapshot
-        ) {
-            continue;
-        }
-        let Some(query) = node
-            .compiled_sql
-            .as_deref()
-            .and_then(|sql| crate::sql::parse_query(dialect, sql))
-        else {
-            continue;
-        };
+    for (id, node, query) in parsed {
         let (outputs, missing) = analysis::analyse(&query, &known);
         if !missing.is_empty() {
             unresolved.push((id.clone(), missing));

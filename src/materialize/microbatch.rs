@@ -278,12 +278,26 @@ pub fn parse_time(text: &str) -> Option<NaiveDateTime> {
     })
 }
 
-/// One batch applied to the existing table, from the batch staged in the temporary table:
-/// its time range deleted, then the staged rows of that range inserted, then commit.
-pub fn apply(t: &QualifiedName, m: &Microbatch, batch: &Batch, columns: &[&str]) -> Vec<String> {
+/// Batches applied to the existing table from the temporary table they were staged in: their
+/// time ranges deleted (adjacent batches as one range), then the staged rows of those ranges
+/// inserted. The caller commits.
+pub fn apply(
+    t: &QualifiedName,
+    m: &Microbatch,
+    batches: &[Batch],
+    columns: &[&str],
+) -> Vec<String> {
     let target = t.qualified();
     let stage = super::stage_name(t);
-    let range = m.predicate(batch);
+    let ranges = merged(batches);
+    let range = match &ranges[..] {
+        [one] => m.predicate(one),
+        many => many
+            .iter()
+            .map(|r| format!("({})", m.predicate(r)))
+            .collect::<Vec<_>>()
+            .join("\n   or "),
+    };
     let list = columns
         .iter()
         .map(|c| t.dialect.quote(c))
@@ -295,9 +309,61 @@ pub fn apply(t: &QualifiedName, m: &Microbatch, batch: &Batch, columns: &[&str])
     ]
 }
 
+/// Sorted batches with each run of adjacent ones joined into one.
+fn merged(batches: &[Batch]) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::new();
+    for b in batches {
+        match out.last_mut() {
+            Some(last) if last.end == b.start => last.end = b.end,
+            _ => out.push(*b),
+        }
+    }
+    out
+}
+
+/// The SQL of several batches as one query, each batch's own SQL unchanged: a model whose
+/// rows are computed per batch keeps exactly those rows.
+pub fn union_of(batch_sql: impl IntoIterator<Item = String>) -> String {
+    let parts: Vec<String> = batch_sql
+        .into_iter()
+        .enumerate()
+        .map(|(i, sql)| {
+            format!(
+                "select * from (\n{}\n) as etlx_batch_{i}",
+                sql.trim().trim_end_matches(';')
+            )
+        })
+        .collect();
+    parts.join("\nunion all\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adjacent_batches_are_deleted_as_one_range() {
+        let m = daily(1);
+        let day = |d: &str| Batch {
+            start: at(&format!("2024-01-{d}")),
+            end: at(&format!("2024-01-{d}")) + chrono::Duration::days(1),
+        };
+        let t = QualifiedName {
+            schema: "main",
+            name: "daily",
+            dialect: crate::sql::Dialect::DuckDb,
+        };
+        let plan = apply(&t, &m, &[day("01"), day("02"), day("05")], &["event_day"]);
+        assert_eq!(
+            plan[0],
+            "delete from \"main\".\"daily\"\nwhere (event_day >= '2024-01-01 00:00:00+00:00' and event_day < '2024-01-03 00:00:00+00:00')\n   or (event_day >= '2024-01-05 00:00:00+00:00' and event_day < '2024-01-06 00:00:00+00:00')"
+        );
+        assert!(
+            plan[1].contains("or (event_day >= '2024-01-05"),
+            "{}",
+            plan[1]
+        );
+    }
 
     fn at(text: &str) -> NaiveDateTime {
         parse_time(text).unwrap()

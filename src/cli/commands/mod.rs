@@ -191,11 +191,14 @@ fn compile_with_lineage(
     // compiled files goes `target/lineage.json`.
     let mut lineage = Lineage::default();
     if !c.has_errors() {
+        let clock = std::time::Instant::now();
         let problems;
         (lineage, problems) = etlx::lineage::build_and_check(project, &c);
         c.diagnostics.extend(problems);
+        tracing::debug!("lineage analysed in {:.1} ms", ms(clock));
         if opts.write {
             etlx::lineage::write(project, &lineage)?;
+            tracing::debug!("lineage written after {:.1} ms", ms(clock));
         }
     }
     printer.diagnostics(c.diagnostics.iter());
@@ -210,6 +213,10 @@ fn compile_with_lineage(
         lineage,
         manifest,
     }))
+}
+
+fn ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
 }
 
 fn plural(n: usize, word: &str) -> String {
