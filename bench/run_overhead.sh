@@ -7,15 +7,17 @@
 #   bench/run_overhead.sh          # 1000 models
 #   bench/run_overhead.sh 5000
 #
-# Uses the dev-profile binary: DuckDB in it is built with -O2 (see Cargo.toml), the tool's
-# own Rust code without optimisation, so the overhead measured is an upper bound.
+# Release builds of both by default (ETLX_BENCH_PROFILE=dev for the dev profile, whose Rust
+# code is unoptimised: an upper bound of the overhead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-build}"
-cargo build --quiet --bin etlx --example duckdb_reference
-etlx="$CARGO_TARGET_DIR/debug/etlx"
-reference="$CARGO_TARGET_DIR/debug/examples/duckdb_reference"
+profile="${ETLX_BENCH_PROFILE:-release}"   # ETLX_BENCH_PROFILE=dev: no release build needed
+bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+cargo build --quiet --profile "$profile" --bin etlx --example duckdb_reference
+etlx="$bin/etlx"
+reference="$bin/examples/duckdb_reference"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_project.py --trivial "$work/p" "$n"

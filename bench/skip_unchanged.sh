@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 batches="${1:-4}"
 events="${2:-100000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-build}"
-cargo build --quiet --bin etlx
-etlx="$CARGO_TARGET_DIR/debug/etlx"
+profile="${ETLX_BENCH_PROFILE:-release}"   # ETLX_BENCH_PROFILE=dev: no release build needed
+bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+cargo build --quiet --profile "$profile" --bin etlx
+etlx="$bin/etlx"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -43,7 +45,7 @@ build() {
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
-echo "etlx: dev-profile build; $batches batches of ~$events events landed, then one more"
+echo "etlx: $profile build; $batches batches of ~$events events landed, then one more"
 echo
 echo "| build | time | peak RSS | built | reused | share of the full build |"
 echo "|---|---:|---:|---:|---:|---:|"

@@ -20,9 +20,11 @@ cd "$(dirname "$0")/.."
 batches="${1:-10}"
 events="${2:-250000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etlx-build}"
-cargo build --quiet --bin etlx --example replay_sql
-etlx="$CARGO_TARGET_DIR/debug/etlx"
-replay="$CARGO_TARGET_DIR/debug/examples/replay_sql"
+profile="${ETLX_BENCH_PROFILE:-release}"   # ETLX_BENCH_PROFILE=dev: no release build needed
+bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")"
+cargo build --quiet --profile "$profile" --bin etlx --example replay_sql
+etlx="$bin/etlx"
+replay="$bin/examples/replay_sql"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -37,7 +39,7 @@ mkdir -p landing/events && cp -r held/songs landing/
 
 now() { date +%s.%N; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GB RAM"
-echo "etlx and the reference: dev-profile builds (DuckDB itself at -O2, its default threads);"
+echo "etlx and the reference: $profile builds (DuckDB at its default threads);"
 echo "per batch: land it, then etlx build --threads 1 --exclude tag:audit --exclude-resource-type unit_test"
 echo "floor: DuckDB alone copying the batch's files into one table (read once, write once)"
 for format in json parquet; do
