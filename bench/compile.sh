@@ -15,14 +15,25 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo
-echo "| models | etlx compile (mean of 5) | per model |"
-echo "|---:|---:|---:|"
+echo "| models | warm (median of 5) | per model | peak RSS | cold: fresh copy, no target/ (median of 3) |"
+echo "|---:|---:|---:|---:|---:|"
+# Seconds of one compile of project $1.
+once() {
+  local start
+  start=$(date +%s.%N)
+  /usr/bin/time -f %M -o "$work/rss" "$etlx" --project-dir "$1" compile --quiet
+  echo "$(date +%s.%N) - $start" | bc -l
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for n in "${sizes[@]}"; do
   python3 bench/gen_project.py "$work/p$n" "$n"
-  "$etlx" --project-dir "$work/p$n" compile --quiet   # warm the file cache
-  start=$(date +%s.%N)
-  for _ in 1 2 3 4 5; do "$etlx" --project-dir "$work/p$n" compile --quiet; done
-  end=$(date +%s.%N)
-  mean=$(echo "($end - $start) / 5" | bc -l)
-  printf "| %d | %.3f s | %.1f µs |\n" "$n" "$mean" "$(echo "$mean * 1000000 / $n" | bc -l)"
+  once "$work/p$n" > /dev/null   # warm the file cache
+  warm=$(for _ in 1 2 3 4 5; do once "$work/p$n"; done | median)
+  rss=$(( $(cat "$work/rss") / 1024 ))
+  # Cold: a copy made beforehand, so the compile writes target/ into a fresh tree.
+  cold=$(for k in 1 2 3; do
+    cp -r "$work/p$n" "$work/c$n$k" && rm -rf "$work/c$n$k/target" && sync
+    once "$work/c$n$k"
+  done | median)
+  printf "| %d | %.2f s | %.0f µs | %d MB | %.2f s |\n" "$n" "$warm" "$(echo "$warm * 1000000 / $n" | bc -l)" "$rss" "$cold"
 done

@@ -34,7 +34,12 @@ fn in_transaction(statements: Vec<String>) -> Vec<String> {
     if statements.len() == 1 {
         return statements;
     }
-    [vec!["begin".to_string()], statements, vec!["commit".to_string()]].concat()
+    [
+        vec!["begin".to_string()],
+        statements,
+        vec!["commit".to_string()],
+    ]
+    .concat()
 }
 
 /// Replace the table in one transaction: DuckDB keeps the old version visible until the
