@@ -54,17 +54,28 @@ timed() {
     echo "failed: $*" >&2
   }
   seconds=$(echo "$(date +%s.%N) - $start" | bc -l)
-  rss=$(( $(cat "$work/rss") / 1024 ))
+  rss=$(( $(tail -1 "$work/rss") / 1024 ))
 }
 
 (cd "$work/etlx" && "$etlx" deps -q && "$etlx" seed -q --vars "$vars") > /dev/null
 (cd "$work/dbt" && "$venv/bin/dbt" deps --profiles-dir . && "$venv/bin/dbt" seed --profiles-dir . --vars "$vars") > /dev/null
+# Models the bundled DuckDB cannot run (ICU: time zones, timestamptz arithmetic) fail in
+# etlx and skip what is downstream: found in an untimed build, they and their descendants
+# are left out of both tools' timed builds, so both do the same work.
+(cd "$work/etlx" && "$etlx" build -q --vars "$vars" --exclude resource_type:seed "${select[@]}") > /dev/null 2>&1 || true
+failing=$(grep -o '"unique_id":"model\.[^"]*","status":"error"' "$work/etlx/target/run_results.json" | sed 's/.*model\.[^.]*\.\([^"]*\)".*/\1+/' || true)
+if [ -n "$failing" ]; then
+  [ "${select[0]}" = --exclude ] || select+=(--exclude)
+  # shellcheck disable=SC2206
+  select+=($failing)
+fi
+rm -f "$work/etlx"/*.duckdb && (cd "$work/etlx" && "$etlx" seed -q --vars "$vars") > /dev/null
 models=$(cd "$work/etlx" && "$etlx" ls -q --vars "$vars" --resource-type model "${select[@]}" | wc -l)
 
 cd "$work/dbt"
 timed "$venv/bin/dbt" build --profiles-dir . --vars "$vars" --exclude resource_type:seed "${select[@]}"
 dbt_s=$seconds dbt_rss=$rss
-dbt_ok=$(grep -c '"status": "\(success\|pass\)"' target/run_results.json || true)
+dbt_ok=$(grep -o '"status": *"\(success\|pass\)"' target/run_results.json | wc -l)
 cd "$work/etlx"
 timed "$etlx" build -q --vars "$vars" --exclude resource_type:seed "${select[@]}"
 etlx_s=$seconds etlx_rss=$rss
