@@ -41,6 +41,8 @@ pub fn clone(run: &CloneRun, adapter: &dyn Adapter, reporter: &dyn Reporter) -> 
     let total = nodes.len();
     let mut results = Vec::with_capacity(total);
     let mut conn = adapter.connect();
+    // Where the state's relations are read from: the same answer for every node.
+    let database = run.state.deferred_database(run.project);
     for (index, node) in nodes.into_iter().enumerate() {
         reporter.event(Event::Started {
             unique_id: &node.unique_id,
@@ -48,11 +50,12 @@ pub fn clone(run: &CloneRun, adapter: &dyn Adapter, reporter: &dyn Reporter) -> 
             total,
         });
         let (started_at, clock) = (Utc::now(), Instant::now());
-        let outcome = match conn.as_mut() {
-            Ok(conn) => clone_one(run, node, conn.as_mut()),
-            Err(e) => Err(RunError::Config(format!(
+        let outcome = match (conn.as_mut(), &database) {
+            (_, Err(reason)) => Err(RunError::Config(reason.clone())),
+            (Err(e), _) => Err(RunError::Config(format!(
                 "cannot connect to the target: {e}"
             ))),
+            (Ok(conn), Ok(database)) => clone_one(run, node, database.as_deref(), conn.as_mut()),
         };
         let seconds = clock.elapsed().as_secs_f64();
         let result = match outcome {
@@ -75,9 +78,11 @@ pub fn clone(run: &CloneRun, adapter: &dyn Adapter, reporter: &dyn Reporter) -> 
     results
 }
 
+/// Clone one node from the state's relation, read from `database` (`None`: this catalog).
 fn clone_one(
     run: &CloneRun,
     node: &CompiledNode,
+    database: Option<&str>,
     conn: &mut dyn crate::adapter::Connection,
 ) -> Result<String, RunError> {
     let Relation::Table {
@@ -90,13 +95,9 @@ fn clone_one(
         return Ok("not in the state; nothing to clone".into());
     };
     let dialect = run.project.target.dialect;
-    let database = run
-        .state
-        .deferred_database(run.project)
-        .map_err(RunError::Config)?;
     let from = Relation::table(
         dialect,
-        database.clone(),
+        database.map(str::to_string),
         theirs.schema.clone(),
         theirs.identifier.clone(),
     );
@@ -105,7 +106,7 @@ fn clone_one(
         name: identifier,
         dialect,
     };
-    if same_relation(&t, theirs, database.as_deref()) {
+    if same_relation(&t, theirs, database) {
         return Ok("the state's relation is this one; kept".into());
     }
     let s = situation(run.catalog, schema, identifier, run.full_refresh);

@@ -345,7 +345,8 @@ fn describe_changed(changed: &std::collections::BTreeMap<String, (u64, u64, Vec<
     parts.join("; ")
 }
 
-fn exists(catalog: &Catalog, relation: &Relation) -> bool {
+/// Whether the catalog read at the start of the run has `relation`.
+pub(super) fn exists(catalog: &Catalog, relation: &Relation) -> bool {
     match relation {
         Relation::Table {
             schema, identifier, ..

@@ -141,14 +141,15 @@ fn record_fingerprints(run: &prepare::Run, reuse: &Reuse, results: &[NodeResult]
     if statements.is_empty() {
         return;
     }
-    let outcome = run
-        .adapter
-        .connect()
-        .map_err(RunError::from)
-        .and_then(|mut conn| run_statements(conn.as_mut(), &statements));
-    if let Err(e) = outcome {
+    if let Err(e) = run_on_own_connection(run.adapter, &statements) {
         tracing::warn!("could not record node fingerprints for --skip-unchanged: {e}");
     }
+}
+
+/// `statements` on a connection of their own, outside any worker.
+fn run_on_own_connection(adapter: &dyn Adapter, statements: &[String]) -> Result<(), RunError> {
+    let mut conn = adapter.connect()?;
+    run_statements(conn.as_mut(), statements).map(drop)
 }
 
 /// Everything a worker needs besides its connection.
@@ -321,11 +322,7 @@ fn run_project_hook(
         return None;
     }
     let (started_at, clock) = (Utc::now(), Instant::now());
-    let outcome = adapter
-        .connect()
-        .map_err(RunError::from)
-        .and_then(|mut conn| run_statements(conn.as_mut(), statements));
-    let message = outcome.err()?;
+    let message = run_on_own_connection(adapter, statements).err()?;
     let id = format!("operation.{}.{hook}", project.name);
     let seconds = clock.elapsed().as_secs_f64();
     Some(NodeResult {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
+use super::ledger::exists;
 use super::prepare::{Run, listed_files};
 use super::{NodeResult, RunError, Status};
 use crate::adapter::Connection;
@@ -21,7 +22,6 @@ use crate::compile::CompiledNode;
 use crate::materialize::node_state;
 use crate::project::{ResourceType, Source};
 use crate::state::digest_text;
-use crate::template::Relation;
 
 /// What this run may reuse.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ impl Reuse {
         let builds_relation = node.resource_type.is_relation()
             && node.resource_type != ResourceType::UnitTest
             && node.config.materialized() != "ephemeral";
-        if builds_relation && !exists(run, &node.relation) {
+        if builds_relation && !exists(&run.opts.catalog, &node.relation) {
             return None;
         }
         let now = Utc::now();
@@ -110,15 +110,6 @@ impl Reuse {
             .collect();
         let at = Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
         node_state::record(run.adapter.dialect(), &good, &run.c.invocation_id, &at)
-    }
-}
-
-fn exists(run: &Run, relation: &Relation) -> bool {
-    match relation {
-        Relation::Table {
-            schema, identifier, ..
-        } => run.opts.catalog.kind(schema, identifier).is_some(),
-        _ => false,
     }
 }
 
