@@ -26,10 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         conn.execute_batch(&format!("SET file_search_path = '{dir}'"))?;
     }
     // What etlx defines in every session (the bundled DuckDB has no ICU, see
-    // adapter/duckdb.rs): the replayed SQL may call them.
+    // adapter/duckdb.rs): the replayed SQL may call them, and read `temp` models from the
+    // run's in-memory catalog.
     conn.execute_batch(
         "CREATE OR REPLACE TEMP MACRO current_date() AS CAST(now()::TIMESTAMP AS DATE); \
-         CREATE OR REPLACE TEMP MACRO today() AS CAST(now()::TIMESTAMP AS DATE);",
+         CREATE OR REPLACE TEMP MACRO today() AS CAST(now()::TIMESTAMP AS DATE); \
+         ATTACH ':memory:' AS etlx_run;",
     )?;
     let text = std::fs::read_to_string(log)?;
     let statements: Vec<&str> = text

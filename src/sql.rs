@@ -8,6 +8,7 @@
 use std::fmt;
 
 use serde::Serialize;
+use sqlparser::ast::Statement;
 use sqlparser::dialect::{DuckDbDialect, PostgreSqlDialect, RedshiftSqlDialect};
 use sqlparser::parser::Parser;
 
@@ -124,31 +125,33 @@ pub struct SyntaxError {
 /// The one query of `sql` (a model), parsed as the target would; `None` if it does not parse
 /// or is not a single query.
 pub fn parse_query(dialect: Dialect, sql: &str) -> Option<sqlparser::ast::Query> {
-    let parsed = match dialect {
+    parse(dialect, sql).ok().and_then(single_query)
+}
+
+/// The statements of `sql`, parsed as the target would receive it.
+pub fn parse(dialect: Dialect, sql: &str) -> Result<Vec<Statement>, SyntaxError> {
+    let result = match dialect {
         Dialect::DuckDb => Parser::parse_sql(&DuckDbDialect {}, sql),
         Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
         Dialect::Redshift => Parser::parse_sql(&RedshiftSqlDialect {}, sql),
     };
-    let mut statements = parsed.ok()?;
+    result.map_err(|e| syntax_error(&e.to_string(), sql))
+}
+
+/// The query of a model's statements: `None` unless there is exactly one and it is a query.
+pub fn single_query(mut statements: Vec<Statement>) -> Option<sqlparser::ast::Query> {
     if statements.len() != 1 {
         return None;
     }
     match statements.pop()? {
-        sqlparser::ast::Statement::Query(query) => Some(*query),
+        Statement::Query(query) => Some(*query),
         _ => None,
     }
 }
 
 /// Parse `sql` as the target would receive it.
 pub fn check(dialect: Dialect, sql: &str) -> Result<(), SyntaxError> {
-    let result = match dialect {
-        Dialect::DuckDb => Parser::parse_sql(&DuckDbDialect {}, sql),
-        Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
-        Dialect::Redshift => Parser::parse_sql(&RedshiftSqlDialect {}, sql),
-    };
-    result
-        .map(drop)
-        .map_err(|e| syntax_error(&e.to_string(), sql))
+    parse(dialect, sql).map(drop)
 }
 
 /// sqlparser reports positions only inside its message text ("... at Line: 3, Column: 7").

@@ -1,14 +1,17 @@
--- One row per song play, accumulated batch by batch. The batch's plays are merged on
+-- One row per song play, accumulated batch by batch. The batch's plays are upserted on
 -- songplay_id (a hash of the play's natural key: user, session, item, ts), so a play that
 -- is re-sent, or a batch that is re-run, updates a row to the same values instead of adding one.
 -- The key fixes the play's time, so a play of the batch can only match a row at or after the
--- batch's earliest play: incremental_predicates say so, and the merge reads only the table's
+-- batch's earliest play: incremental_predicates say so, and the upsert reads only the table's
 -- row groups from then on (the table is appended in about time order) instead of all history.
 -- event_time: the per-day analytics (microbatch) read it filtered to their batch's day.
+-- delete+insert, not merge: a re-sent play replaces its row whole, the same result, and
+-- DuckDB's MERGE updates column by column (measured: merge ~0.6 s of a 5 s batch, about
+-- three times what delete+insert takes).
 {{ config(
     materialized='incremental',
     unique_key='songplay_id',
-    incremental_strategy='merge',
+    incremental_strategy='delete+insert',
     event_time='played_at',
     incremental_predicates=[
         "DBT_INTERNAL_DEST.played_at >= (select min(played_at) from DBT_INTERNAL_SOURCE)"

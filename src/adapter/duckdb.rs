@@ -151,6 +151,8 @@ impl DuckDb {
         .map_err(open_err)?;
         let session = session_settings(project_root);
         conn.execute_batch(&session).map_err(db_err)?;
+        conn.execute_batch(&format!("ATTACH ':memory:' AS {RUN_CATALOG}"))
+            .map_err(db_err)?;
         Ok(DuckDb {
             root: Mutex::new(conn),
             session,
@@ -160,6 +162,11 @@ impl DuckDb {
         })
     }
 }
+
+/// Where DuckDB keeps `temp` models: an in-memory database attached to the instance, so every
+/// connection of the run sees them (DuckDB's own temporary tables belong to one connection)
+/// and nothing of them reaches the database file. They vanish with the process.
+pub const RUN_CATALOG: &str = "etlx_run";
 
 /// See `DuckDb::session`. The bundled DuckDB has no ICU extension (the duckdb crate can only
 /// build it from a source checkout, see the README), and without it `current_date` and

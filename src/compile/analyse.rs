@@ -17,6 +17,15 @@ pub fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis 
         .unwrap_or(project.static_analysis)
 }
 
+/// What parsing a node's SQL gave: its problem, and the query itself when it is the whole of
+/// the compiled SQL (a model or snapshot with no ephemeral parent inlined), kept so column
+/// lineage does not parse the same text again.
+#[derive(Default)]
+pub(super) struct Analysed {
+    pub problem: Option<Diagnostic>,
+    pub query: Option<Arc<sqlparser::ast::Query>>,
+}
+
 /// Parse compiled SQL in the target dialect; what a failure means depends on `static_analysis`.
 pub(super) fn analyze(
     project: &Project,
@@ -25,10 +34,10 @@ pub(super) fn analyze(
     own_sql: &str,
     written: &Inlined,
     path: &std::path::Path,
-) -> Option<Diagnostic> {
+) -> Analysed {
     if node.resource_type == ResourceType::Model && !has_statement(own_sql) {
         // The warehouse would say `syntax error at ")"`, about SQL the user never wrote.
-        return Some(
+        let problem = Some(
             Diagnostic::error(
                 "empty-model",
                 format!(
@@ -39,12 +48,31 @@ pub(super) fn analyze(
             .at(node.file.location(0..0))
             .hint("a model is one select statement; write it, delete the file, or disable the model with {{ config(enabled=false) }}"),
         );
+        return Analysed {
+            problem,
+            query: None,
+        };
     }
     let mode = static_analysis_of(project, &compiled.config);
     if mode == StaticAnalysis::Off || own_sql.trim().is_empty() {
-        return None;
+        return Analysed::default();
     }
-    let err = sql::check(project.target.dialect, own_sql).err()?;
+    let err = match sql::parse(project.target.dialect, own_sql) {
+        Ok(statements) => {
+            let whole = written.is_own()
+                && matches!(
+                    node.resource_type,
+                    ResourceType::Model | ResourceType::Snapshot
+                );
+            return Analysed {
+                problem: None,
+                query: whole
+                    .then(|| sql::single_query(statements).map(Arc::new))
+                    .flatten(),
+            };
+        }
+        Err(err) => err,
+    };
     // Point into the file as written (with inlined CTEs), where the user will look.
     let offset = written.map(crate::diag::offset_of(own_sql, err.line, err.column));
     let (location, compiled_at) = source_location(node, path, &written.sql, offset);
@@ -62,7 +90,10 @@ pub(super) fn analyze(
         _ => Diagnostic::warning("sql-syntax", message)
             .note("the model will still run (static_analysis: warn); the warehouse has the final word"),
     };
-    Some(d.at(location).note(compiled_at))
+    Analysed {
+        problem: Some(d.at(location).note(compiled_at)),
+        query: None,
+    }
 }
 
 /// The place of an error at `offset` of the compiled SQL (`compiled`, written to `path`): in

@@ -75,6 +75,11 @@ pub(super) struct Inlined {
 }
 
 impl Inlined {
+    /// Whether no ephemeral model was inlined: the SQL is the node's own.
+    pub(super) fn is_own(&self) -> bool {
+        self.len == 0
+    }
+
     /// The offset in the inlined SQL of `own_offset` in the model's own SQL.
     pub(super) fn map(&self, own_offset: usize) -> usize {
         if own_offset >= self.at && self.len > 0 {

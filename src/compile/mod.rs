@@ -114,6 +114,10 @@ pub struct CompiledNode {
     /// The SQL as rendered for the target, ephemeral parents inlined; `None` if not selected.
     pub compiled_sql: Option<String>,
     pub compiled_path: Option<PathBuf>,
+    /// `compiled_sql` as parsed by static analysis, when that SQL is the model's own (no
+    /// ephemeral inlined): column lineage reads it instead of parsing the text again.
+    #[serde(skip)]
+    pub parsed: Option<Arc<sqlparser::ast::Query>>,
     /// Unit tests: the inputs and the model's SQL over them.
     #[serde(skip)]
     pub unit: Option<Arc<UnitPlan>>,
@@ -263,6 +267,7 @@ fn compiled_nodes(
                 refs: captured.map(|c| c.refs.clone()).unwrap_or_default(),
                 sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
                 compiled_sql: None,
+                parsed: None,
                 compiled_path: None,
                 unit: None,
                 neutral_sql: neutral_sql.unwrap_or(&checksum).clone(),

@@ -126,6 +126,12 @@ pub(super) fn relations(
         })();
         match names {
             Ok((database, schema, alias)) => {
+                let database = match (config.materialized(), dialect) {
+                    ("temp", Dialect::DuckDb) => {
+                        Some(crate::adapter::duckdb::RUN_CATALOG.to_string())
+                    }
+                    _ => database,
+                };
                 out.insert(
                     node.name.clone(),
                     Relation::table(dialect, database, schema, alias),

@@ -1,7 +1,7 @@
 //! The compile render: selected nodes rendered with real relation names, hooks and
 //! operations, and the result written under `target/compiled`.
 
-use super::analyse::analyze;
+use super::analyse::{Analysed, analyze};
 use super::ephemeral::{Inlined, ephemeral_ancestors, inline_ephemerals};
 use super::{Compilation, CompileOptions, Task, node_request};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -13,8 +13,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A node's SQL and hooks as rendered, before ephemerals are inlined.
-type Rendered = (String, Vec<String>, Vec<String>);
+/// A node's SQL and hooks as rendered, before ephemerals are inlined, and the config values
+/// that are SQL, as this render gave them (see `SQL_CONFIG`).
+type Rendered = (
+    String,
+    Vec<String>,
+    Vec<String>,
+    Vec<(String, serde_json::Value)>,
+);
+
+/// Config values that are SQL, sent to the warehouse as written. The config a node runs with
+/// comes from the discovery render, where a `ref` inside a `config()` call is only a guess
+/// at the relation (the target schema, the model's name): these take the compile render's
+/// values, with the real relations (a `temp` model's, a custom schema's).
+const SQL_CONFIG: &[&str] = &["incremental_predicates"];
 
 /// Compile render of the selected nodes and the ephemeral models they inline.
 pub(super) fn render_selected(
@@ -35,11 +47,14 @@ pub(super) fn render_selected(
     let mut raw: HashMap<String, String> = HashMap::new();
     for (id, result) in results {
         match result {
-            Ok((sql, pre, post)) => {
+            Ok((sql, pre, post, sql_config)) => {
                 raw.insert(id.clone(), sql);
                 if let Some(compiled) = c.nodes.get_mut(&id) {
                     compiled.pre_hooks = pre;
                     compiled.post_hooks = post;
+                    for (key, value) in sql_config {
+                        compiled.config.0.insert(key, value);
+                    }
                 }
             }
             Err(d) => c.diagnostics.push(*d),
@@ -57,11 +72,14 @@ pub(super) fn render_selected(
             ))
         })
         .collect();
-    let diags: Vec<Option<Diagnostic>> = finished
+    let analysed: Vec<Analysed> = finished
         .par_iter()
-        .map(|(id, sql)| analyse_node(project, c, id, raw.get(id)?, sql))
+        .map(|(id, sql)| {
+            raw.get(id)
+                .and_then(|own| analyse_node(project, c, id, own, sql))
+                .unwrap_or_default()
+        })
         .collect();
-    c.diagnostics.extend(diags.into_iter().flatten());
     if opts.write {
         let files: Vec<(PathBuf, String)> = finished
             .par_iter()
@@ -74,10 +92,12 @@ pub(super) fn render_selected(
         c.diagnostics
             .extend(super::output::write_all(&project.root, &files));
     }
-    for (id, sql) in finished {
+    for ((id, sql), analysed) in finished.into_iter().zip(analysed) {
+        c.diagnostics.extend(analysed.problem);
         if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
             compiled.compiled_path = Some(compiled_path(project, node));
             compiled.compiled_sql = Some(sql.sql);
+            compiled.parsed = analysed.query;
         }
     }
 }
@@ -153,7 +173,13 @@ fn render_node(
     Some(
         templates
             .render(&node.file, req.clone())
-            .and_then(|(sql, _)| Ok((sql, hooks("pre_hook")?, hooks("post_hook")?))),
+            .and_then(|(sql, captured)| {
+                let sql_config = SQL_CONFIG
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), captured.config.get(k)?.clone())))
+                    .collect();
+                Ok((sql, hooks("pre_hook")?, hooks("post_hook")?, sql_config))
+            }),
     )
 }
 
@@ -164,17 +190,17 @@ fn analyse_node(
     id: &str,
     own_sql: &str,
     sql: &Inlined,
-) -> Option<Diagnostic> {
+) -> Option<Analysed> {
     let node = project.nodes.get(id)?;
     let compiled = c.nodes.get(id)?;
-    analyze(
+    Some(analyze(
         project,
         node,
         compiled,
         own_sql,
         sql,
         &compiled_path(project, node),
-    )
+    ))
 }
 
 pub(super) fn render_task(

@@ -54,7 +54,7 @@ pub(super) fn select_nodes(
             if opts.resource_types.contains(&ResourceType::Test) {
                 add_tests_of_selected(&compilation.nodes, &mut ids, &excluded);
             }
-            let wanted: HashSet<String> = ids
+            let mut wanted: HashSet<String> = ids
                 .into_iter()
                 .filter(|id| {
                     let rt = resource_type_of(id);
@@ -62,6 +62,9 @@ pub(super) fn select_nodes(
                         || rt.is_some_and(|r| opts.resource_types.contains(&r))
                 })
                 .collect();
+            if !opts.resource_types.is_empty() {
+                add_temp_parents(&compilation.nodes, &mut wanted);
+            }
             // Nodes on a cycle are left out; the cycle is an error that stops every command.
             let order = compilation.graph.topo_order();
             compilation.selected = order.into_iter().filter(|id| wanted.contains(id)).collect();
@@ -117,6 +120,33 @@ pub(super) fn add_tests_of_selected(
         .map(|n| n.unique_id.clone())
         .collect();
     ids.extend(tests);
+}
+
+/// A `temp` model lives only as long as the run that builds it, so every run that reads one
+/// builds it first: `etlx test` on a staging model kept in `temp` builds it, and so does
+/// `etlx run -s fct_orders` when fct_orders reads it (through ephemerals too). Unit tests
+/// read their fixtures, not the model's relation.
+fn add_temp_parents(nodes: &IndexMap<String, CompiledNode>, ids: &mut HashSet<String>) {
+    let mut stack: Vec<&str> = ids
+        .iter()
+        .filter_map(|id| nodes.get(id))
+        .filter(|n| n.resource_type != ResourceType::UnitTest)
+        .flat_map(|n| n.depends_on.iter().map(String::as_str))
+        .collect();
+    let mut seen = HashSet::new();
+    while let Some(id) = stack.pop() {
+        let Some(parent) = nodes.get(id).filter(|_| seen.insert(id)) else {
+            continue;
+        };
+        match parent.config.materialized() {
+            "temp" => {
+                ids.insert(parent.unique_id.clone());
+            }
+            "ephemeral" => {}
+            _ => continue,
+        }
+        stack.extend(parent.depends_on.iter().map(String::as_str));
+    }
 }
 
 /// `unit`, `generic` (declared in YAML) or `singular` (a SQL file), for `test_type:`.

@@ -36,7 +36,10 @@ pub fn clone(run: &CloneRun, adapter: &dyn Adapter, reporter: &dyn Reporter) -> 
         .selected
         .iter()
         .filter_map(|id| run.c.nodes.get(id))
-        .filter(|n| n.resource_type.is_relation() && n.config.materialized() != "ephemeral")
+        .filter(|n| {
+            n.resource_type.is_relation()
+                && !matches!(n.config.materialized(), "ephemeral" | "temp")
+        })
         .collect();
     let total = nodes.len();
     let mut results = Vec::with_capacity(total);

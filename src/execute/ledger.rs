@@ -98,7 +98,7 @@ impl Ledger {
             let Some(p) = c.nodes.get(parent) else {
                 continue;
             };
-            let holds_files = matches!(p.config.materialized(), "view" | "table")
+            let holds_files = matches!(p.config.materialized(), "view" | "table" | "temp")
                 && self.sources.contains_key(parent)
                 && p.config.get_str("event_time").is_some();
             if holds_files {
@@ -137,7 +137,7 @@ impl Ledger {
             };
             match p.config.materialized() {
                 "ephemeral" => stack.extend(p.depends_on.iter().map(String::as_str)),
-                "view" | "table" => {
+                "view" | "table" | "temp" => {
                     self.visit(c, ledgered, parent);
                     if let Some(upstream) = self.sources.get(parent) {
                         parents.push(parent.to_string());
@@ -191,11 +191,12 @@ impl Ledger {
     }
 }
 
-/// Nodes that hold files in their relation: models and snapshots (not seeds or tests).
+/// Nodes that hold files in their relation: models and snapshots (not seeds or tests). A
+/// `temp` model holds its files for the run, as a table would between runs.
 fn records(node: &CompiledNode) -> bool {
     matches!(
         node.config.materialized(),
-        "view" | "table" | "incremental" | "snapshot"
+        "view" | "table" | "temp" | "incremental" | "snapshot"
     )
 }
 

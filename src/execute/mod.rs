@@ -125,6 +125,7 @@ pub fn execute(
         Some(signal) => format!("skipped: the run was interrupted by {signal}"),
         None => "skipped: the run stopped at the first failure (--fail-fast)".to_string(),
     };
+    drop_temp_models(adapter, &scheduler.nodes);
     let results = scheduler.into_results(&why);
     record_fingerprints(&run, &reuse, &results);
     loaded
@@ -144,6 +145,30 @@ fn record_fingerprints(run: &prepare::Run, reuse: &Reuse, results: &[NodeResult]
     if let Err(e) = run_on_own_connection(run.adapter, &statements) {
         tracing::warn!("could not record node fingerprints for --skip-unchanged: {e}");
     }
+}
+
+/// `temp` models live as long as their run: dropped once it has ended, `on-run-end` included.
+/// On DuckDB they would vanish with the process; dropping them frees their memory now, and
+/// on a server it is what keeps them out of the warehouse. A failure here leaves a table
+/// the next run replaces, so it is only logged.
+fn drop_temp_models(adapter: &dyn Adapter, nodes: &[&CompiledNode]) {
+    let drops: Vec<String> = nodes
+        .iter()
+        .filter(|n| is_temp(n))
+        .map(|n| format!("drop table if exists {}", n.relation.to_sql()))
+        .collect();
+    if drops.is_empty() {
+        return;
+    }
+    if let Err(e) = run_on_own_connection(adapter, &drops) {
+        tracing::warn!("could not drop the run's temp models: {e}");
+    }
+}
+
+/// A model kept only for the run that builds it (`materialized: temp`).
+fn is_temp(node: &CompiledNode) -> bool {
+    node.resource_type == crate::project::ResourceType::Model
+        && node.config.materialized() == "temp"
 }
 
 /// `statements` on a connection of their own, outside any worker.
@@ -291,7 +316,9 @@ fn missing_schemas(
     dialect: crate::sql::Dialect,
     catalog: &Catalog,
 ) -> Vec<String> {
+    // DuckDB keeps temp models in the run's own catalog (their plan makes the schema there).
     let built = nodes.iter().filter_map(|n| match &n.relation {
+        _ if is_temp(n) && dialect == crate::sql::Dialect::DuckDb => None,
         Relation::Table { schema, .. } => Some(schema.as_str()),
         _ => None,
     });

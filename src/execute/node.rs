@@ -308,7 +308,15 @@ fn build_relation(
     };
     match config.materialized() {
         "view" => run_statements(conn, &recorded(materialize::view(t, sql, s, config), false)),
-        "table" => run_statements(
+        "temp" if t.dialect == crate::sql::Dialect::DuckDb => {
+            let rows = run_statements(conn, &materialize::duckdb::temp(t, sql))?;
+            // The run's catalog and the ledger are two databases, and DuckDB writes one per
+            // transaction: the record follows in its own (the table dies with the run anyway).
+            run_statements(conn, &recorded(Vec::new(), false))?;
+            Ok(rows)
+        }
+        // On a server a temp model is a table of the run, dropped when the run ends.
+        "table" | "temp" => run_statements(
             conn,
             &recorded(materialize::table(t, sql, s, config), false),
         ),

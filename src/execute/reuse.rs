@@ -9,7 +9,7 @@
 //! and new landing files change exactly the fingerprints of what they feed. The records live
 //! in the warehouse (`materialize::node_state`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
@@ -30,6 +30,8 @@ pub struct Reuse {
     fingerprints: HashMap<String, String>,
     /// `etlx.node_state`: each node's fingerprint at its last good build, and when.
     recorded: HashMap<String, (String, String)>,
+    /// The nodes of the run.
+    in_run: HashSet<String>,
     enabled: bool,
 }
 
@@ -67,6 +69,7 @@ impl Reuse {
         Ok(Reuse {
             fingerprints,
             recorded,
+            in_run: nodes.iter().map(|n| n.unique_id.clone()).collect(),
             enabled: true,
         })
     }
@@ -74,25 +77,54 @@ impl Reuse {
     /// The result of `node` if it can be reused: its record matches this run's fingerprint
     /// and its relation is still there.
     pub fn reused(&self, run: &Run, node: &CompiledNode) -> Option<NodeResult> {
-        if !self.enabled || run.opts.retry_batches.contains_key(&node.unique_id) {
+        if !self.enabled || !self.reusable(run, node) {
             return None;
         }
-        let (recorded, at) = self.recorded.get(&node.unique_id)?;
-        if self.fingerprints.get(&node.unique_id) != Some(recorded) {
-            return None;
-        }
-        let builds_relation = node.resource_type.is_relation()
-            && node.resource_type != ResourceType::UnitTest
-            && node.config.materialized() != "ephemeral";
-        if builds_relation && !exists(&run.opts.catalog, &node.relation) {
-            return None;
-        }
+        let (_, at) = self.recorded.get(&node.unique_id)?;
         let now = Utc::now();
         Some(NodeResult {
             message: Some(format!("unchanged since {}", at.trim_end_matches(".000"))),
             completed_at: now,
             ..NodeResult::new(&node.unique_id, Status::Reused, now, 0.0, 0)
         })
+    }
+
+    /// Whether `node` is as at its last good build, and so is what it built. A temp model
+    /// keeps nothing between runs: it is skipped only when nothing of this run reads it, that
+    /// is when every reader in the run is reused (through ephemerals too).
+    fn reusable(&self, run: &Run, node: &CompiledNode) -> bool {
+        let readers_reused = || {
+            run.c
+                .graph
+                .children(&node.unique_id)
+                .iter()
+                .all(|id| match run.c.nodes.get(id) {
+                    Some(child) if self.in_run.contains(id) || is_ephemeral(child) => {
+                        self.reusable(run, child)
+                    }
+                    _ => true,
+                })
+        };
+        if is_ephemeral(node) {
+            return readers_reused();
+        }
+        let Some((recorded, _)) = self.recorded.get(&node.unique_id) else {
+            return false;
+        };
+        if self.fingerprints.get(&node.unique_id) != Some(recorded)
+            || run.opts.retry_batches.contains_key(&node.unique_id)
+        {
+            return false;
+        }
+        match node.config.materialized() {
+            "temp" if node.resource_type == ResourceType::Model => readers_reused(),
+            _ if node.resource_type.is_relation()
+                && node.resource_type != ResourceType::UnitTest =>
+            {
+                exists(&run.opts.catalog, &node.relation)
+            }
+            _ => true,
+        }
     }
 
     /// The statements that record what this run built (or, for tests, saw pass).
@@ -111,6 +143,10 @@ impl Reuse {
         let at = Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
         node_state::record(run.adapter.dialect(), &good, &run.c.invocation_id, &at)
     }
+}
+
+fn is_ephemeral(node: &CompiledNode) -> bool {
+    node.config.materialized() == "ephemeral"
 }
 
 /// The depth-first walk that versions a node after its inputs.

@@ -75,6 +75,13 @@ pub fn warehouse_columns(
     let mut out = HashMap::new();
     for input in &plan.inputs {
         let columns = match &input.relation {
+            // Another database (a `temp` model's run catalog): the catalog query below
+            // reads the current one only.
+            Some(
+                rel @ Relation::Table {
+                    database: Some(_), ..
+                },
+            ) => conn.describe(&format!("select * from {}", rel.to_sql())),
             Some(Relation::Table {
                 schema, identifier, ..
             }) => conn.columns(schema, identifier),

@@ -203,7 +203,7 @@ fn analyse(project: &Project, c: &Compilation) -> (Lineage, Vec<(String, Vec<Unr
     let parsed: Vec<(
         &String,
         &crate::compile::CompiledNode,
-        sqlparser::ast::Query,
+        std::sync::Arc<sqlparser::ast::Query>,
     )> = c
         .selected
         .par_iter()
@@ -215,13 +215,21 @@ fn analyse(project: &Project, c: &Compilation) -> (Lineage, Vec<(String, Vec<Unr
             ) {
                 return None;
             }
-            let query = crate::sql::parse_query(dialect, node.compiled_sql.as_deref()?)?;
+            let query = match &node.parsed {
+                Some(query) => query.clone(),
+                None => crate::sql::parse_query(dialect, node.compiled_sql.as_deref()?)?.into(),
+            };
             Some((id, node, query))
         })
         .collect();
     tracing::debug!(
-        "lineage: {} queries parsed in {:.1} ms",
+        "lineage: {} queries ({} parsed again, with ephemerals inlined) in {:.1} ms",
         parsed.len(),
+        c.selected
+            .iter()
+            .filter_map(|id| c.nodes.get(id))
+            .filter(|n| n.resource_type == ResourceType::Model && n.parsed.is_none())
+            .count(),
         clock.elapsed().as_secs_f64() * 1e3
     );
     let mut lineage = Lineage::default();

@@ -58,6 +58,24 @@ pub fn table(t: &QualifiedName, sql: &str, s: &Situation) -> Vec<String> {
     in_transaction(out)
 }
 
+/// A `temp` model: a table in the run's in-memory catalog (`adapter::duckdb::RUN_CATALOG`),
+/// never written to the database file. Nothing reads it before it is built in the run, so it
+/// needs no transaction around its replacement.
+pub fn temp(t: &QualifiedName, sql: &str) -> Vec<String> {
+    let catalog = t.dialect.quote(crate::adapter::duckdb::RUN_CATALOG);
+    vec![
+        format!(
+            "create schema if not exists {catalog}.{}",
+            t.dialect.quote(t.schema)
+        ),
+        format!(
+            "create or replace table {catalog}.{} as (\n{}\n)",
+            t.qualified(),
+            super::body(sql)
+        ),
+    ]
+}
+
 /// `select` over a seed file with DuckDB's own CSV reader.
 pub fn seed_select(path: &str, config: &Config) -> Result<String, PlanError> {
     let mut args = vec![

@@ -207,7 +207,7 @@ impl QualifiedName<'_> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error(
-        "unknown materialization '{0}'; use view, table, incremental, ephemeral, external, seed or snapshot"
+        "unknown materialization '{0}'; use view, table, incremental, ephemeral, temp, external, seed or snapshot"
     )]
     UnknownMaterialization(String),
     #[error("unknown incremental_strategy '{0}'; use append, delete+insert, merge or microbatch")]

@@ -95,6 +95,7 @@ pub const MATERIALIZATIONS: &[&str] = &[
     "table",
     "incremental",
     "ephemeral",
+    "temp",
     "external",
     "seed",
     "snapshot",

@@ -592,3 +592,26 @@ fn sigterm_cancels_the_statement_on_the_server() {
     assert!(results.contains("interrupted by SIGTERM"), "{results}");
     assert_eq!(db.query("select x from analytics.fragile"), [["1"]]);
 }
+
+#[test]
+fn a_temp_model_is_a_table_of_its_run_dropped_when_the_run_ends() {
+    let Some((db, f)) = warehouse("temp_model") else {
+        return;
+    };
+    f.edit(
+        "models/stg_orders.sql",
+        "materialized='view'",
+        "materialized='temp'",
+    );
+    ok(&etlx(&f, &db, &["build"]));
+    assert_eq!(db.query("select count(*) from analytics.orders"), [["3"]]);
+    assert_eq!(
+        db.query("select count(*) from information_schema.tables where table_name = 'stg_orders'"),
+        [["0"]]
+    );
+    ok(&etlx(&f, &db, &["build", "--vars", "{batch: batch_2}"]));
+    assert_eq!(
+        db.query("select count(*), sum(amount) from analytics.orders"),
+        [["4", "105"]]
+    );
+}

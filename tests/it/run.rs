@@ -638,3 +638,45 @@ fn current_date_works_without_icu() {
     ok(&out);
     assert!(out.stdout.contains("│ 1 "), "{}", out.stdout);
 }
+
+#[test]
+fn a_temp_model_is_built_for_its_run_and_never_reaches_the_database_file() {
+    let f = Fixture::new("warehouse");
+    f.edit(
+        "models/stg_orders.sql",
+        "materialized='view'",
+        "materialized='temp'",
+    );
+    let out = f.etlx(&["build"]);
+    ok(&out);
+    assert!(
+        out.stdout
+            .contains(r#"temp        stg_orders -> "etlx_run"."main"."stg_orders""#),
+        "{}",
+        out.stdout
+    );
+    // Its readers saw its rows; the file holds no trace of it.
+    assert_eq!(query(&f, "select count(*) from orders"), [["3"]]);
+    assert_eq!(
+        query(
+            &f,
+            "select count(*) from information_schema.tables where table_name = 'stg_orders'"
+        ),
+        [["0"]]
+    );
+    // The next batch, through the same temp model: no duplicates.
+    ok(&f.etlx(&["build", "--vars", "{batch: batch_2}"]));
+    assert_eq!(
+        query(&f, "select order_id, amount from orders order by 1"),
+        [["1", "10"], ["2", "25"], ["3", "30"], ["4", "40"]]
+    );
+    // A run that reads it builds it first, selected or not.
+    let out = f.etlx(&["run", "-s", "orders", "--vars", "{batch: batch_2}"]);
+    ok(&out);
+    assert!(out.stdout.contains("stg_orders"), "{}", out.stdout);
+    let compiled = f.read("target/compiled/warehouse/models/orders.sql");
+    assert!(
+        compiled.contains(r#""etlx_run"."main"."stg_orders""#),
+        "{compiled}"
+    );
+}

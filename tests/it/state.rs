@@ -488,7 +488,7 @@ fn skip_unchanged_on_the_demo_reuses_everything_then_exactly_what_a_batch_feeds(
 
     land("batch_002");
     ok(&etlx(&["build", "--skip-unchanged"]));
-    let rebuilt: BTreeSet<String> = statuses(dir)
+    let mut rebuilt: BTreeSet<String> = statuses(dir)
         .into_iter()
         .filter(|(id, s)| s != "reused" && !id.starts_with("source."))
         .map(|(id, _)| id)
@@ -503,6 +503,9 @@ fn skip_unchanged_on_the_demo_reuses_everything_then_exactly_what_a_batch_feeds(
         .filter(|id| !id.starts_with("source."))
         .collect();
     assert!(!rebuilt.is_empty());
+    // stg_songs is `temp`: kept by no run, it is built again for fct_songplays, which reads
+    // it, though no event feeds it (its tests are reused: it is what it was).
+    assert!(rebuilt.remove("model.etlx_demo.stg_songs"), "{rebuilt:?}");
     assert_eq!(
         rebuilt, fed,
         "a new batch rebuilds exactly what the events feed"
