@@ -155,6 +155,11 @@ pub struct Compilation {
 }
 
 impl CompiledNode {
+    /// A model kept only for the run that builds it (`materialized: temp`).
+    pub fn is_temp(&self) -> bool {
+        self.resource_type == ResourceType::Model && self.config.materialized() == "temp"
+    }
+
     /// An incremental model with `incremental_strategy='microbatch'`.
     pub fn is_microbatch(&self) -> bool {
         self.config.materialized() == "incremental"

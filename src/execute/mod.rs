@@ -154,7 +154,7 @@ fn record_fingerprints(run: &prepare::Run, reuse: &Reuse, results: &[NodeResult]
 fn drop_temp_models(adapter: &dyn Adapter, nodes: &[&CompiledNode]) {
     let drops: Vec<String> = nodes
         .iter()
-        .filter(|n| is_temp(n))
+        .filter(|n| n.is_temp())
         .map(|n| format!("drop table if exists {}", n.relation.to_sql()))
         .collect();
     if drops.is_empty() {
@@ -163,12 +163,6 @@ fn drop_temp_models(adapter: &dyn Adapter, nodes: &[&CompiledNode]) {
     if let Err(e) = run_on_own_connection(adapter, &drops) {
         tracing::warn!("could not drop the run's temp models: {e}");
     }
-}
-
-/// A model kept only for the run that builds it (`materialized: temp`).
-fn is_temp(node: &CompiledNode) -> bool {
-    node.resource_type == crate::project::ResourceType::Model
-        && node.config.materialized() == "temp"
 }
 
 /// `statements` on a connection of their own, outside any worker.
@@ -318,7 +312,7 @@ fn missing_schemas(
 ) -> Vec<String> {
     // DuckDB keeps temp models in the run's own catalog (their plan makes the schema there).
     let built = nodes.iter().filter_map(|n| match &n.relation {
-        _ if is_temp(n) && dialect == crate::sql::Dialect::DuckDb => None,
+        _ if n.is_temp() && dialect == crate::sql::Dialect::DuckDb => None,
         Relation::Table { schema, .. } => Some(schema.as_str()),
         _ => None,
     });

@@ -116,15 +116,12 @@ impl Reuse {
         {
             return false;
         }
-        match node.config.materialized() {
-            "temp" if node.resource_type == ResourceType::Model => readers_reused(),
-            _ if node.resource_type.is_relation()
-                && node.resource_type != ResourceType::UnitTest =>
-            {
-                exists(&run.opts.catalog, &node.relation)
-            }
-            _ => true,
+        if node.is_temp() {
+            return readers_reused();
         }
+        !node.resource_type.is_relation()
+            || node.resource_type == ResourceType::UnitTest
+            || exists(&run.opts.catalog, &node.relation)
     }
 
     /// The statements that record what this run built (or, for tests, saw pass).
