@@ -17,9 +17,8 @@ pub fn static_analysis_of(project: &Project, config: &Config) -> StaticAnalysis 
         .unwrap_or(project.static_analysis)
 }
 
-/// What parsing a node's SQL gave: its problem, and the query itself when it is the whole of
-/// the compiled SQL (a model or snapshot with no ephemeral parent inlined), kept so column
-/// lineage does not parse the same text again.
+/// What parsing a node's own SQL gave: its problem, and, for a model or snapshot, the query
+/// itself, kept so column lineage does not parse it again.
 #[derive(Default)]
 pub(super) struct Analysed {
     pub problem: Option<Diagnostic>,
@@ -59,14 +58,13 @@ pub(super) fn analyze(
     }
     let err = match sql::parse(project.target.dialect, own_sql) {
         Ok(statements) => {
-            let whole = written.is_own()
-                && matches!(
-                    node.resource_type,
-                    ResourceType::Model | ResourceType::Snapshot
-                );
+            let is_query = matches!(
+                node.resource_type,
+                ResourceType::Model | ResourceType::Snapshot
+            );
             return Analysed {
                 problem: None,
-                query: whole
+                query: is_query
                     .then(|| sql::single_query(statements).map(Arc::new))
                     .flatten(),
             };

@@ -75,18 +75,26 @@ pub(super) struct Inlined {
 }
 
 impl Inlined {
-    /// Whether no ephemeral model was inlined: the SQL is the node's own.
-    pub(super) fn is_own(&self) -> bool {
-        self.len == 0
+    /// The bytes inserted, if any.
+    pub(super) fn inserted(&self) -> Option<std::ops::Range<usize>> {
+        (self.len > 0).then(|| self.at..self.at + self.len)
     }
 
     /// The offset in the inlined SQL of `own_offset` in the model's own SQL.
     pub(super) fn map(&self, own_offset: usize) -> usize {
-        if own_offset >= self.at && self.len > 0 {
-            own_offset + self.len
-        } else {
-            own_offset
-        }
+        offset_after_inlining(self.inserted().as_ref(), own_offset)
+    }
+}
+
+/// The offset, in SQL where the bytes `inserted` were inlined, of `own_offset` in the SQL
+/// without them.
+pub(super) fn offset_after_inlining(
+    inserted: Option<&std::ops::Range<usize>>,
+    own_offset: usize,
+) -> usize {
+    match inserted {
+        Some(range) if own_offset >= range.start => own_offset + range.len(),
+        _ => own_offset,
     }
 }
 

@@ -114,10 +114,16 @@ pub struct CompiledNode {
     /// The SQL as rendered for the target, ephemeral parents inlined; `None` if not selected.
     pub compiled_sql: Option<String>,
     pub compiled_path: Option<PathBuf>,
-    /// `compiled_sql` as parsed by static analysis, when that SQL is the model's own (no
-    /// ephemeral inlined): column lineage reads it instead of parsing the text again.
+    /// The model's own query (its SQL without the ephemeral parents inlined) as static
+    /// analysis parsed it: column lineage reads it instead of parsing any text again, with
+    /// each ephemeral parent as a relation of its own. Also set for the ephemeral models a
+    /// selected node inlines, selected or not.
     #[serde(skip)]
     pub parsed: Option<Arc<sqlparser::ast::Query>>,
+    /// The bytes of `compiled_sql` that are inlined ephemeral parents; the rest is the text
+    /// `parsed` was parsed from.
+    #[serde(skip)]
+    pub inlined: Option<std::ops::Range<usize>>,
     /// Unit tests: the inputs and the model's SQL over them.
     #[serde(skip)]
     pub unit: Option<Arc<UnitPlan>>,
@@ -158,6 +164,21 @@ impl CompiledNode {
     /// A model kept only for the run that builds it (`materialized: temp`).
     pub fn is_temp(&self) -> bool {
         self.resource_type == ResourceType::Model && self.config.materialized() == "temp"
+    }
+
+    /// The offset in `compiled_sql` of a line and column (1-based) of the SQL `parsed` was
+    /// parsed from: the model's own, ephemeral parents not inlined.
+    pub fn compiled_offset(&self, line: usize, column: usize) -> Option<usize> {
+        let sql = self.compiled_sql.as_deref()?;
+        let own = match &self.inlined {
+            Some(inlined) => format!("{}{}", &sql[..inlined.start], &sql[inlined.end..]),
+            None => sql.to_string(),
+        };
+        let offset = crate::diag::offset_of(&own, line, column);
+        Some(ephemeral::offset_after_inlining(
+            self.inlined.as_ref(),
+            offset,
+        ))
     }
 
     /// An incremental model with `incremental_strategy='microbatch'`.
@@ -273,6 +294,7 @@ fn compiled_nodes(
                 sources: captured.map(|c| c.sources.clone()).unwrap_or_default(),
                 compiled_sql: None,
                 parsed: None,
+                inlined: None,
                 compiled_path: None,
                 unit: None,
                 neutral_sql: neutral_sql.unwrap_or(&checksum).clone(),

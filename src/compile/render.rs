@@ -9,7 +9,7 @@ use crate::project::{Node, Project, ResourceType};
 use crate::template::{Mode, RenderRequest, Shared, Templates};
 use indexmap::IndexSet;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -72,8 +72,17 @@ pub(super) fn render_selected(
             ))
         })
         .collect();
+    // Ephemeral parents outside the selection are parsed too: their readers' lineage reads
+    // their columns.
+    let selected: HashSet<&String> = c.selected.iter().collect();
+    let inlined_only: Vec<(String, Inlined)> = to_render
+        .iter()
+        .filter(|id| !selected.contains(id))
+        .filter_map(|id| Some((id.clone(), inline_ephemerals(c, &[], raw.get(id)?, &raw))))
+        .collect();
     let analysed: Vec<Analysed> = finished
         .par_iter()
+        .chain(inlined_only.par_iter())
         .map(|(id, sql)| {
             raw.get(id)
                 .and_then(|own| analyse_node(project, c, id, own, sql))
@@ -92,12 +101,19 @@ pub(super) fn render_selected(
         c.diagnostics
             .extend(super::output::write_all(&project.root, &files));
     }
-    for ((id, sql), analysed) in finished.into_iter().zip(analysed) {
+    let selected_count = finished.len();
+    let all = finished.into_iter().chain(inlined_only);
+    for (i, ((id, sql), analysed)) in all.zip(analysed).enumerate() {
         c.diagnostics.extend(analysed.problem);
-        if let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) {
+        let (Some(compiled), Some(node)) = (c.nodes.get_mut(&id), project.nodes.get(&id)) else {
+            continue;
+        };
+        compiled.parsed = analysed.query;
+        // Only the selected nodes are compiled; the others were parsed for lineage.
+        if i < selected_count {
             compiled.compiled_path = Some(compiled_path(project, node));
+            compiled.inlined = sql.inserted();
             compiled.compiled_sql = Some(sql.sql);
-            compiled.parsed = analysed.query;
         }
     }
 }

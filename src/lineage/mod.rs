@@ -8,11 +8,13 @@
 
 mod analysis;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde::Serialize;
+use sqlparser::ast::Query;
 
 pub use analysis::Kind;
 use analysis::{Origin, Relations, Unresolved};
@@ -144,7 +146,18 @@ pub fn build_and_check(
             continue;
         };
         for u in unresolved {
-            let offset = crate::diag::offset_of(sql, u.line as usize, u.column as usize);
+            // Positions are in the SQL that was analysed: the model's own, unless lineage
+            // parsed the compiled SQL itself.
+            let offset = if compiled.parsed.is_some() {
+                compiled.compiled_offset(u.line as usize, u.column as usize)
+            } else {
+                Some(crate::diag::offset_of(
+                    sql,
+                    u.line as usize,
+                    u.column as usize,
+                ))
+            };
+            let Some(offset) = offset else { continue };
             let (at, compiled_at) = crate::compile::source_location(node, path, sql, offset);
             let message = format!(
                 "{} '{}' reads column '{}', which none of its inputs has",
@@ -198,38 +211,38 @@ fn analyse(project: &Project, c: &Compilation) -> (Lineage, Vec<(String, Vec<Unr
         }
     }
     let clock = std::time::Instant::now();
-    // Parsing is most of the work and needs nothing from other nodes: done in parallel.
-    // Resolving columns follows the DAG, parents first, so it is done in order after.
-    let parsed: Vec<(
-        &String,
-        &crate::compile::CompiledNode,
-        std::sync::Arc<sqlparser::ast::Query>,
-    )> = c
-        .selected
-        .par_iter()
-        .filter_map(|id| {
-            let node = c.nodes.get(id)?;
-            if !matches!(
-                node.resource_type,
+    // Each model's own query, as compiling parsed it, ephemeral parents not inlined: those
+    // are relations here, analysed before their readers. Only a model static analysis did
+    // not parse (`static_analysis: off`) is parsed here, whole. Resolving columns follows
+    // the DAG, parents first.
+    let selected: HashSet<&String> = c.selected.iter().collect();
+    let order: Vec<&crate::compile::CompiledNode> = c
+        .graph
+        .topo_order()
+        .iter()
+        .filter_map(|id| c.nodes.get(id))
+        .filter(|n| {
+            matches!(
+                n.resource_type,
                 ResourceType::Model | ResourceType::Snapshot
-            ) {
-                return None;
-            }
+            )
+        })
+        .filter(|n| n.parsed.is_some() || selected.contains(&n.unique_id))
+        .collect();
+    let parsed: Vec<(&String, &crate::compile::CompiledNode, Arc<Query>)> = order
+        .par_iter()
+        .filter_map(|node| {
             let query = match &node.parsed {
                 Some(query) => query.clone(),
                 None => crate::sql::parse_query(dialect, node.compiled_sql.as_deref()?)?.into(),
             };
-            Some((id, node, query))
+            Some((&node.unique_id, *node, query))
         })
         .collect();
     tracing::debug!(
-        "lineage: {} queries ({} parsed again, with ephemerals inlined) in {:.1} ms",
+        "lineage: {} queries ({} parsed here) in {:.1} ms",
         parsed.len(),
-        c.selected
-            .iter()
-            .filter_map(|id| c.nodes.get(id))
-            .filter(|n| n.resource_type == ResourceType::Model && n.parsed.is_none())
-            .count(),
+        order.iter().filter(|n| n.parsed.is_none()).count(),
         clock.elapsed().as_secs_f64() * 1e3
     );
     let mut lineage = Lineage::default();

@@ -2,7 +2,7 @@
 //! `target/lineage.json` that `compile` writes, pinned.
 
 use crate::demo::demo;
-use crate::harness::run_in;
+use crate::harness::{Fixture, run_in};
 
 #[test]
 fn a_mart_column_leads_back_to_the_landing_field_and_forward_to_the_dashboards() {
@@ -56,4 +56,40 @@ fn compile_writes_the_lineage_of_every_column() {
         .count();
     assert_eq!(unknown, 0, "every column of the demo is followed");
     insta::assert_json_snapshot!("demo_lineage", doc);
+}
+
+/// A model reads an ephemeral parent as a relation of its own: lineage goes through the
+/// ephemeral model, whose columns come from its own query, even when only the reader is
+/// selected (the ephemeral is parsed for it, not compiled).
+#[test]
+fn lineage_goes_through_an_ephemeral_parent_as_a_node() {
+    let f = Fixture::new("bad/sql_unknown_column_through_ephemeral");
+    f.edit("models/report.sql", "custmer_id", "customer_id");
+    let out = f.etlx(&["lineage", "report.customer_id"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let tree: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    assert!(
+        tree.iter().any(|l| l.contains("orders.customer_id")),
+        "the ephemeral model is a node of the tree:\n{}",
+        out.stdout
+    );
+    std::fs::remove_dir_all(f.path().join("target/compiled")).expect("clear target/compiled");
+    let compiled = f.etlx(&["compile", "-s", "report"]);
+    assert_eq!(compiled.code, 0, "{}", compiled.stderr);
+    let lineage: serde_json::Value =
+        serde_json::from_str(&f.read("target/lineage.json")).expect("lineage.json");
+    let upstream = &lineage["nodes"]["model.shop.report"][1]["upstream"];
+    assert_eq!(
+        upstream,
+        &serde_json::json!([{"node": "model.shop.orders", "column": "customer_id", "kind": "direct"}]),
+        "{lineage:#}"
+    );
+    let orders = &lineage["nodes"]["model.shop.orders"];
+    assert_eq!(orders.as_array().map(Vec::len), Some(3), "{lineage:#}");
+    assert!(
+        !f.path()
+            .join("target/compiled/shop/models/orders.sql")
+            .exists(),
+        "an unselected ephemeral is parsed, not compiled"
+    );
 }
