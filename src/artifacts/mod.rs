@@ -8,15 +8,19 @@
 
 mod retry;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use rayon::prelude::*;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::compile::Compilation;
 use crate::execute::NodeResult;
 use crate::execute::freshness::Check;
-use crate::project::{Node, Project, Source};
+use crate::project::{Column, Config, Node, Project, ResourceType, Source};
+use crate::state::Fingerprint;
 
 pub use retry::{PreviousRun, RunArgs, read_run_results};
 
@@ -42,44 +46,73 @@ pub enum ArtifactError {
 
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 
-/// The manifest as JSON. Secrets are redacted from every string in it.
-pub fn manifest(project: &Project, c: &Compilation) -> Value {
+/// The manifest, serialized straight from the compilation: with thousands of nodes, building
+/// it as a JSON tree first took longer than writing it.
+#[derive(Serialize)]
+pub struct Manifest<'a> {
+    metadata: Value,
+    nodes: IndexMap<&'a str, NodeEntry<'a>>,
+    sources: IndexMap<&'a str, Value>,
+    macros: Map<String, Value>,
+    docs: Empty,
+    exposures: Empty,
+    metrics: Empty,
+    groups: Empty,
+    selectors: Empty,
+    disabled: Empty,
+    parent_map: IndexMap<&'a str, Vec<String>>,
+    child_map: IndexMap<&'a str, Vec<String>>,
+    group_map: Empty,
+    saved_queries: Empty,
+    semantic_models: Empty,
+    unit_tests: IndexMap<&'a str, NodeEntry<'a>>,
+}
+
+/// `{}`: the manifest's sections etlx has nothing for.
+#[derive(Serialize)]
+struct Empty {}
+
+/// The manifest of `c`. Secrets are not redacted yet: [`manifest_json`] or
+/// [`write_manifest`] do that.
+pub fn manifest<'a>(project: &'a Project, c: &'a Compilation) -> Manifest<'a> {
     let (nodes, unit_tests) = nodes_and_unit_tests(project, c);
-    let sources: Map<String, Value> = project
+    let sources = project
         .sources
         .values()
-        .map(|s| (s.unique_id.clone(), source_json(project, s)))
+        .map(|s| (s.unique_id.as_str(), source_json(project, s)))
         .collect();
-    let mut parent_map = Map::new();
-    let mut child_map = Map::new();
-    for id in c.nodes.keys().chain(project.sources.keys()) {
-        parent_map.insert(id.clone(), json!(c.graph.parents(id)));
-        child_map.insert(id.clone(), json!(c.graph.children(id)));
-    }
+    let ids = || c.nodes.keys().chain(project.sources.keys());
     let mut metadata = metadata(MANIFEST_SCHEMA, c, c.generated_at.clone());
     metadata["project_name"] = json!(project.name);
     metadata["adapter_type"] = json!(project.target.dialect.name());
     metadata["env"] = json!({});
     metadata["etlx_target"] = target_json(project);
-    let manifest = json!({
-        "metadata": metadata,
-        "nodes": nodes,
-        "sources": sources,
-        "macros": macros_json(project),
-        "docs": {},
-        "exposures": {},
-        "metrics": {},
-        "groups": {},
-        "selectors": {},
-        "disabled": {},
-        "parent_map": parent_map,
-        "child_map": child_map,
-        "group_map": {},
-        "saved_queries": {},
-        "semantic_models": {},
-        "unit_tests": unit_tests,
-    });
-    project.secrets.redact_json(manifest)
+    Manifest {
+        metadata,
+        nodes,
+        sources,
+        macros: macros_json(project),
+        docs: Empty {},
+        exposures: Empty {},
+        metrics: Empty {},
+        groups: Empty {},
+        selectors: Empty {},
+        disabled: Empty {},
+        parent_map: ids().map(|id| (id.as_str(), c.graph.parents(id))).collect(),
+        child_map: ids()
+            .map(|id| (id.as_str(), c.graph.children(id)))
+            .collect(),
+        group_map: Empty {},
+        saved_queries: Empty {},
+        semantic_models: Empty {},
+        unit_tests,
+    }
+}
+
+/// The manifest as a JSON value, secrets redacted from every string in it.
+pub fn manifest_json(project: &Project, c: &Compilation) -> Value {
+    let value = serde_json::to_value(manifest(project, c)).unwrap_or_default();
+    project.secrets.redact_json(value)
 }
 
 /// The target a manifest's relations live in, for a later `--defer` or `clone` to read them
@@ -99,37 +132,28 @@ fn target_json(project: &Project) -> Value {
     })
 }
 
+type Entries<'a> = IndexMap<&'a str, NodeEntry<'a>>;
+
 /// The manifest's `nodes` and, apart as dbt keeps them, its `unit_tests`.
-fn nodes_and_unit_tests(
-    project: &Project,
-    c: &Compilation,
-) -> (Map<String, Value>, Map<String, Value>) {
-    // Thousands of nodes: build their JSON in parallel, keep the order.
-    let built: Vec<(String, Value)> = c
+fn nodes_and_unit_tests<'a>(
+    project: &'a Project,
+    c: &'a Compilation,
+) -> (Entries<'a>, Entries<'a>) {
+    // Thousands of nodes: their fingerprints are computed in parallel, the order kept.
+    let built: Vec<(&str, NodeEntry)> = c
         .nodes
         .values()
         .collect::<Vec<_>>()
         .par_iter()
         .filter_map(|compiled| {
             let node = project.nodes.get(&compiled.unique_id)?;
-            Some((compiled.unique_id.clone(), node_json(project, node, c)))
+            Some((compiled.unique_id.as_str(), node_entry(project, node, c)))
         })
         .collect();
-    let (unit_tests, nodes): (Vec<_>, Vec<_>) = built
+    let (unit_tests, nodes) = built
         .into_iter()
-        .partition(|(id, _)| project.unit_tests.contains_key(id));
-    let unit_tests = unit_tests
-        .into_iter()
-        .map(|(id, mut node)| {
-            if let Some(test) = project.unit_tests.get(&id) {
-                node["model"] = json!(test.model);
-                node["overrides"] =
-                    json!({"vars": test.vars, "macros": {"is_incremental": test.is_incremental}});
-            }
-            (id, node)
-        })
-        .collect();
-    (nodes.into_iter().collect(), unit_tests)
+        .partition(|(id, _)| project.unit_tests.contains_key(*id));
+    (nodes, unit_tests)
 }
 
 fn macros_json(project: &Project) -> Map<String, Value> {
@@ -154,46 +178,134 @@ fn macros_json(project: &Project) -> Map<String, Value> {
         .collect()
 }
 
-fn node_json(project: &Project, node: &Node, c: &Compilation) -> Value {
+/// A node of the manifest, under dbt's names and in dbt's order.
+#[derive(Serialize)]
+struct NodeEntry<'a> {
+    unique_id: &'a str,
+    name: &'a str,
+    resource_type: ResourceType,
+    package_name: &'a str,
+    path: String,
+    original_file_path: String,
+    patch_path: Option<String>,
+    fqn: &'a [String],
+    alias: &'a str,
+    schema: Option<&'a str>,
+    database: &'a Option<String>,
+    relation_name: Option<String>,
+    checksum: Checksum<'a>,
+    config: &'a Config,
+    tags: Vec<String>,
+    description: &'a str,
+    columns: &'a IndexMap<String, Column>,
+    meta: Cow<'a, Value>,
+    depends_on: DependsOn<'a>,
+    refs: Vec<RefEntry<'a>>,
+    sources: &'a [(String, String)],
+    language: &'static str,
+    raw_code: &'a str,
+    compiled: bool,
+    compiled_code: Option<&'a str>,
+    compiled_path: Option<String>,
+    etlx_state: Fingerprint,
+    /// What a generic test checks, under dbt's names: docs attach it to its model and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_name: Option<&'a Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_node: Option<&'a Option<String>>,
+    /// A unit test's model and overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overrides: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Checksum<'a> {
+    name: &'static str,
+    checksum: &'a str,
+}
+
+#[derive(Serialize)]
+struct DependsOn<'a> {
+    macros: Vec<String>,
+    nodes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct RefEntry<'a> {
+    name: &'a str,
+    package: &'a Option<String>,
+    version: Option<()>,
+}
+
+fn node_entry<'a>(project: &'a Project, node: &'a Node, c: &'a Compilation) -> NodeEntry<'a> {
     let compiled = &c.nodes[&node.unique_id];
-    let relation = compiled.relation.clone();
+    let relation = &compiled.relation;
     let is_relation =
         node.resource_type.is_relation() && compiled.config.materialized() != "ephemeral";
-    let mut value = json!({
-        "unique_id": node.unique_id,
-        "name": node.name,
-        "resource_type": node.resource_type,
-        "package_name": node.fqn.first().unwrap_or(&project.name),
-        "path": crate::diag::display_path(&node.path),
-        "original_file_path": crate::diag::display_path(&node.file.path),
-        "patch_path": node.patch_path.as_deref().map(|p| format!("{}://{}", project.name, crate::diag::display_path(p))),
-        "fqn": node.fqn,
-        "alias": relation.identifier(),
-        "schema": relation.schema(),
-        "database": project.target.database,
-        "relation_name": is_relation.then(|| relation.to_sql()),
-        "checksum": {"name": "sha256", "checksum": compiled.checksum},
-        "config": compiled.config,
-        "tags": compiled.config.tags(),
-        "description": node.description,
-        "columns": node.columns,
-        "meta": compiled.config.get("meta").cloned().unwrap_or(json!({})),
-        "depends_on": {"macros": compiled.macros.iter().map(|m| format!("macro.{}.{m}", project.name)).collect::<Vec<_>>(), "nodes": compiled.depends_on},
-        "refs": compiled.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": null})).collect::<Vec<_>>(),
-        "sources": compiled.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
-        "language": "sql",
-        "raw_code": node.file.text.as_ref(),
-        "compiled": compiled.compiled_sql.is_some(),
-        "compiled_code": compiled.compiled_sql,
-        "compiled_path": compiled.compiled_path.as_deref().map(crate::diag::display_path),
-        "etlx_state": crate::compile::node_fingerprint(project, node, compiled),
-    });
-    // What a generic test checks, under dbt's names: docs attach it to its model and column.
-    if let Some(tested) = &node.tested {
-        value["column_name"] = json!(tested.column);
-        value["attached_node"] = json!(tested.attached_node);
+    let unit_test = project.unit_tests.get(&node.unique_id);
+    NodeEntry {
+        unique_id: &node.unique_id,
+        name: &node.name,
+        resource_type: node.resource_type,
+        package_name: node.fqn.first().unwrap_or(&project.name),
+        path: crate::diag::display_path(&node.path),
+        original_file_path: crate::diag::display_path(&node.file.path),
+        patch_path: node
+            .patch_path
+            .as_deref()
+            .map(|p| format!("{}://{}", project.name, crate::diag::display_path(p))),
+        fqn: &node.fqn,
+        alias: relation.identifier(),
+        schema: relation.schema(),
+        database: &project.target.database,
+        relation_name: is_relation.then(|| relation.to_sql()),
+        checksum: Checksum {
+            name: "sha256",
+            checksum: &compiled.checksum,
+        },
+        config: &compiled.config,
+        tags: compiled.config.tags(),
+        description: &node.description,
+        columns: &node.columns,
+        meta: compiled
+            .config
+            .get("meta")
+            .map_or_else(|| Cow::Owned(json!({})), Cow::Borrowed),
+        depends_on: DependsOn {
+            macros: compiled
+                .macros
+                .iter()
+                .map(|m| format!("macro.{}.{m}", project.name))
+                .collect(),
+            nodes: &compiled.depends_on,
+        },
+        refs: compiled
+            .refs
+            .iter()
+            .map(|r| RefEntry {
+                name: &r.name,
+                package: &r.package,
+                version: None,
+            })
+            .collect(),
+        sources: &compiled.sources,
+        language: "sql",
+        raw_code: &node.file.text,
+        compiled: compiled.compiled_sql.is_some(),
+        compiled_code: compiled.compiled_sql.as_deref(),
+        compiled_path: compiled
+            .compiled_path
+            .as_deref()
+            .map(crate::diag::display_path),
+        etlx_state: crate::compile::node_fingerprint(project, node, compiled),
+        column_name: node.tested.as_ref().map(|t| &t.column),
+        attached_node: node.tested.as_ref().map(|t| &t.attached_node),
+        model: unit_test.map(|t| t.model.as_str()),
+        overrides: unit_test
+            .map(|t| json!({"vars": t.vars, "macros": {"is_incremental": t.is_incremental}})),
     }
-    value
 }
 
 fn source_json(project: &Project, s: &Source) -> Value {
@@ -304,22 +416,21 @@ pub fn sources(project: &Project, c: &Compilation, checks: &[Check], elapsed: f6
     project.secrets.redact_json(value)
 }
 
-/// Write the manifest of `c` to `target-path/manifest.json`; returns it, for a caller that
-/// goes on to read it (the docs site), so it is built once.
-pub fn write_manifest(project: &Project, c: &Compilation) -> Result<Value, ArtifactError> {
+/// Write the manifest of `c` to `target-path/manifest.json`, secrets redacted.
+pub fn write_manifest(project: &Project, c: &Compilation) -> Result<PathBuf, ArtifactError> {
     let path = project.target_dir().join("manifest.json");
     let clock = std::time::Instant::now();
-    let manifest = manifest(project, c);
-    tracing::debug!(
-        "manifest built in {:.1} ms",
-        clock.elapsed().as_secs_f64() * 1e3
-    );
-    write(path, &manifest)?;
+    let written = if project.secrets.is_empty() {
+        write(path, &manifest(project, c))
+    } else {
+        // Redacted string by string, before JSON escaping could disguise a secret.
+        write(path, &manifest_json(project, c))
+    };
     tracing::debug!(
         "manifest written in {:.1} ms",
         clock.elapsed().as_secs_f64() * 1e3
     );
-    Ok(manifest)
+    written
 }
 
 /// Write a run's results, with the `args` `retry` replays, to `target-path/run_results.json`;
@@ -353,7 +464,7 @@ pub fn write_sources(
     write(path, &sources(project, c, checks, elapsed))
 }
 
-fn write(path: PathBuf, value: &Value) -> Result<PathBuf, ArtifactError> {
+fn write(path: PathBuf, value: &impl Serialize) -> Result<PathBuf, ArtifactError> {
     match write_json(&path, value) {
         Ok(()) => Ok(path),
         Err(source) => Err(ArtifactError::Write { path, source }),
@@ -361,7 +472,7 @@ fn write(path: PathBuf, value: &Value) -> Result<PathBuf, ArtifactError> {
 }
 
 /// Write JSON atomically: readers never see a half-written artifact.
-pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
+pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

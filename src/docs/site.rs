@@ -16,7 +16,7 @@ use crate::lineage::{Kind, Lineage};
 
 /// What the site is made from.
 pub struct Inputs<'a> {
-    /// `manifest.json`, as `artifacts::manifest` builds it.
+    /// `manifest.json`, as `artifacts::manifest_json` builds it.
     pub manifest: &'a Value,
     pub catalog: &'a Catalog,
     pub lineage: &'a Lineage,

@@ -40,14 +40,12 @@ fn generate_site(
             }
         },
     };
-    let Some(super::Compiled {
-        c,
-        lineage,
-        manifest,
-    }) = compile_with_lineage(project, &opts, printer, "documented")?
+    let Some(super::Compiled { c, lineage }) =
+        compile_with_lineage(project, &opts, printer, "documented")?
     else {
         return Ok(Outcome::Invalid);
     };
+    let manifest = etlx::artifacts::manifest_json(project, &c);
     let catalog = match adapter.map(|a| a.connect()) {
         Some(Ok(mut conn)) => etlx::docs::catalog::read(conn.as_mut(), project, &c)?,
         Some(Err(e)) => {

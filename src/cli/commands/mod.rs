@@ -171,15 +171,13 @@ fn compile_and_report(
     Ok(compile_with_lineage(project, opts, printer, done)?.map(|compiled| compiled.c))
 }
 
-/// What `compile_with_lineage` keeps: the compilation, its column lineage and the manifest
-/// it wrote.
+/// What `compile_with_lineage` keeps: the compilation and its column lineage.
 struct Compiled {
     c: Compilation,
     lineage: Lineage,
-    manifest: serde_json::Value,
 }
 
-/// `compile_and_report`, keeping the column lineage it analysed and the manifest.
+/// `compile_and_report`, keeping the column lineage it analysed.
 fn compile_with_lineage(
     project: &Project,
     opts: &CompileOptions,
@@ -207,12 +205,8 @@ fn compile_with_lineage(
         printer.info("summary", &format!("{errors} found; nothing was {done}"));
         return Ok(None);
     }
-    let manifest = etlx::artifacts::write_manifest(project, &c)?;
-    Ok(Some(Compiled {
-        c,
-        lineage,
-        manifest,
-    }))
+    etlx::artifacts::write_manifest(project, &c)?;
+    Ok(Some(Compiled { c, lineage }))
 }
 
 fn ms(since: std::time::Instant) -> f64 {
