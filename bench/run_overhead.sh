@@ -22,27 +22,29 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_project.py --trivial "$work/p" "$n"
 
-best() { sort -n | head -1; }
-runs=3
-etlx_times=()
-for _ in $(seq $runs); do
-  rm -f "$work/p/target/bench.duckdb"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Seconds of one run of "$@".
+seconds() {
+  local start
   start=$(date +%s.%N)
-  "$etlx" --project-dir "$work/p" run --quiet --threads 1
-  etlx_times+=("$(echo "$(date +%s.%N) - $start" | bc -l)")
-done
-ref_times=()
+  "$@" > /dev/null
+  echo "$(date +%s.%N) - $start" | bc -l
+}
+# A/B pairs, interleaved: on a shared machine the load drifts, and a pair sees the same load.
+runs=5
+etlx_times=() ref_times=() ratios=()
 for _ in $(seq $runs); do
-  rm -f "$work/ref.duckdb"
-  start=$(date +%s.%N)
-  "$reference" "$work/p/target/manifest.json" "$work/ref.duckdb" > /dev/null
-  ref_times+=("$(echo "$(date +%s.%N) - $start" | bc -l)")
+  rm -f "$work/p/target/bench.duckdb" "$work/ref.duckdb"
+  e=$(seconds "$etlx" --project-dir "$work/p" run --quiet --threads 1)
+  r=$(seconds "$reference" "$work/p/target/manifest.json" "$work/ref.duckdb")
+  etlx_times+=("$e") ref_times+=("$r") ratios+=("$(echo "$e / $r" | bc -l)")
 done
-e=$(printf '%s\n' "${etlx_times[@]}" | best)
-r=$(printf '%s\n' "${ref_times[@]}" | best)
+e=$(printf '%s\n' "${etlx_times[@]}" | median)
+r=$(printf '%s\n' "${ref_times[@]}" | median)
+ratio=$(printf '%s\n' "${ratios[@]}" | median)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo
-echo "| models | etlx run (best of $runs, 1 thread) | DuckDB direct | ratio | etlx overhead per model |"
+echo "| models | etlx run (median of $runs, 1 thread) | DuckDB direct (median) | ratio (median of $runs pairs) | etlx overhead per model |"
 echo "|---:|---:|---:|---:|---:|"
-printf "| %d | %.3f s | %.3f s | %.2f× | %.2f ms |\n" "$n" "$e" "$r" "$(echo "$e / $r" | bc -l)" \
+printf "| %d | %.3f s | %.3f s | %.2f× | %.2f ms |\n" "$n" "$e" "$r" "$ratio" \
   "$(echo "($e - $r) * 1000 / $n" | bc -l)"

@@ -291,6 +291,12 @@ struct DuckDbConnection {
 
 impl Connection for DuckDbConnection {
     fn execute(&mut self, sql: &str) -> Result<Option<u64>, AdapterError> {
+        // A table built whole is not counted, as dbt-duckdb does not: the count comes only
+        // from a prepared statement, which DuckDB plans twice for DDL. Over 1,000 trivial
+        // models that was 0.4 s of 2.6 s. Inserts, merges and deletes are counted.
+        if sql.starts_with("create or replace table ") || sql.starts_with("create table ") {
+            return self.run(sql).map(|()| None);
+        }
         if let Some(log) = &self.log {
             log.write(sql);
         }
@@ -299,6 +305,15 @@ impl Connection for DuckDbConnection {
             Ok(mut stmt) => stmt.execute([]).map(|n| Some(n as u64)).map_err(db_err),
             Err(_) => self.conn.execute_batch(sql).map(|_| None).map_err(db_err),
         }
+    }
+
+    /// Not prepared: a prepared statement is planned before it runs, and DuckDB plans DDL
+    /// again when it executes it.
+    fn run(&mut self, sql: &str) -> Result<(), AdapterError> {
+        if let Some(log) = &self.log {
+            log.write(sql);
+        }
+        self.conn.execute_batch(sql).map_err(db_err)
     }
 
     fn query(&mut self, sql: &str) -> Result<Table, AdapterError> {

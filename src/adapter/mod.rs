@@ -84,6 +84,12 @@ fn hint_suffix(hint: &str) -> String {
 pub trait Connection: Send {
     /// Run one or more statements; returns rows affected by the last one when known.
     fn execute(&mut self, sql: &str) -> Result<Option<u64>, AdapterError>;
+
+    /// Run statements whose row count nobody reads (DDL, `begin`, `commit`): an engine may
+    /// have a cheaper way than the one that counts.
+    fn run(&mut self, sql: &str) -> Result<(), AdapterError> {
+        self.execute(sql).map(|_| ())
+    }
     fn query(&mut self, sql: &str) -> Result<Table, AdapterError>;
     /// What `schema.name` is, if it exists. Every warehouse here has `information_schema`.
     fn relation_kind(

@@ -13,10 +13,10 @@ pub fn run_statements(
 ) -> Result<Option<u64>, RunError> {
     let mut rows = None;
     for sql in statements {
-        let n = conn.execute(sql).map_err(|source| RunError::Statement {
+        let failed = |source| RunError::Statement {
             source,
             statement: sql.clone(),
-        })?;
+        };
         let writes = [
             "create table",
             "create or replace table",
@@ -26,7 +26,9 @@ pub fn run_statements(
         ]
         .iter()
         .any(|k| sql.starts_with(k));
-        if let (true, Some(n)) = (writes, n) {
+        if !writes {
+            conn.run(sql).map_err(failed)?;
+        } else if let Some(n) = conn.execute(sql).map_err(failed)? {
             rows = Some(rows.unwrap_or(0) + n);
         }
     }
