@@ -291,12 +291,6 @@ struct DuckDbConnection {
 
 impl Connection for DuckDbConnection {
     fn execute(&mut self, sql: &str) -> Result<Option<u64>, AdapterError> {
-        // A table built whole is not counted, as dbt-duckdb does not: the count comes only
-        // from a prepared statement, which DuckDB plans twice for DDL. Over 1,000 trivial
-        // models that was 0.4 s of 2.6 s. Inserts, merges and deletes are counted.
-        if sql.starts_with("create or replace table ") || sql.starts_with("create table ") {
-            return self.run(sql).map(|()| None);
-        }
         if let Some(log) = &self.log {
             log.write(sql);
         }
@@ -308,7 +302,12 @@ impl Connection for DuckDbConnection {
     }
 
     /// Not prepared: a prepared statement is planned before it runs, and DuckDB plans DDL
-    /// again when it executes it.
+    /// again when it executes it. Over 1,000 trivial models, counting each table's rows
+    /// this way cost 0.4 s of 2.6 s.
+    fn counting_is_costly(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, sql: &str) -> Result<(), AdapterError> {
         if let Some(log) = &self.log {
             log.write(sql);

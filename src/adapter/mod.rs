@@ -90,6 +90,12 @@ pub trait Connection: Send {
     fn run(&mut self, sql: &str) -> Result<(), AdapterError> {
         self.execute(sql).map(|_| ())
     }
+
+    /// Whether [`execute`](Self::execute) costs more than [`run`](Self::run) (a server
+    /// counts rows for free, in the command's reply).
+    fn counting_is_costly(&self) -> bool {
+        false
+    }
     fn query(&mut self, sql: &str) -> Result<Table, AdapterError>;
     /// What `schema.name` is, if it exists. Every warehouse here has `information_schema`.
     fn relation_kind(

@@ -12,7 +12,7 @@ use super::RunError;
 use super::data_tests::TestOutcome;
 use super::ledger::Ledger;
 use super::results::{NodeResult, RunOptions, Status, failed};
-use super::statements::run_statements;
+use super::statements::{run_model_statements, run_statements};
 use super::unit_tests;
 use crate::adapter::{Catalog, Connection, RelationKind};
 use crate::compile::CompiledNode;
@@ -309,14 +309,14 @@ fn build_relation(
     match config.materialized() {
         "view" => run_statements(conn, &recorded(materialize::view(t, sql, s, config), false)),
         "temp" if t.dialect == crate::sql::Dialect::DuckDb => {
-            let rows = run_statements(conn, &materialize::duckdb::temp(t, sql))?;
+            let rows = run_model_statements(conn, &materialize::duckdb::temp(t, sql))?;
             // The run's catalog and the ledger are two databases, and DuckDB writes one per
             // transaction: the record follows in its own (the table dies with the run anyway).
             run_statements(conn, &recorded(Vec::new(), false))?;
             Ok(rows)
         }
         // On a server a temp model is a table of the run, dropped when the run ends.
-        "table" | "temp" => run_statements(
+        "table" | "temp" => run_model_statements(
             conn,
             &recorded(materialize::table(t, sql, s, config), false),
         ),

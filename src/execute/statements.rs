@@ -11,22 +11,38 @@ pub fn run_statements(
     conn: &mut dyn Connection,
     statements: &[String],
 ) -> Result<Option<u64>, RunError> {
+    run_counting(conn, statements, true)
+}
+
+/// [`run_statements`] for a model's table, rebuilt whole every run: its rows are counted only
+/// where that is free (a server's reply says it; DuckDB would prepare the statement, as
+/// dbt-duckdb does not). Changes (inserts, merges) are counted everywhere.
+pub fn run_model_statements(
+    conn: &mut dyn Connection,
+    statements: &[String],
+) -> Result<Option<u64>, RunError> {
+    let count_tables = !conn.counting_is_costly();
+    run_counting(conn, statements, count_tables)
+}
+
+fn run_counting(
+    conn: &mut dyn Connection,
+    statements: &[String],
+    count_tables: bool,
+) -> Result<Option<u64>, RunError> {
     let mut rows = None;
     for sql in statements {
         let failed = |source| RunError::Statement {
             source,
             statement: sql.clone(),
         };
-        let writes = [
-            "create table",
-            "create or replace table",
-            "insert",
-            "merge",
-            "copy",
-        ]
-        .iter()
-        .any(|k| sql.starts_with(k));
-        if !writes {
+        let builds_table = ["create table", "create or replace table"]
+            .iter()
+            .any(|k| sql.starts_with(k));
+        let changes = ["insert", "merge", "copy"]
+            .iter()
+            .any(|k| sql.starts_with(k));
+        if !(changes || builds_table && count_tables) {
             conn.run(sql).map_err(failed)?;
         } else if let Some(n) = conn.execute(sql).map_err(failed)? {
             rows = Some(rows.unwrap_or(0) + n);
