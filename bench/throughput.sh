@@ -12,6 +12,8 @@
 #
 #   bench/throughput.sh                 # 10 batches x 250,000 events
 #   bench/throughput.sh 4 50000         # a quick run
+#   THROUGHPUT_FORMATS=json THROUGHPUT_MEMORY_LIMIT=300MB bench/throughput.sh 8
+#                                       # JSON only; DuckDB's memory_limit set in the profile
 #
 # Prints a markdown table per format: per-batch time, events/s, MB/s of raw input, peak
 # memory (max RSS) and the etlx/reference ratio.
@@ -33,6 +35,11 @@ mkdir -p "$work/p"
 cp -r models macros seeds etlx_project.yml profiles.yml "$work/p/"
 mkdir -p "$work/p/tests" && cp tests/*.sql "$work/p/tests/"
 cd "$work/p"
+if [ -n "${THROUGHPUT_MEMORY_LIMIT:-}" ]; then
+  sed -i "s/^      path: etlx_demo.duckdb$/&\n      memory_limit: $THROUGHPUT_MEMORY_LIMIT/" profiles.yml
+  grep -q "memory_limit: $THROUGHPUT_MEMORY_LIMIT" profiles.yml
+  echo "DuckDB memory_limit: $THROUGHPUT_MEMORY_LIMIT"
+fi
 "$etlx" generate --out held --batches "$batches" --events "$events" --quiet
 "$etlx" generate --out held --batches "$batches" --events "$events" --format parquet --quiet
 mkdir -p landing/events && cp -r held/songs landing/
@@ -42,7 +49,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "etlx and the reference: $profile builds (DuckDB at its default threads);"
 echo "per batch: land it, then etlx build --threads 1 --exclude tag:audit --exclude-resource-type unit_test"
 echo "floor: DuckDB alone copying the batch's files into one table (read once, write once)"
-for format in json parquet; do
+for format in ${THROUGHPUT_FORMATS:-json parquet}; do
   # Each format starts from an empty warehouse and an empty landing zone.
   rm -rf target ref.duckdb floor.duckdb etlx_demo.duckdb ./*.log landing/events/*
   echo
