@@ -113,6 +113,9 @@ struct Installing {
     wanted: IndexMap<String, (Vec<String>, bool)>,
     /// The version installed of each hub package.
     picked: HashMap<String, String>,
+    /// The folder of each local package, by name: two packages may name the same folder
+    /// by different paths (`../dbt_utils` from the project and from another package).
+    local_folders: HashMap<String, PathBuf>,
 }
 
 impl Installing {
@@ -123,6 +126,7 @@ impl Installing {
             hub: None,
             wanted: IndexMap::new(),
             picked: HashMap::new(),
+            local_folders: HashMap::new(),
         }
     }
 
@@ -188,9 +192,11 @@ impl Installing {
     ) -> Result<Option<PathBuf>, DepsError> {
         let fetched = self.fetch(declaring, spec)?;
         let name = package_name(&fetched.source)?;
+        let is_local = matches!(spec, PackageSpec::Local { .. });
         if let Some(first) = self.done.iter().position(|p| p.name == name) {
+            let same_folder = is_local && self.local_folders.get(&name) == Some(&fetched.source);
             match (&self.done[first].pinned, spec) {
-                _ if self.done[first].from == fetched.from => return Ok(None),
+                _ if self.done[first].from == fetched.from || same_folder => return Ok(None),
                 // A hub package picked again at another version replaces the first pick.
                 (PackageSpec::Hub { package: a, .. }, PackageSpec::Hub { package: b, .. })
                     if a == b =>
@@ -209,6 +215,10 @@ impl Installing {
         let target = self.dir.join(&name);
         remove(&target)?;
         place(spec, &fetched.source, &target)?;
+        if is_local {
+            self.local_folders
+                .insert(name.clone(), fetched.source.clone());
+        }
         self.done.push(Installed {
             name,
             from: fetched.from,

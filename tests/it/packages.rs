@@ -440,3 +440,60 @@ fn hub_packages_resolve_ranges_install_their_dependencies_and_are_locked() {
         none.stderr
     );
 }
+
+/// Two local packages may name one folder by different paths: the project's `../pkgs/a` and
+/// package b's own `../a` are the same package, installed once (jaffle-shop-expand's
+/// audit_helper needs dbt_utils, which the project also installs).
+#[test]
+fn a_local_package_named_by_two_paths_is_installed_once() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let root = tmp.path();
+    for (name, packages) in [("a", None), ("b", Some("packages:\n  - local: ../a\n"))] {
+        let dir = root.join("pkgs").join(name);
+        write(
+            &dir,
+            "dbt_project.yml",
+            &format!("name: '{name}'\nversion: '1.0.0'\n"),
+        );
+        write(
+            &dir,
+            &format!("macros/{name}.sql"),
+            &format!("{{% macro from_{name}() %}}'{name}'{{% endmacro %}}\n"),
+        );
+        if let Some(packages) = packages {
+            write(&dir, "packages.yml", packages);
+        }
+    }
+    let app = root.join("app");
+    write(
+        &app,
+        "dbt_project.yml",
+        "name: 'app'\nversion: '1.0.0'\nprofile: 'app'\n",
+    );
+    write(
+        &app,
+        "profiles.yml",
+        "app:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: target/app.duckdb\n",
+    );
+    write(
+        &app,
+        "packages.yml",
+        "packages:\n  - local: ../pkgs/a\n  - local: ../pkgs/b\n",
+    );
+    write(
+        &app,
+        "models/m.sql",
+        "select {{ a.from_a() }} as a, {{ b.from_b() }} as b\n",
+    );
+
+    let deps = run_in(&app, &["deps"]);
+    assert_eq!(deps.code, 0, "{}\n{}", deps.stdout, deps.stderr);
+    assert_eq!(
+        deps.stdout.matches("Installed a from").count(),
+        1,
+        "{}",
+        deps.stdout
+    );
+    let run = run_in(&app, &["run"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
