@@ -242,8 +242,7 @@ struct RefEntry<'a> {
 fn node_entry<'a>(project: &'a Project, node: &'a Node, c: &'a Compilation) -> NodeEntry<'a> {
     let compiled = &c.nodes[&node.unique_id];
     let relation = &compiled.relation;
-    let is_relation =
-        node.resource_type.is_relation() && compiled.config.materialized() != "ephemeral";
+    let is_relation = node.resource_type.is_relation() && !compiled.is_ephemeral();
     let unit_test = project.unit_tests.get(&node.unique_id);
     NodeEntry {
         unique_id: &node.unique_id,

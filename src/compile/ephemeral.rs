@@ -22,7 +22,7 @@ pub(super) fn ephemeral_ancestors(
         let Some(node) = c.nodes.get(&dep) else {
             continue;
         };
-        if node.config.materialized() != "ephemeral" || !seen.insert(dep.clone()) {
+        if !node.is_ephemeral() || !seen.insert(dep.clone()) {
             continue;
         }
         stack.extend(node.depends_on.iter().cloned());

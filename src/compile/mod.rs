@@ -161,6 +161,11 @@ pub struct Compilation {
 }
 
 impl CompiledNode {
+    /// A model inlined into its readers as a CTE, never built (`materialized: ephemeral`).
+    pub fn is_ephemeral(&self) -> bool {
+        self.config.materialized() == "ephemeral"
+    }
+
     /// A model kept only for the run that builds it (`materialized: temp`).
     pub fn is_temp(&self) -> bool {
         self.resource_type == ResourceType::Model && self.config.materialized() == "temp"
@@ -382,7 +387,7 @@ fn defer_relations(
         let Some(theirs) = state.relations.get(id) else {
             continue;
         };
-        if selected.contains(id.as_str()) || node.config.materialized() == "ephemeral" {
+        if selected.contains(id.as_str()) || node.is_ephemeral() {
             continue;
         }
         let ours = relations.get(&node.name).map(Relation::to_sql);

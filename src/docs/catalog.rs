@@ -52,7 +52,7 @@ pub fn read(
     let mut wanted: Vec<(String, bool, Relation)> = c
         .nodes
         .values()
-        .filter(|n| n.resource_type.is_relation() && n.config.materialized() != "ephemeral")
+        .filter(|n| n.resource_type.is_relation() && !n.is_ephemeral())
         .map(|n| (n.unique_id.clone(), false, n.relation.clone()))
         .collect();
     for source in project.sources.values() {

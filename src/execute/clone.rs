@@ -36,10 +36,7 @@ pub fn clone(run: &CloneRun, adapter: &dyn Adapter, reporter: &dyn Reporter) -> 
         .selected
         .iter()
         .filter_map(|id| run.c.nodes.get(id))
-        .filter(|n| {
-            n.resource_type.is_relation()
-                && !matches!(n.config.materialized(), "ephemeral" | "temp")
-        })
+        .filter(|n| n.resource_type.is_relation() && !n.is_ephemeral() && !n.is_temp())
         .collect();
     let total = nodes.len();
     let mut results = Vec::with_capacity(total);

@@ -218,7 +218,7 @@ fn unbuilt_relations(
         let missing = test.depends_on.iter().find_map(|id| {
             let parent = c.nodes.get(id)?;
             let built_elsewhere = !parent.resource_type.is_relation()
-                || parent.config.materialized() == "ephemeral"
+                || parent.is_ephemeral()
                 || in_run.contains(id.as_str());
             match &parent.relation {
                 Relation::Table {

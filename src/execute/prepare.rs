@@ -39,11 +39,7 @@ pub fn sources_read<'a>(
         }
         if c.source_readers.contains_key(id) {
             ids.push(id);
-        } else if let Some(parent) = c
-            .nodes
-            .get(id)
-            .filter(|p| p.config.materialized() == "ephemeral")
-        {
+        } else if let Some(parent) = c.nodes.get(id).filter(|p| p.is_ephemeral()) {
             stack.extend(parent.depends_on.iter().map(String::as_str));
         }
     }

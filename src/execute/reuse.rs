@@ -99,13 +99,13 @@ impl Reuse {
                 .children(&node.unique_id)
                 .iter()
                 .all(|id| match run.c.nodes.get(id) {
-                    Some(child) if self.in_run.contains(id) || is_ephemeral(child) => {
+                    Some(child) if self.in_run.contains(id) || child.is_ephemeral() => {
                         self.reusable(run, child)
                     }
                     _ => true,
                 })
         };
-        if is_ephemeral(node) {
+        if node.is_ephemeral() {
             return readers_reused();
         }
         let Some((recorded, _)) = self.recorded.get(&node.unique_id) else {
@@ -140,10 +140,6 @@ impl Reuse {
         let at = Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
         node_state::record(run.adapter.dialect(), &good, &run.c.invocation_id, &at)
     }
-}
-
-fn is_ephemeral(node: &CompiledNode) -> bool {
-    node.config.materialized() == "ephemeral"
 }
 
 /// The depth-first walk that versions a node after its inputs.

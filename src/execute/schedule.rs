@@ -22,7 +22,7 @@ fn runnable(c: &Compilation) -> Vec<&CompiledNode> {
             | ResourceType::Snapshot
             | ResourceType::Test
             | ResourceType::UnitTest => true,
-            ResourceType::Model => n.config.materialized() != "ephemeral",
+            ResourceType::Model => !n.is_ephemeral(),
             _ => false,
         })
         .collect()
@@ -44,11 +44,7 @@ fn runnable_parents(
         }
         if let Some(i) = index.get(id) {
             out.push(*i);
-        } else if let Some(parent) = c
-            .nodes
-            .get(id)
-            .filter(|p| p.config.materialized() == "ephemeral")
-        {
+        } else if let Some(parent) = c.nodes.get(id).filter(|p| p.is_ephemeral()) {
             stack.extend(parent.depends_on.iter().map(String::as_str));
         }
     }
